@@ -1,0 +1,106 @@
+import { S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
+
+/** A store as configured: a name users see and the bucket behind it. */
+export interface StoreConfig {
+  name: string;
+  bucket: string;
+  /** Only for stores outside the Lambda's region. */
+  region?: string;
+  /** Only for local or S3-compatible stores (s3rver in the local stack, tests). */
+  endpoint?: string;
+}
+
+export interface Config {
+  stores: StoreConfig[];
+  controlBucket: string;
+  /** Body bytes inlined (base64) in one read answer; beyond it presigned URLs. */
+  inlineLimit: number;
+  /** Lifetime of presigned URLs, seconds. */
+  urlExpirySeconds: number;
+  /** Range size of the streamed byte compare; memory is bounded by twice this per pair. */
+  compareChunkBytes: number;
+  /** Endpoint override applied to every store without its own (the local stack). */
+  s3Endpoint?: string;
+}
+
+const DEFAULTS = Object.freeze({
+  inlineLimit: 1024 * 1024,
+  urlExpirySeconds: 900,
+  compareChunkBytes: 8 * 1024 * 1024,
+});
+
+type Env = Record<string, string | undefined>;
+
+export function requireEnv(env: Env, name: string): string {
+  const value = env[name];
+  if (value === undefined || value === '') throw new Error(`environment variable ${name} is required`);
+  return value;
+}
+
+function positiveInt(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  return n;
+}
+
+const STORE_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** Parses `DFS_STORES`: a JSON list of `{name, bucket}`, or `name=bucket,name=bucket`. */
+export function parseStores(raw: string): StoreConfig[] {
+  const list: StoreConfig[] = raw.trim().startsWith('[')
+    ? (JSON.parse(raw) as StoreConfig[])
+    : raw.split(',').map((pair) => {
+        const [name = '', bucket = ''] = pair.split('=').map((s) => s.trim());
+        return { name, bucket };
+      });
+  if (list.length === 0) throw new Error('DFS_STORES lists no store');
+  const seen = new Set<string>();
+  for (const s of list) {
+    if (!STORE_NAME.test(s.name)) throw new Error(`store name "${s.name}" must be lower-case letters, digits and "-"`);
+    if (!s.bucket) throw new Error(`store ${s.name} has no bucket`);
+    if (seen.has(s.name)) throw new Error(`store ${s.name} is listed twice`);
+    seen.add(s.name);
+  }
+  return list;
+}
+
+/** Reads the configuration once, at cold start; throws on anything missing or malformed. */
+export function loadConfig(env: Env = process.env): Config {
+  const s3Endpoint = env.DFS_S3_ENDPOINT || undefined;
+  return {
+    stores: parseStores(requireEnv(env, 'DFS_STORES')),
+    controlBucket: requireEnv(env, 'DFS_CONTROL_BUCKET'),
+    inlineLimit: positiveInt(env, 'DFS_INLINE_LIMIT', DEFAULTS.inlineLimit),
+    urlExpirySeconds: positiveInt(env, 'DFS_URL_EXPIRY', DEFAULTS.urlExpirySeconds),
+    compareChunkBytes: positiveInt(env, 'DFS_COMPARE_CHUNK', DEFAULTS.compareChunkBytes),
+    ...(s3Endpoint ? { s3Endpoint } : {}),
+  };
+}
+
+/**
+ * S3 client settings. With an endpoint (s3rver) we go path-style, send no flexible checksums
+ * (s3rver would store a streamed body with its aws-chunked framing) and use s3rver's fixed keys.
+ */
+export function s3ClientConfig(opts: { region?: string; endpoint?: string }): S3ClientConfig {
+  const base: S3ClientConfig = {
+    region: opts.region ?? process.env.AWS_REGION ?? 'us-east-1',
+    // A store that does not answer must fail fast enough for the others to still answer.
+    requestHandler: { connectionTimeout: 3000, requestTimeout: 60_000 },
+  };
+  if (!opts.endpoint) return base;
+  return {
+    ...base,
+    endpoint: opts.endpoint,
+    forcePathStyle: true,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    maxAttempts: 2,
+  };
+}
+
+export function createS3Client(opts: { region?: string; endpoint?: string }): S3Client {
+  return new S3Client(s3ClientConfig(opts));
+}

@@ -1,0 +1,29 @@
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { Config } from './config';
+import { connectStores, type Store } from './stores';
+import { createS3Client } from './config';
+
+/** Counts what a call cost; the benchmark and tests read it, production leaves it out. */
+export interface Meter {
+  bodyBytes: number;
+}
+
+/** Everything a lib/ function needs from the outside world, built once per cold start. */
+export interface Deps {
+  stores: Store[];
+  control: { bucket: string; s3: S3Client };
+  inlineLimit: number;
+  urlExpirySeconds: number;
+  compareChunkBytes: number;
+  meter?: Meter;
+}
+
+export function createDeps(config: Config): Deps {
+  return {
+    stores: connectStores(config),
+    control: { bucket: config.controlBucket, s3: createS3Client({ endpoint: config.s3Endpoint }) },
+    inlineLimit: config.inlineLimit,
+    urlExpirySeconds: config.urlExpirySeconds,
+    compareChunkBytes: config.compareChunkBytes,
+  };
+}

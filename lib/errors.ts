@@ -1,0 +1,60 @@
+/**
+ * The closed set of errors the domain throws. Each one that a client may see carries the
+ * HTTP status and the `error` code of the API contract; the mapping lives in lib/http.ts.
+ */
+
+export abstract class DfsError extends Error {
+  abstract readonly status: number;
+  abstract readonly code: string;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A key that S3 would accept but the store refuses to hold (see lib/keys.ts). */
+export class InvalidKeyError extends DfsError {
+  readonly status = 400;
+  readonly code = 'InvalidKey';
+}
+
+/** A malformed request: bad JSON, an unknown parameter value, an unknown operation. */
+export class BadRequestError extends DfsError {
+  readonly status = 400;
+  readonly code = 'BadRequest';
+}
+
+export class UnknownStoreError extends DfsError {
+  readonly status = 400;
+  readonly code = 'UnknownStore';
+}
+
+export class NotFoundError extends DfsError {
+  readonly status = 404;
+  readonly code = 'NotFound';
+}
+
+export class PayloadTooLargeError extends DfsError {
+  readonly status = 413;
+  readonly code = 'PayloadTooLarge';
+}
+
+/** No store answered at all, so nothing can be said about the key. */
+export class AllStoresUnavailableError extends DfsError {
+  readonly status = 503;
+  readonly code = 'Unavailable';
+  constructor(readonly unavailable: string[]) {
+    super(`no store answered (${unavailable.join(', ')})`);
+  }
+}
+
+/**
+ * One store could not be reached or refused us (network, 5xx, throttling, access denied).
+ * Never shown to a client on its own: it becomes an entry in `unavailable`.
+ */
+export class StoreUnavailableError extends Error {
+  constructor(readonly store: string, options?: { cause?: unknown }) {
+    super(`store ${store} is unavailable`, options);
+    this.name = 'StoreUnavailableError';
+  }
+}

@@ -1,0 +1,120 @@
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { StoreUnavailableError } from './errors';
+import { createS3Client, type Config } from './config';
+
+/** A store ready to use: its name, its bucket and the client that reaches it. */
+export interface Store {
+  name: string;
+  bucket: string;
+  s3: S3Client;
+}
+
+/** Builds one client per distinct (region, endpoint) and hands each store its own. */
+export function connectStores(config: Pick<Config, 'stores' | 's3Endpoint'>): Store[] {
+  const clients = new Map<string, S3Client>();
+  return config.stores.map((s) => {
+    const endpoint = s.endpoint ?? config.s3Endpoint;
+    const id = `${s.region ?? ''}|${endpoint ?? ''}`;
+    let s3 = clients.get(id);
+    if (!s3) {
+      s3 = createS3Client({ region: s.region, endpoint });
+      clients.set(id, s3);
+    }
+    return { name: s.name, bucket: s.bucket, s3 };
+  });
+}
+
+/** What a HEAD (or the headers of a GET) tells about one copy. */
+export interface ObjectHead {
+  store: string;
+  size: number;
+  etag: string;
+  /** Logical mtime in ms: x-amz-meta-mtime when valid, else LastModified. */
+  mtimeMs: number;
+  /** Full-object checksums by algorithm, only when S3 says they are FULL_OBJECT. */
+  checksums: Partial<Record<ChecksumAlgorithm, string>>;
+  /** False when the ETag is not the MD5 of the content (SSE-KMS, SSE-C). */
+  etagIsMd5: boolean;
+  metadata: Record<string, string>;
+}
+
+export type ChecksumAlgorithm = 'CRC32' | 'CRC32C' | 'CRC64NVME' | 'SHA1' | 'SHA256';
+
+interface HeadLike {
+  ContentLength?: number;
+  ETag?: string;
+  LastModified?: Date;
+  Metadata?: Record<string, string>;
+  ChecksumCRC32?: string;
+  ChecksumCRC32C?: string;
+  ChecksumCRC64NVME?: string;
+  ChecksumSHA1?: string;
+  ChecksumSHA256?: string;
+  ChecksumType?: string;
+  ServerSideEncryption?: string;
+  SSECustomerAlgorithm?: string;
+}
+
+export function toObjectHead(store: string, h: HeadLike): ObjectHead {
+  const metadata = h.Metadata ?? {};
+  const metaMtime = Number(metadata.mtime);
+  const etag = h.ETag ?? '';
+  const checksums: ObjectHead['checksums'] = {};
+  // Without ChecksumType an object's checksum is full-object unless it was a multipart upload.
+  const fullObject = h.ChecksumType === 'FULL_OBJECT' || (h.ChecksumType === undefined && !isMultipartEtag(etag));
+  if (fullObject) {
+    for (const alg of ['CRC32', 'CRC32C', 'CRC64NVME', 'SHA1', 'SHA256'] as const) {
+      const v = h[`Checksum${alg}`];
+      if (v && !v.includes('-')) checksums[alg] = v;
+    }
+  }
+  return {
+    store,
+    size: h.ContentLength ?? 0,
+    etag,
+    mtimeMs: Number.isFinite(metaMtime) && metaMtime > 0 ? metaMtime : (h.LastModified?.getTime() ?? 0),
+    checksums,
+    etagIsMd5: h.ServerSideEncryption !== 'aws:kms' && h.ServerSideEncryption !== 'aws:kms:dsse' && !h.SSECustomerAlgorithm,
+    metadata,
+  };
+}
+
+export function isMultipartEtag(etag: string): boolean {
+  return etag.includes('-');
+}
+
+/** Error names and statuses that mean "this store has no such object". */
+export function isMissing(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
+}
+
+/**
+ * Runs one call against a store, translating every failure that is not "missing" into
+ * StoreUnavailableError: network errors, timeouts, 5xx, throttling and access denied alike,
+ * because none of them says anything about whether the store holds the object.
+ */
+export async function onStore<T>(store: Store, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (isMissing(err)) throw err;
+    throw new StoreUnavailableError(store.name, { cause: err });
+  }
+}
+
+/**
+ * HEADs `key` on one store. Returns the head, `null` when the store does not hold it,
+ * or throws StoreUnavailableError.
+ */
+export async function headObject(store: Store, key: string): Promise<ObjectHead | null> {
+  try {
+    const h = await onStore(store, () =>
+      store.s3.send(new HeadObjectCommand({ Bucket: store.bucket, Key: key, ChecksumMode: 'ENABLED' })),
+    );
+    return toObjectHead(store.name, h);
+  } catch (err) {
+    if (isMissing(err)) return null;
+    throw err;
+  }
+}

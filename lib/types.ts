@@ -1,0 +1,49 @@
+/**
+ * The API contract of DESIGN.md as types. The CLI and the web page import these with
+ * `import type` only, so no server code reaches their bundles.
+ */
+
+/** Where a version's bytes are: inline when small, a short-lived presigned URL otherwise. */
+export type Content = { base64: string } | { url: string; expires: string };
+
+/** What one store holds for a key. */
+export interface CopyInfo {
+  store: string;
+  size: number;
+  etag: string;
+  /** ISO-8601 logical mtime (x-amz-meta-mtime, else LastModified). */
+  mtime: string;
+}
+
+export interface VersionInfo {
+  stores: string[];
+  size: number;
+  etag: string;
+  mtime: string;
+  newest: boolean;
+  content?: Content;
+}
+
+export type ReadAnswer =
+  | { status: 'SINGLE'; key: string; copies: CopyInfo[]; content?: Content; unavailable: string[] }
+  | { status: 'DIFFERENT'; key: string; versions: VersionInfo[]; unavailable: string[] }
+  | { status: 'NOT_FOUND'; key: string; unavailable: string[] };
+
+export type ReadStatus = ReadAnswer['status'];
+
+/** Every 4xx body, and the only body a 500 carries. */
+export interface ErrorBody {
+  error: string;
+  message?: string;
+}
+
+/**
+ * A call that does not go through API Gateway: `sls invoke local -f api --data '…'` and
+ * `dfs --via lambda`. The answer is `{ statusCode, body }` with `body` as an object.
+ */
+export type DirectEvent = { op: 'get'; key: string; meta?: boolean };
+
+export interface DirectResult {
+  statusCode: number;
+  body: unknown;
+}
