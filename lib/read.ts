@@ -1,0 +1,178 @@
+import { GetObjectCommand, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import type { Readable } from 'node:stream';
+import type { Deps } from './deps';
+import { AllStoresUnavailableError, StoreUnavailableError } from './errors';
+import { ChangedWhileReadingError, getBytes, groupByContent, type ContentGroup } from './compare';
+import { headObject, isMissing, onStore, toObjectHead, type ObjectHead, type Store } from './stores';
+import type { Content, CopyInfo, ReadAnswer, VersionInfo } from './types';
+
+export interface ReadOptions {
+  /** Answer without any `content`: no body is read unless bytes must be compared. */
+  meta?: boolean;
+}
+
+/** A store's answer to the first probe: its head (null = does not hold the key) and maybe its bytes. */
+interface Probe {
+  head: ObjectHead | null;
+  body?: Buffer;
+}
+
+/**
+ * Reads `key` from every store and compares the copies (DESIGN.md "Read semantics").
+ *
+ * One round trip for identical copies: the first store gets a GET whose headers stand in
+ * for its HEAD and whose body, when small enough to inline, is the answer's content; the
+ * others get a HEAD at the same moment. Bodies of other versions are read only if needed.
+ *
+ * Returns SINGLE, DIFFERENT or NOT_FOUND with the stores that did not answer in
+ * `unavailable`; throws AllStoresUnavailableError when none answered.
+ */
+export async function readFile(deps: Deps, key: string, opts: ReadOptions = {}): Promise<ReadAnswer> {
+  try {
+    return await readOnce(deps, key, opts);
+  } catch (err) {
+    // A copy replaced between HEAD and a ranged read: one fresh look sees the new state.
+    if (err instanceof ChangedWhileReadingError) return readOnce(deps, key, opts);
+    throw err;
+  }
+}
+
+async function readOnce(deps: Deps, key: string, opts: ReadOptions): Promise<ReadAnswer> {
+  const unavailable: string[] = [];
+  const settled = await Promise.allSettled(
+    deps.stores.map((store, i): Promise<Probe> =>
+      i === 0 && !opts.meta ? probeWithGet(deps, store, key) : headObject(store, key).then((head) => ({ head })),
+    ),
+  );
+  const probes = new Map<string, Probe>();
+  settled.forEach((r, i) => {
+    const store = deps.stores[i]!;
+    if (r.status === 'fulfilled') probes.set(store.name, r.value);
+    else if (r.reason instanceof StoreUnavailableError) unavailable.push(store.name);
+    else throw r.reason;
+  });
+  if (probes.size === 0) throw new AllStoresUnavailableError(unavailable);
+
+  let present = [...probes.values()].flatMap((p) => (p.head ? [p.head] : []));
+  if (present.length === 0) return { status: 'NOT_FOUND', key, unavailable };
+
+  let groups: ContentGroup[];
+  for (;;) {
+    try {
+      groups = await groupByContent(deps, key, present);
+      break;
+    } catch (err) {
+      // A store that fails halfway through a byte compare is unavailable, not different.
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      unavailable.push(err.store);
+      present = present.filter((h) => h.store !== err.store);
+      if (present.length === 0) throw new AllStoresUnavailableError(unavailable);
+    }
+  }
+
+  const budget = { left: opts.meta ? 0 : deps.inlineLimit };
+  const contentOf = (g: ContentGroup) => (opts.meta ? undefined : loadContent(deps, key, g, probes, budget));
+
+  if (groups.length === 1) {
+    const group = groups[0]!;
+    const content = await contentOf(group);
+    return {
+      status: 'SINGLE',
+      key,
+      copies: group.heads.map(copyInfo),
+      ...(content ? { content } : {}),
+      unavailable,
+    };
+  }
+
+  const newest = pickNewest(groups);
+  const versions: VersionInfo[] = [];
+  for (const g of groups) {
+    const rep = g.heads[0]!;
+    const content = await contentOf(g);
+    versions.push({
+      stores: g.heads.map((h) => h.store),
+      size: rep.size,
+      etag: cleanEtag(rep.etag),
+      mtime: new Date(maxMtime(g)).toISOString(),
+      newest: g === newest,
+      ...(content ? { content } : {}),
+    });
+  }
+  return { status: 'DIFFERENT', key, versions, unavailable };
+}
+
+/**
+ * GETs the whole object, keeping the body only when it fits the inline budget; a larger
+ * body is dropped unread (the connection is closed) and served by presigned URL instead.
+ */
+async function probeWithGet(deps: Deps, store: Store, key: string): Promise<Probe> {
+  let res: GetObjectCommandOutput;
+  try {
+    res = await onStore(store, () =>
+      store.s3.send(new GetObjectCommand({ Bucket: store.bucket, Key: key, ChecksumMode: 'ENABLED' })),
+    );
+  } catch (err) {
+    if (isMissing(err)) return { head: null };
+    throw err;
+  }
+  const head = toObjectHead(store.name, res);
+  if (head.size > deps.inlineLimit) {
+    (res.Body as Readable | undefined)?.destroy();
+    return { head };
+  }
+  const body = await onStore(store, async () => Buffer.from(await res.Body!.transformToByteArray()));
+  if (deps.meter) deps.meter.bodyBytes += body.length;
+  return { head, body };
+}
+
+/** Inline bytes while the answer's budget lasts, else a presigned GET URL on a store of the group. */
+async function loadContent(
+  deps: Deps,
+  key: string,
+  group: ContentGroup,
+  probes: Map<string, Probe>,
+  budget: { left: number },
+): Promise<Content> {
+  const size = group.heads[0]!.size;
+  const holders = group.heads.map((h) => h.store);
+  if (size <= budget.left) {
+    budget.left -= size;
+    const fetched = holders.map((s) => probes.get(s)?.body).find((b) => b !== undefined);
+    const body = fetched ?? (await fetchWhole(deps, key, group));
+    return { base64: body.toString('base64') };
+  }
+  const store = deps.stores.find((s) => s.name === holders[0])!;
+  const url = await getSignedUrl(store.s3, new GetObjectCommand({ Bucket: store.bucket, Key: key }), {
+    expiresIn: deps.urlExpirySeconds,
+  });
+  return { url, expires: new Date(Date.now() + deps.urlExpirySeconds * 1000).toISOString() };
+}
+
+/** Reads a small body from the first store of the group that serves it. */
+async function fetchWhole(deps: Deps, key: string, group: ContentGroup): Promise<Buffer> {
+  let lastError: unknown;
+  for (const head of group.heads) {
+    try {
+      return await getBytes(deps, deps.stores.find((s) => s.name === head.store)!, key, head);
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      lastError = err;
+    }
+  }
+  throw lastError;
+}
+
+const maxMtime = (g: ContentGroup) => Math.max(...g.heads.map((h) => h.mtimeMs));
+
+/** Exactly one newest version: latest logical mtime, ties going to the earlier store in the config. */
+function pickNewest(groups: ContentGroup[]): ContentGroup {
+  return groups.reduce((best, g) => (maxMtime(g) > maxMtime(best) ? g : best));
+}
+
+const cleanEtag = (etag: string) => etag.replace(/^"|"$/g, '');
+
+function copyInfo(h: ObjectHead): CopyInfo {
+  return { store: h.store, size: h.size, etag: cleanEtag(h.etag), mtime: new Date(h.mtimeMs).toISOString() };
+}

@@ -1,0 +1,58 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+// s3rver ships no types.
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const S3rver = require('s3rver');
+import { createS3Client } from '../../lib/config';
+import type { S3Client } from '@aws-sdk/client-s3';
+
+export interface LocalS3 {
+  endpoint: string;
+  port: number;
+  directory: string;
+  /** A client configured exactly as the local stack configures its own. */
+  client: S3Client;
+  /** The s3rver instance, for tests that listen to its `event` emitter. */
+  server: { on(event: 'event', fn: (e: unknown) => void): void };
+  stop(): Promise<void>;
+}
+
+/** Starts s3rver on 127.0.0.1 and a free port, in a fresh temporary folder, with `buckets`. */
+export async function startS3rver(buckets: string[], directory?: string): Promise<LocalS3> {
+  const dir = directory ?? mkdtempSync(join(tmpdir(), 's3rver-'));
+  const server = new S3rver({
+    address: '127.0.0.1',
+    port: 0,
+    silent: true,
+    directory: dir,
+    configureBuckets: buckets.map((name) => ({ name })),
+  });
+  const { port } = (await server.run()) as { port: number };
+  const endpoint = `http://127.0.0.1:${port}`;
+  const client = createS3Client({ endpoint });
+  return {
+    endpoint,
+    port,
+    directory: dir,
+    client,
+    server,
+    async stop() {
+      client.destroy();
+      await server.close();
+      if (!directory) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A loopback port with nothing listening: connections to it are refused at once. */
+export async function closedPort(): Promise<number> {
+  const net = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close((err) => (err ? reject(err) : resolve(port)));
+    });
+  });
+}
