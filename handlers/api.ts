@@ -3,13 +3,23 @@ import { getDeps } from './deps';
 import { BadRequestError, NotFoundError } from '../lib/errors';
 import { parseKey } from '../lib/keys';
 import { readFile } from '../lib/read';
+import { listFiles } from '../lib/listing';
 import type { Deps } from '../lib/deps';
 
 const FILES = '/files/';
 
 const flag = (v: string | undefined) => v === '1' || v === 'true';
 
+function intParam(v: string | undefined, name: string): number | undefined {
+  if (v === undefined || v === '') return undefined;
+  if (!/^\d+$/.test(v)) throw new BadRequestError(`${name} must be a whole number`);
+  return Number(v);
+}
+
 const routes: Route<Deps> = async (req, deps) => {
+  if (req.path === '/files' && req.method === 'GET') {
+    return ok(await listFiles(deps, { prefix: req.query.prefix, after: req.query.after, limit: intParam(req.query.limit, 'limit') }));
+  }
   if (req.path.startsWith(FILES) && req.method === 'GET') {
     const key = parseKey(req.path.slice(FILES.length));
     const answer = await readFile(deps, key, { meta: flag(req.query.meta) });
@@ -31,7 +41,12 @@ function fromDirect(event: unknown): ApiRequest {
       headers: {},
     };
   }
-  throw new BadRequestError(`unknown op ${JSON.stringify(e.op)}; known: "get"`);
+  if (e.op === 'list') {
+    const query: Record<string, string> = {};
+    for (const name of ['prefix', 'after', 'limit'] as const) if (e[name] !== undefined) query[name] = String(e[name]);
+    return { method: 'GET', path: '/files', query, headers: {} };
+  }
+  throw new BadRequestError(`unknown op ${JSON.stringify(e.op)}; known: "get", "list"`);
 }
 
 function safeJson(s: string): unknown {

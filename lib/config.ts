@@ -19,6 +19,8 @@ export interface Config {
   urlExpirySeconds: number;
   /** Range size of the streamed byte compare; memory is bounded by twice this per pair. */
   compareChunkBytes: number;
+  /** Key of the listing cursor MAC; defaults to the control bucket's name. */
+  cursorSecret: string;
   /** Endpoint override applied to every store without its own (the local stack). */
   s3Endpoint?: string;
 }
@@ -75,6 +77,7 @@ export function loadConfig(env: Env = process.env): Config {
     inlineLimit: positiveInt(env, 'DFS_INLINE_LIMIT', DEFAULTS.inlineLimit),
     urlExpirySeconds: positiveInt(env, 'DFS_URL_EXPIRY', DEFAULTS.urlExpirySeconds),
     compareChunkBytes: positiveInt(env, 'DFS_COMPARE_CHUNK', DEFAULTS.compareChunkBytes),
+    cursorSecret: env.DFS_CURSOR_SECRET || requireEnv(env, 'DFS_CONTROL_BUCKET'),
     ...(s3Endpoint ? { s3Endpoint } : {}),
   };
 }

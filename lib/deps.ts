@@ -15,6 +15,8 @@ export interface Deps {
   inlineLimit: number;
   urlExpirySeconds: number;
   compareChunkBytes: number;
+  /** Signs listing cursors so an edited one is refused, not misread. */
+  cursorSecret: string;
   meter?: Meter;
 }
 
@@ -25,5 +27,6 @@ export function createDeps(config: Config): Deps {
     inlineLimit: config.inlineLimit,
     urlExpirySeconds: config.urlExpirySeconds,
     compareChunkBytes: config.compareChunkBytes,
+    cursorSecret: config.cursorSecret,
   };
 }

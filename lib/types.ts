@@ -41,9 +41,37 @@ export interface ErrorBody {
  * A call that does not go through API Gateway: `sls invoke local -f api --data '…'` and
  * `dfs --via lambda`. The answer is `{ statusCode, body }` with `body` as an object.
  */
-export type DirectEvent = { op: 'get'; key: string; meta?: boolean };
+export type DirectEvent =
+  | { op: 'get'; key: string; meta?: boolean }
+  | { op: 'list'; prefix?: string; after?: string; limit?: number };
 
 export interface DirectResult {
   statusCode: number;
   body: unknown;
+}
+
+/** A file's state across stores, from cheap evidence (size, single-part ETag) only. */
+export type FileState = 'same' | 'different' | 'partial' | 'unverified';
+
+export interface StoreEntry {
+  size: number;
+  etag: string;
+  /** S3's LastModified of this copy (listings carry no logical mtime). */
+  mtime: string;
+}
+
+export interface FileEntry {
+  name: string;
+  /** Size and mtime of the most recently written copy. */
+  size: number;
+  mtime: string;
+  state: FileState;
+  /** Every answering store: its copy, or null when it does not hold the name. */
+  stores: Record<string, StoreEntry | null>;
+}
+
+export interface Listing {
+  files: FileEntry[];
+  next: string | null;
+  unavailable: string[];
 }

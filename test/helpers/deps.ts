@@ -10,6 +10,7 @@ export function makeDeps(stores: Store[], overrides: Partial<Deps> = {}): Deps {
     inlineLimit: 1024 * 1024,
     urlExpirySeconds: 60,
     compareChunkBytes: 1024 * 1024,
+    cursorSecret: 'test-secret',
     meter: { bodyBytes: 0 },
     ...overrides,
   };

@@ -118,7 +118,7 @@ describe('large objects', () => {
 
   it('compares 20 MiB byte for byte in bounded chunks and stops at the first difference', async () => {
     const changed = Buffer.from(big);
-    changed[15 * MiB + 7] ^= 0xff;
+    changed[15 * MiB + 7] = changed[15 * MiB + 7]! ^ 0xff;
     await put('server3', 'big.bin', changed, 1);
     const all = [...stores, { name: 'server3', bucket: 'server3', s3: s3.client }];
     const deps = makeDeps(all, { compareChunkBytes: MiB });
