@@ -1,0 +1,9 @@
+/** Types of infra/stores.js for the TypeScript scripts that share its naming rule. */
+export interface BucketLayout {
+  name: string;
+  bucket: string;
+  logicalId: string;
+}
+
+/** The buckets of a stage from its store names and bucket prefix; throws on an invalid name. */
+export function layoutOf(names: unknown, prefix: string): { stores: BucketLayout[]; control: BucketLayout };
