@@ -1,12 +1,16 @@
-import { http, ok, type ApiRequest, type Route } from './http';
+import { http, ok, type ApiRequest, type ApiResponse } from './http';
 import { getDeps } from './deps';
-import { BadRequestError, NotFoundError } from '../lib/errors';
+import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../lib/errors';
 import { parseKey } from '../lib/keys';
 import { readFile } from '../lib/read';
 import { listFiles } from '../lib/listing';
+import { abortUpload, completeUpload, putFile, signParts, startUpload } from '../lib/upload';
+import { deleteFile } from '../lib/delete';
 import type { Deps } from '../lib/deps';
+import type { WriteAnswer } from '../lib/types';
 
 const FILES = '/files/';
+const MAX_JSON_BYTES = 1024 * 1024;
 
 const flag = (v: string | undefined) => v === '1' || v === 'true';
 
@@ -16,17 +20,51 @@ function intParam(v: string | undefined, name: string): number | undefined {
   return Number(v);
 }
 
-const routes: Route<Deps> = async (req, deps) => {
-  if (req.path === '/files' && req.method === 'GET') {
-    return ok(await listFiles(deps, { prefix: req.query.prefix, after: req.query.after, limit: intParam(req.query.limit, 'limit') }));
+function jsonBody(req: ApiRequest): unknown {
+  if (!req.body || req.body.length === 0) throw new BadRequestError('a JSON body is required');
+  if (req.body.length > MAX_JSON_BYTES) throw new PayloadTooLargeError(`JSON bodies are limited to ${MAX_JSON_BYTES} bytes`);
+  try {
+    return JSON.parse(req.body.toString('utf8'));
+  } catch {
+    throw new BadRequestError('the body is not valid JSON');
   }
-  if (req.path.startsWith(FILES) && req.method === 'GET') {
-    const key = parseKey(req.path.slice(FILES.length));
+}
+
+/** 200 when every store took the write, 207 when some did, 503 when none did. */
+function written(answer: WriteAnswer): ApiResponse {
+  const done = answer.results.filter((r) => r.ok).length;
+  return ok(answer, done === answer.results.length ? 200 : done > 0 ? 207 : 503);
+}
+
+type Handler = (req: ApiRequest, deps: Deps, key: string) => Promise<ApiResponse>;
+
+/** `files/` routes take the key from the rest of the path; the others match exactly. */
+const fileRoutes: Record<string, Handler> = {
+  GET: async (req, deps, key) => {
     const answer = await readFile(deps, key, { meta: flag(req.query.meta) });
     return ok(answer, answer.status === 'NOT_FOUND' ? 404 : 200);
-  }
-  throw new NotFoundError(`no route for ${req.method} ${req.path}`);
+  },
+  PUT: async (req, deps, key) =>
+    written(await putFile(deps, { key, body: req.body ?? Buffer.alloc(0), to: req.query.to, mtime: req.headers['x-dfs-mtime'] })),
+  DELETE: async (req, deps, key) => written(await deleteFile(deps, key, req.headers['x-dfs-user'] ?? 'api')),
 };
+
+const exactRoutes: Record<string, (req: ApiRequest, deps: Deps) => Promise<ApiResponse>> = {
+  'GET /files': async (req, deps) =>
+    ok(await listFiles(deps, { prefix: req.query.prefix, after: req.query.after, limit: intParam(req.query.limit, 'limit') })),
+  'POST /uploads': async (req, deps) => ok(await startUpload(deps, jsonBody(req))),
+  'POST /uploads/sign': async (req, deps) => ok(await signParts(deps, jsonBody(req))),
+  'POST /uploads/complete': async (req, deps) => written(await completeUpload(deps, jsonBody(req))),
+  'POST /uploads/abort': async (req, deps) => written(await abortUpload(deps, jsonBody(req))),
+};
+
+async function route(req: ApiRequest, deps: Deps): Promise<ApiResponse> {
+  const exact = exactRoutes[`${req.method} ${req.path}`];
+  if (exact) return exact(req, deps);
+  const byMethod = req.path.startsWith(FILES) ? fileRoutes[req.method] : undefined;
+  if (byMethod) return byMethod(req, deps, parseKey(req.path.slice(FILES.length)));
+  throw new NotFoundError(`no route for ${req.method} ${req.path}`);
+}
 
 /** `{"op":"get","key":"fileB.txt"}` becomes the same request as `GET /files/fileB.txt`. */
 function fromDirect(event: unknown): ApiRequest {
@@ -34,12 +72,7 @@ function fromDirect(event: unknown): ApiRequest {
   if (!e || typeof e !== 'object') throw new BadRequestError('a direct invocation needs a JSON object like {"op":"get","key":"fileA.txt"}');
   if (e.op === 'get') {
     if (typeof e.key !== 'string') throw new BadRequestError('"key" must be a string');
-    return {
-      method: 'GET',
-      path: FILES + e.key,
-      query: e.meta ? { meta: '1' } : {},
-      headers: {},
-    };
+    return { method: 'GET', path: FILES + e.key, query: e.meta ? { meta: '1' } : {}, headers: {} };
   }
   if (e.op === 'list') {
     const query: Record<string, string> = {};
@@ -57,4 +90,4 @@ function safeJson(s: string): unknown {
   }
 }
 
-export const handler = http(routes, getDeps, fromDirect);
+export const handler = http(route, getDeps, fromDirect);

@@ -15,6 +15,8 @@ export interface Config {
   controlBucket: string;
   /** Body bytes inlined (base64) in one read answer; beyond it presigned URLs. */
   inlineLimit: number;
+  /** Largest body accepted inline by PUT /files; larger files go through POST /uploads. */
+  putInlineLimit: number;
   /** Lifetime of presigned URLs, seconds. */
   urlExpirySeconds: number;
   /** Range size of the streamed byte compare; memory is bounded by twice this per pair. */
@@ -27,6 +29,7 @@ export interface Config {
 
 const DEFAULTS = Object.freeze({
   inlineLimit: 1024 * 1024,
+  putInlineLimit: 4 * 1024 * 1024,
   urlExpirySeconds: 900,
   compareChunkBytes: 8 * 1024 * 1024,
 });
@@ -75,6 +78,7 @@ export function loadConfig(env: Env = process.env): Config {
     stores: parseStores(requireEnv(env, 'DFS_STORES')),
     controlBucket: requireEnv(env, 'DFS_CONTROL_BUCKET'),
     inlineLimit: positiveInt(env, 'DFS_INLINE_LIMIT', DEFAULTS.inlineLimit),
+    putInlineLimit: positiveInt(env, 'DFS_PUT_LIMIT', DEFAULTS.putInlineLimit),
     urlExpirySeconds: positiveInt(env, 'DFS_URL_EXPIRY', DEFAULTS.urlExpirySeconds),
     compareChunkBytes: positiveInt(env, 'DFS_COMPARE_CHUNK', DEFAULTS.compareChunkBytes),
     cursorSecret: env.DFS_CURSOR_SECRET || requireEnv(env, 'DFS_CONTROL_BUCKET'),
@@ -86,9 +90,16 @@ export function loadConfig(env: Env = process.env): Config {
  * S3 client settings. With an endpoint (s3rver) we go path-style, send no flexible checksums
  * (s3rver would store a streamed body with its aws-chunked framing) and use s3rver's fixed keys.
  */
-export function s3ClientConfig(opts: { region?: string; endpoint?: string }): S3ClientConfig {
+export interface ClientOptions {
+  region?: string;
+  endpoint?: string;
+  requestChecksumCalculation?: 'WHEN_REQUIRED';
+}
+
+export function s3ClientConfig(opts: ClientOptions): S3ClientConfig {
   const base: S3ClientConfig = {
     region: opts.region ?? process.env.AWS_REGION ?? 'us-east-1',
+    ...(opts.requestChecksumCalculation ? { requestChecksumCalculation: opts.requestChecksumCalculation } : {}),
     // A store that does not answer must fail fast enough for the others to still answer.
     requestHandler: { connectionTimeout: 3000, requestTimeout: 60_000 },
   };
@@ -104,6 +115,6 @@ export function s3ClientConfig(opts: { region?: string; endpoint?: string }): S3
   };
 }
 
-export function createS3Client(opts: { region?: string; endpoint?: string }): S3Client {
+export function createS3Client(opts: ClientOptions): S3Client {
   return new S3Client(s3ClientConfig(opts));
 }

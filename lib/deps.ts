@@ -13,6 +13,8 @@ export interface Deps {
   stores: Store[];
   control: { bucket: string; s3: S3Client };
   inlineLimit: number;
+  /** Largest body PUT /files takes inline (a Lambda request is capped at 6 MB, base64 included). */
+  putInlineLimit: number;
   urlExpirySeconds: number;
   compareChunkBytes: number;
   /** Signs listing cursors so an edited one is refused, not misread. */
@@ -25,6 +27,7 @@ export function createDeps(config: Config): Deps {
     stores: connectStores(config),
     control: { bucket: config.controlBucket, s3: createS3Client({ endpoint: config.s3Endpoint }) },
     inlineLimit: config.inlineLimit,
+    putInlineLimit: config.putInlineLimit,
     urlExpirySeconds: config.urlExpirySeconds,
     compareChunkBytes: config.compareChunkBytes,
     cursorSecret: config.cursorSecret,

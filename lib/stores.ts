@@ -7,20 +7,28 @@ export interface Store {
   name: string;
   bucket: string;
   s3: S3Client;
+  /**
+   * Client for presigned upload URLs: it must not add flexible checksums, or the SDK signs
+   * the CRC of an empty body into the URL and S3 refuses the real part. Defaults to `s3`.
+   */
+  signer?: S3Client;
 }
 
 /** Builds one client per distinct (region, endpoint) and hands each store its own. */
 export function connectStores(config: Pick<Config, 'stores' | 's3Endpoint'>): Store[] {
-  const clients = new Map<string, S3Client>();
+  const clients = new Map<string, { s3: S3Client; signer: S3Client }>();
   return config.stores.map((s) => {
     const endpoint = s.endpoint ?? config.s3Endpoint;
     const id = `${s.region ?? ''}|${endpoint ?? ''}`;
-    let s3 = clients.get(id);
-    if (!s3) {
-      s3 = createS3Client({ region: s.region, endpoint });
-      clients.set(id, s3);
+    let pair = clients.get(id);
+    if (!pair) {
+      pair = {
+        s3: createS3Client({ region: s.region, endpoint }),
+        signer: createS3Client({ region: s.region, endpoint, requestChecksumCalculation: 'WHEN_REQUIRED' }),
+      };
+      clients.set(id, pair);
     }
-    return { name: s.name, bucket: s.bucket, s3 };
+    return { name: s.name, bucket: s.bucket, ...pair };
   });
 }
 

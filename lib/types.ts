@@ -75,3 +75,34 @@ export interface Listing {
   next: string | null;
   unavailable: string[];
 }
+
+/** What one store did with a write or a delete. */
+export interface StoreOutcome {
+  store: string;
+  ok: boolean;
+  etag?: string;
+  error?: string;
+}
+
+/** The answer to PUT /files, POST /uploads/complete and DELETE /files: one outcome per store. */
+export interface WriteAnswer {
+  key: string;
+  size?: number;
+  mtime?: string;
+  results: StoreOutcome[];
+}
+
+export interface UploadTarget {
+  store: string;
+  uploadId: string;
+}
+
+export interface UploadPlan {
+  key: string;
+  size: number;
+  mtime: string;
+  partSize: number;
+  parts: number;
+  uploads: UploadTarget[];
+  failed: StoreOutcome[];
+}

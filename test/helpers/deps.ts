@@ -8,6 +8,7 @@ export function makeDeps(stores: Store[], overrides: Partial<Deps> = {}): Deps {
     stores,
     control: { bucket: 'control', s3: stores[0]?.s3 ?? new S3Client({}) },
     inlineLimit: 1024 * 1024,
+    putInlineLimit: 4 * 1024 * 1024,
     urlExpirySeconds: 60,
     compareChunkBytes: 1024 * 1024,
     cursorSecret: 'test-secret',

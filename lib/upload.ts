@@ -1,0 +1,239 @@
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { lookup } from 'mime-types';
+import { z } from 'zod';
+import type { Deps } from './deps';
+import { BadRequestError, PayloadTooLargeError, StoreUnavailableError, UnknownStoreError } from './errors';
+import { parseKey } from './keys';
+import { onStore, type Store } from './stores';
+import type { StoreOutcome, WriteAnswer, UploadPlan } from './types';
+
+/** S3's multipart bounds (https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html). */
+export const S3_LIMITS = Object.freeze({
+  minPartSize: 5 * 1024 * 1024,
+  maxPartSize: 5 * 1024 * 1024 * 1024,
+  maxParts: 10_000,
+  maxObjectSize: 5 * 1024 ** 4,
+});
+
+export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
+
+/** Resolves `to=all|STORE` against the configured stores; throws UnknownStoreError. */
+export function targetStores(stores: Store[], to: string | undefined): Store[] {
+  if (to === undefined || to === '' || to === 'all') return stores;
+  const store = stores.find((s) => s.name === to);
+  if (!store) throw new UnknownStoreError(`unknown store "${to}"; stores are: all, ${stores.map((s) => s.name).join(', ')}`);
+  return [store];
+}
+
+export function contentTypeOf(key: string): string {
+  return lookup(key) || 'application/octet-stream';
+}
+
+/** The object's metadata: its logical mtime travels with every copy. */
+export const mtimeMetadata = (mtimeMs: number) => ({ mtime: String(Math.trunc(mtimeMs)) });
+
+function parseMtime(raw: string | number | undefined, now: number): number {
+  if (raw === undefined || raw === '') return now;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 0) throw new BadRequestError('mtime must be milliseconds since 1970 as a whole number');
+  return n;
+}
+
+/**
+ * Runs `write` on every target at once and reports each store's outcome; one store failing
+ * never hides the others. Errors other than unavailability (a bug) still propagate.
+ */
+async function onEach<T>(targets: Store[], write: (s: Store) => Promise<T>): Promise<(StoreOutcome & { value?: T })[]> {
+  const settled = await Promise.allSettled(targets.map((s) => onStore(s, () => write(s))));
+  return settled.map((r, i) => {
+    const store = targets[i]!.name;
+    if (r.status === 'fulfilled') return { store, ok: true, value: r.value };
+    if (r.reason instanceof StoreUnavailableError) return { store, ok: false, error: errorText(r.reason) };
+    throw r.reason;
+  });
+}
+
+function errorText(err: StoreUnavailableError): string {
+  const cause = err.cause as { name?: string; message?: string } | undefined;
+  return cause?.name ? `${cause.name}: ${cause.message ?? ''}`.trim() : err.message;
+}
+
+export interface PutInput {
+  key: string;
+  body: Buffer;
+  to?: string;
+  mtime?: string;
+  now?: number;
+}
+
+/**
+ * Writes a small body to `to` (every store, or one and replication spreads it). Answers per
+ * store; throws PayloadTooLargeError above `putInlineLimit` with a hint at the upload flow.
+ */
+export async function putFile(deps: Deps, input: PutInput): Promise<WriteAnswer> {
+  const key = parseKey(input.key);
+  const targets = targetStores(deps.stores, input.to);
+  if (input.body.length > deps.putInlineLimit) {
+    throw new PayloadTooLargeError(
+      `body is ${input.body.length} bytes, over the inline limit of ${deps.putInlineLimit}; use POST /uploads (dfs put does so by itself)`,
+    );
+  }
+  const mtimeMs = parseMtime(input.mtime, input.now ?? Date.now());
+  const results = await onEach(targets, (s) =>
+    s.s3.send(
+      new PutObjectCommand({
+        Bucket: s.bucket,
+        Key: key,
+        Body: input.body,
+        ContentType: contentTypeOf(key),
+        Metadata: mtimeMetadata(mtimeMs),
+      }),
+    ),
+  );
+  return {
+    key,
+    size: input.body.length,
+    mtime: new Date(mtimeMs).toISOString(),
+    results: results.map(({ value, ...r }) => (value?.ETag ? { ...r, etag: value.ETag.replace(/"/g, '') } : r)),
+  };
+}
+
+const startSchema = z.object({
+  key: z.string(),
+  size: z.number().int().min(0).max(S3_LIMITS.maxObjectSize),
+  mtime: z.number().int().min(0).optional(),
+  to: z.string().optional(),
+  partSize: z.number().int().min(S3_LIMITS.minPartSize).max(S3_LIMITS.maxPartSize).optional(),
+});
+
+/** Validates a JSON body against `schema`, turning every problem into one clear BadRequestError. */
+export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
+  const r = schema.safeParse(body);
+  if (r.success) return r.data;
+  throw new BadRequestError(r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+}
+
+/** The smallest part size that keeps the part count within S3's 10,000, never below 8 MiB. */
+export function choosePartSize(size: number, requested?: number): number {
+  const needed = Math.ceil(size / S3_LIMITS.maxParts);
+  const partSize = requested ?? Math.max(DEFAULT_PART_SIZE, Math.ceil(needed / (1024 * 1024)) * 1024 * 1024);
+  if (Math.max(1, Math.ceil(size / partSize)) > S3_LIMITS.maxParts) {
+    throw new BadRequestError(`a part size of ${partSize} bytes needs more than ${S3_LIMITS.maxParts} parts for ${size} bytes`);
+  }
+  return partSize;
+}
+
+/**
+ * Starts a multipart upload on every target. Stores that fail are reported in `failed`; the
+ * upload goes on with the rest. Part URLs come from `signParts`, in batches, so a 10,000-part
+ * upload never needs one huge answer.
+ */
+export async function startUpload(deps: Deps, body: unknown, now = Date.now()): Promise<UploadPlan> {
+  const input = parseBody(startSchema, body);
+  const key = parseKey(input.key);
+  const targets = targetStores(deps.stores, input.to);
+  const partSize = choosePartSize(input.size, input.partSize);
+  const mtimeMs = input.mtime ?? now;
+  const results = await onEach(targets, (s) =>
+    s.s3.send(
+      new CreateMultipartUploadCommand({
+        Bucket: s.bucket,
+        Key: key,
+        ContentType: contentTypeOf(key),
+        Metadata: mtimeMetadata(mtimeMs),
+      }),
+    ),
+  );
+  return {
+    key,
+    size: input.size,
+    mtime: new Date(mtimeMs).toISOString(),
+    partSize,
+    parts: Math.max(1, Math.ceil(input.size / partSize)),
+    uploads: results.flatMap((r) => (r.ok && r.value?.UploadId ? [{ store: r.store, uploadId: r.value.UploadId }] : [])),
+    failed: results.filter((r) => !r.ok).map(({ value: _, ...r }) => r),
+  };
+}
+
+const targetSchema = z.object({ store: z.string(), uploadId: z.string().min(1).max(1024) });
+const signSchema = z.object({
+  key: z.string(),
+  uploads: z.array(targetSchema).min(1),
+  parts: z.array(z.number().int().min(1).max(S3_LIMITS.maxParts)).min(1).max(1000),
+});
+
+/** Presigned PUT URLs for the given part numbers, per target: `urls[store][i]` is for `parts[i]`. */
+export async function signParts(deps: Deps, body: unknown): Promise<{ urls: Record<string, string[]>; expires: string }> {
+  const input = parseBody(signSchema, body);
+  const key = parseKey(input.key);
+  const urls: Record<string, string[]> = {};
+  for (const u of input.uploads) {
+    const [store] = targetStores(deps.stores, u.store);
+    urls[u.store] = await Promise.all(
+      input.parts.map((PartNumber) =>
+        getSignedUrl(
+          store!.signer ?? store!.s3,
+          new UploadPartCommand({ Bucket: store!.bucket, Key: key, UploadId: u.uploadId, PartNumber }),
+          { expiresIn: deps.urlExpirySeconds },
+        ),
+      ),
+    );
+  }
+  return { urls, expires: new Date(Date.now() + deps.urlExpirySeconds * 1000).toISOString() };
+}
+
+const completeSchema = z.object({
+  key: z.string(),
+  uploads: z
+    .array(
+      targetSchema.extend({
+        parts: z.array(z.object({ n: z.number().int().min(1).max(S3_LIMITS.maxParts), etag: z.string().min(1) })).min(1).max(S3_LIMITS.maxParts),
+      }),
+    )
+    .min(1),
+});
+
+/** Completes each target's upload; answers per store like putFile. */
+export async function completeUpload(deps: Deps, body: unknown): Promise<WriteAnswer> {
+  const input = parseBody(completeSchema, body);
+  const key = parseKey(input.key);
+  const byStore = new Map(input.uploads.map((u) => [u.store, u]));
+  const targets = input.uploads.map((u) => targetStores(deps.stores, u.store)[0]!);
+  const results = await onEach(targets, (s) => {
+    const u = byStore.get(s.name)!;
+    return s.s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: s.bucket,
+        Key: key,
+        UploadId: u.uploadId,
+        MultipartUpload: { Parts: [...u.parts].sort((a, b) => a.n - b.n).map((p) => ({ PartNumber: p.n, ETag: p.etag })) },
+      }),
+    );
+  });
+  return {
+    key,
+    results: results.map(({ value, ...r }) => (value?.ETag ? { ...r, etag: value.ETag.replace(/"/g, '') } : r)),
+  };
+}
+
+const abortSchema = z.object({ key: z.string(), uploads: z.array(targetSchema).min(1) });
+
+/** Aborts each target's upload so no orphaned parts are billed; answers per store. */
+export async function abortUpload(deps: Deps, body: unknown): Promise<WriteAnswer> {
+  const input = parseBody(abortSchema, body);
+  const key = parseKey(input.key);
+  const ids = new Map(input.uploads.map((u) => [u.store, u.uploadId]));
+  const targets = input.uploads.map((u) => targetStores(deps.stores, u.store)[0]!);
+  const results = await onEach(targets, (s) =>
+    s.s3.send(new AbortMultipartUploadCommand({ Bucket: s.bucket, Key: key, UploadId: ids.get(s.name)! })),
+  );
+  return { key, results: results.map(({ value: _, ...r }) => r) };
+}
+
