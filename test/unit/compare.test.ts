@@ -1,0 +1,240 @@
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { mockClient } from 'aws-sdk-client-mock';
+import { ChangedWhileReadingError, cheapVerdict, compareBytes, groupByContent } from '../../lib/compare';
+import { StoreUnavailableError } from '../../lib/errors';
+import { headObject, toObjectHead, type ObjectHead } from '../../lib/stores';
+import { makeDeps } from '../helpers/deps';
+import { FakeS3, makeStores, s3Error } from '../helpers/mock-s3';
+
+const s3mock = mockClient(S3Client);
+let fake: FakeS3;
+
+beforeEach(() => {
+  s3mock.reset();
+  fake = new FakeS3(s3mock);
+});
+
+const stores = makeStores(3);
+const CHUNK = 1024;
+
+/** A head as HEAD would describe it, for the pure part of the rule. */
+const head = (store: string, over: Partial<ObjectHead> = {}): ObjectHead => ({
+  store,
+  size: 10,
+  etag: '"0123456789abcdef0123456789abcdef"',
+  mtimeMs: 0,
+  checksums: {},
+  etagIsMd5: true,
+  metadata: {},
+  ...over,
+});
+
+/** HEADs `key` on each store, as the read path does before comparing. */
+async function headsOf(key: string, n = 2): Promise<ObjectHead[]> {
+  const heads = await Promise.all(stores.slice(0, n).map((s) => headObject(s, key)));
+  return heads.map((h) => h!);
+}
+
+const rangedGets = () =>
+  s3mock
+    .commandCalls(GetObjectCommand)
+    .map((c) => c.args[0].input)
+    .filter((i) => i.Range !== undefined);
+
+const bytes = (n: number, seed = 0) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) % 251));
+
+describe('cheapVerdict', () => {
+  it('calls copies of different sizes different, saying both sizes', () => {
+    expect(cheapVerdict(head('server1', { size: 10 }), head('server2', { size: 12 }))).toEqual({
+      same: false,
+      reason: 'Sizes differ (server1 10 vs server2 12)',
+    });
+  });
+
+  it('calls two empty copies identical whatever their ETags', () => {
+    const a = head('server1', { size: 0, etag: '"x"', etagIsMd5: false });
+    const b = head('server2', { size: 0, etag: '"y-2"' });
+    expect(cheapVerdict(a, b)).toEqual({ same: true, by: 'size' });
+  });
+
+  it('calls copies with equal single-part ETags identical', () => {
+    expect(cheapVerdict(head('server1'), head('server2'))).toEqual({ same: true, by: 'etag' });
+  });
+
+  it('calls copies with different single-part MD5 ETags different, saying both', () => {
+    const v = cheapVerdict(head('server1', { etag: '"aaa"' }), head('server2', { etag: '"bbb"' }));
+    expect(v).toEqual({ same: false, reason: 'MD5s differ (server1 "aaa" vs server2 "bbb")' });
+  });
+
+  it('cannot decide on multipart ETags, equal content may carry different ones', () => {
+    expect(cheapVerdict(head('server1', { etag: '"abc-3"' }), head('server2', { etag: '"def-2"' }))).toBeUndefined();
+    expect(cheapVerdict(head('server1', { etag: '"abc-3"' }), head('server2', { etag: '"abc"' }))).toBeUndefined();
+  });
+
+  it('does not trust ETags that are not MD5s (SSE-KMS), equal or not', () => {
+    const kms = { etagIsMd5: false };
+    expect(cheapVerdict(head('server1', kms), head('server2', kms))).toBeUndefined();
+    expect(cheapVerdict(head('server1', { ...kms, etag: '"a"' }), head('server2', { ...kms, etag: '"b"' }))).toBeUndefined();
+    expect(cheapVerdict(head('server1', kms), head('server2'))).toBeUndefined();
+  });
+
+  it('calls copies with equal full-object checksums identical despite multipart ETags', () => {
+    const a = head('server1', { etag: '"abc-3"', checksums: { CRC64NVME: 'AAAAAAAAAAA=' } });
+    const b = head('server2', { etag: '"def-2"', checksums: { CRC64NVME: 'AAAAAAAAAAA=' } });
+    expect(cheapVerdict(a, b)).toEqual({ same: true, by: 'checksum' });
+  });
+
+  it('calls copies with different full-object checksums different, naming the algorithm', () => {
+    const a = head('server1', { etagIsMd5: false, checksums: { SHA256: 'one' } });
+    const b = head('server2', { etagIsMd5: false, checksums: { SHA256: 'two' } });
+    expect(cheapVerdict(a, b)).toEqual({ same: false, reason: 'SHA256 checksums differ (server1 one vs server2 two)' });
+  });
+
+  it('cannot decide when the checksums are of different algorithms', () => {
+    const a = head('server1', { etag: '"a-2"', checksums: { CRC32: 'x' } });
+    const b = head('server2', { etag: '"b-2"', checksums: { SHA1: 'x' } });
+    expect(cheapVerdict(a, b)).toBeUndefined();
+  });
+});
+
+describe('toObjectHead', () => {
+  const last = new Date('2026-03-01T10:00:00Z');
+
+  it('keeps a FULL_OBJECT checksum of a multipart upload', () => {
+    const h = toObjectHead('s', { ETag: '"abc-3"', ChecksumCRC64NVME: 'Zm9v', ChecksumType: 'FULL_OBJECT' });
+    expect(h.checksums).toEqual({ CRC64NVME: 'Zm9v' });
+  });
+
+  it('ignores composite checksums: declared COMPOSITE, suffixed -N, or multipart without a type', () => {
+    expect(toObjectHead('s', { ETag: '"abc-3"', ChecksumCRC32: 'Zm9v', ChecksumType: 'COMPOSITE' }).checksums).toEqual({});
+    expect(toObjectHead('s', { ETag: '"abc-3"', ChecksumCRC32: 'Zm9v-3', ChecksumType: 'FULL_OBJECT' }).checksums).toEqual({});
+    expect(toObjectHead('s', { ETag: '"abc-3"', ChecksumSHA256: 'Zm9v' }).checksums).toEqual({});
+  });
+
+  it('takes a single-part checksum without a type as full-object', () => {
+    expect(toObjectHead('s', { ETag: '"abc"', ChecksumCRC32C: 'Zm9v' }).checksums).toEqual({ CRC32C: 'Zm9v' });
+  });
+
+  it('takes the logical mtime from x-amz-meta-mtime, else LastModified', () => {
+    expect(toObjectHead('s', { LastModified: last, Metadata: { mtime: '1700000000000' } }).mtimeMs).toBe(1700000000000);
+    expect(toObjectHead('s', { LastModified: last }).mtimeMs).toBe(last.getTime());
+    for (const bad of ['', 'abc', '0', '-5', 'Infinity']) {
+      expect(toObjectHead('s', { LastModified: last, Metadata: { mtime: bad } }).mtimeMs).toBe(last.getTime());
+    }
+  });
+
+  it('knows which ETags are MD5s', () => {
+    expect(toObjectHead('s', {}).etagIsMd5).toBe(true);
+    expect(toObjectHead('s', { ServerSideEncryption: 'AES256' }).etagIsMd5).toBe(true);
+    expect(toObjectHead('s', { ServerSideEncryption: 'aws:kms' }).etagIsMd5).toBe(false);
+    expect(toObjectHead('s', { ServerSideEncryption: 'aws:kms:dsse' }).etagIsMd5).toBe(false);
+    expect(toObjectHead('s', { SSECustomerAlgorithm: 'AES256' }).etagIsMd5).toBe(false);
+  });
+});
+
+describe('compareBytes', () => {
+  const deps = () => makeDeps(stores, { compareChunkBytes: CHUNK });
+
+  it('streams equal copies chunk by chunk, each range read once per store, pinned to its ETag', async () => {
+    const content = bytes(10 * CHUNK + 100);
+    fake.put('bucket-1', 'k', content, { etag: 'abc-3' });
+    fake.put('bucket-2', 'k', content, { etag: 'def-2' });
+    const d = deps();
+    const [a, b] = await headsOf('k');
+
+    await expect(compareBytes(d, 'k', a!, b!)).resolves.toEqual({ same: true, by: 'bytes' });
+
+    const expected = Array.from({ length: 11 }, (_, i) => `bytes=${i * CHUNK}-${Math.min((i + 1) * CHUNK, content.length) - 1}`);
+    for (const [bucket, etag] of [['bucket-1', '"abc-3"'], ['bucket-2', '"def-2"']] as const) {
+      const ranges = rangedGets().filter((i) => i.Bucket === bucket);
+      expect(ranges.map((i) => i.Range).sort()).toEqual([...expected].sort());
+      expect(ranges.every((i) => i.IfMatch === etag)).toBe(true);
+    }
+    expect(d.meter!.bodyBytes).toBe(2 * content.length);
+  });
+
+  it('stops at the first differing chunk of a 10-chunk object, reading a small part of it', async () => {
+    const content = bytes(10 * CHUNK);
+    const changed = Buffer.from(content);
+    changed[5] = changed[5]! ^ 0xff;
+    fake.put('bucket-1', 'k', content, { etag: 'abc-10' });
+    fake.put('bucket-2', 'k', changed, { etag: 'def-10' });
+    const d = deps();
+    const [a, b] = await headsOf('k');
+
+    await expect(compareBytes(d, 'k', a!, b!)).resolves.toEqual({
+      same: false,
+      reason: 'Contents differ (server1 vs server2, from byte 5)',
+    });
+
+    const total = 2 * content.length;
+    expect(d.meter!.bodyBytes).toBeLessThanOrEqual(total / 4);
+    expect(fake.servedTotal()).toBeLessThanOrEqual(total / 4);
+    expect(rangedGets().length).toBeLessThanOrEqual(4);
+    expect(s3mock).toHaveReceivedCommandWith(GetObjectCommand, { Bucket: 'bucket-2', Range: `bytes=0-${CHUNK - 1}`, IfMatch: '"def-10"' });
+  });
+
+  it('reports the offset of a difference in the last byte', async () => {
+    const content = bytes(3 * CHUNK);
+    const changed = Buffer.from(content);
+    changed[content.length - 1] = changed[content.length - 1]! ^ 1;
+    fake.put('bucket-1', 'k', content, { etag: 'a-3' });
+    fake.put('bucket-2', 'k', changed, { etag: 'b-3' });
+    const [a, b] = await headsOf('k');
+
+    await expect(compareBytes(deps(), 'k', a!, b!)).resolves.toEqual({
+      same: false,
+      reason: `Contents differ (server1 vs server2, from byte ${content.length - 1})`,
+    });
+  });
+
+  it('throws StoreUnavailableError naming the store that fails halfway', async () => {
+    const content = bytes(6 * CHUNK);
+    fake.put('bucket-1', 'k', content, { etag: 'a-2' });
+    fake.put('bucket-2', 'k', content, { etag: 'b-2' });
+    const [a, b] = await headsOf('k');
+    fake.fail('bucket-2', () => s3Error('InternalError', 500), { command: 'GetObject', when: (i) => i.Range === `bytes=${3 * CHUNK}-${4 * CHUNK - 1}` });
+
+    const err = await compareBytes(deps(), 'k', a!, b!).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect((err as StoreUnavailableError).store).toBe('server2');
+  });
+
+  it('throws ChangedWhileReadingError when a copy is replaced or deleted after its HEAD', async () => {
+    const content = bytes(2 * CHUNK);
+    fake.put('bucket-1', 'k', content, { etag: 'a-2' });
+    fake.put('bucket-2', 'k', content, { etag: 'b-2' });
+    const [a, b] = await headsOf('k');
+
+    fake.put('bucket-2', 'k', content, { etag: 'c-2' });
+    await expect(compareBytes(deps(), 'k', a!, b!)).rejects.toThrow(ChangedWhileReadingError);
+
+    fake.delete('bucket-2', 'k');
+    await expect(compareBytes(deps(), 'k', a!, b!)).rejects.toThrow(ChangedWhileReadingError);
+  });
+});
+
+describe('groupByContent', () => {
+  const deps = () => makeDeps(stores, { compareChunkBytes: CHUNK });
+
+  it('puts three copies holding two versions into two groups, from HEADs alone', async () => {
+    fake.put('bucket-1', 'k', 'version one');
+    fake.put('bucket-2', 'k', 'version two');
+    fake.put('bucket-3', 'k', 'version one');
+    const groups = await groupByContent(deps(), 'k', await headsOf('k', 3));
+
+    expect(groups.map((g) => g.heads.map((h) => h.store))).toEqual([['server1', 'server3'], ['server2']]);
+    expect(s3mock).not.toHaveReceivedCommand(GetObjectCommand);
+  });
+
+  it('groups multipart copies of equal content together after a byte compare', async () => {
+    const content = bytes(3 * CHUNK);
+    fake.put('bucket-1', 'k', content, { etag: 'abc-3' });
+    fake.put('bucket-2', 'k', content, { etag: 'def-2' });
+    fake.put('bucket-3', 'k', bytes(3 * CHUNK, 7), { etag: 'abc-3' });
+    const groups = await groupByContent(deps(), 'k', await headsOf('k', 3));
+
+    expect(groups.map((g) => g.heads.map((h) => h.store))).toEqual([['server1', 'server2'], ['server3']]);
+    expect(rangedGets().length).toBeGreaterThan(0);
+  });
+});
