@@ -32,6 +32,16 @@ export function targetStores(stores: Store[], to: string | undefined): Store[] {
   return [store];
 }
 
+/**
+ * The one store an upload id belongs to. Unlike `targetStores`, "all" is not a store here:
+ * taken as a target list, it would silently pick the first store (or none's upload id).
+ */
+function storeNamed(stores: Store[], name: string): Store {
+  const store = stores.find((s) => s.name === name);
+  if (!store) throw new UnknownStoreError(`unknown store "${name}"; stores are: ${stores.map((s) => s.name).join(', ')}`);
+  return store;
+}
+
 export function contentTypeOf(key: string): string {
   return lookup(key) || 'application/octet-stream';
 }
@@ -175,12 +185,12 @@ export async function signParts(deps: Deps, body: unknown): Promise<{ urls: Reco
   const key = parseKey(input.key);
   const urls: Record<string, string[]> = {};
   for (const u of input.uploads) {
-    const [store] = targetStores(deps.stores, u.store);
+    const store = storeNamed(deps.stores, u.store);
     urls[u.store] = await Promise.all(
       input.parts.map((PartNumber) =>
         getSignedUrl(
-          store!.signer ?? store!.s3,
-          new UploadPartCommand({ Bucket: store!.bucket, Key: key, UploadId: u.uploadId, PartNumber }),
+          store.signer ?? store.s3,
+          new UploadPartCommand({ Bucket: store.bucket, Key: key, UploadId: u.uploadId, PartNumber }),
           { expiresIn: deps.urlExpirySeconds },
         ),
       ),
@@ -205,7 +215,7 @@ export async function completeUpload(deps: Deps, body: unknown): Promise<WriteAn
   const input = parseBody(completeSchema, body);
   const key = parseKey(input.key);
   const byStore = new Map(input.uploads.map((u) => [u.store, u]));
-  const targets = input.uploads.map((u) => targetStores(deps.stores, u.store)[0]!);
+  const targets = input.uploads.map((u) => storeNamed(deps.stores, u.store));
   const results = await onEach(targets, (s) => {
     const u = byStore.get(s.name)!;
     return s.s3.send(
@@ -230,7 +240,7 @@ export async function abortUpload(deps: Deps, body: unknown): Promise<WriteAnswe
   const input = parseBody(abortSchema, body);
   const key = parseKey(input.key);
   const ids = new Map(input.uploads.map((u) => [u.store, u.uploadId]));
-  const targets = input.uploads.map((u) => targetStores(deps.stores, u.store)[0]!);
+  const targets = input.uploads.map((u) => storeNamed(deps.stores, u.store));
   const results = await onEach(targets, (s) =>
     s.s3.send(new AbortMultipartUploadCommand({ Bucket: s.bucket, Key: key, UploadId: ids.get(s.name)! })),
   );
