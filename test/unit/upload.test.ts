@@ -1,0 +1,404 @@
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { abortUpload, choosePartSize, completeUpload, putFile, signParts, startUpload, S3_LIMITS } from '../../lib/upload';
+import { BadRequestError, InvalidKeyError, PayloadTooLargeError, UnknownStoreError } from '../../lib/errors';
+import { createS3Client } from '../../lib/config';
+import type { Deps } from '../../lib/deps';
+import type { Store } from '../../lib/stores';
+import { handler } from '../../handlers/api';
+import { makeDeps } from '../helpers/deps';
+import { makeStores, networkError, s3Error } from '../helpers/mock-s3';
+
+// The handler builds its deps from the environment; here it gets the test's instead.
+let mockDeps: Deps;
+jest.mock('../../handlers/deps', () => ({ getDeps: () => mockDeps }));
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+const TiB = 1024 * GiB;
+const NOW = Date.UTC(2026, 0, 2, 3, 4, 5);
+
+const stores = makeStores(2);
+/** One stub per store client, so each store can fail on its own. */
+const mocks: AwsClientStub<S3Client>[] = stores.map((s) => mockClient(s.s3));
+const [s1, s2] = mocks as [AwsClientStub<S3Client>, AwsClientStub<S3Client>];
+
+beforeEach(() => {
+  mocks.forEach((m) => m.reset());
+  s1.on(PutObjectCommand).resolves({ ETag: '"etag-1"' });
+  s2.on(PutObjectCommand).resolves({ ETag: '"etag-2"' });
+  s1.on(CreateMultipartUploadCommand).resolves({ UploadId: 'up-1' });
+  s2.on(CreateMultipartUploadCommand).resolves({ UploadId: 'up-2' });
+  mockDeps = makeDeps(stores);
+});
+
+const sentNothing = () => {
+  for (const m of mocks) expect(m.calls()).toHaveLength(0);
+};
+
+describe('putFile', () => {
+  const body = Buffer.from('hello');
+
+  it('writes to every store by default and answers ok for each', async () => {
+    const a = await putFile(makeDeps(stores), { key: 'dir/a.txt', body, now: NOW });
+    expect(a).toEqual({
+      key: 'dir/a.txt',
+      size: 5,
+      mtime: new Date(NOW).toISOString(),
+      results: [
+        { store: 'server1', ok: true, etag: 'etag-1' },
+        { store: 'server2', ok: true, etag: 'etag-2' },
+      ],
+    });
+    for (const [m, bucket] of [[s1, 'bucket-1'], [s2, 'bucket-2']] as const) {
+      expect(m).toHaveReceivedCommandWith(PutObjectCommand, { Bucket: bucket, Key: 'dir/a.txt', Body: body });
+    }
+  });
+
+  it.each([
+    ['a network error', () => networkError(), /^TimeoutError: connect ECONNREFUSED/],
+    ['a 500', () => s3Error('InternalError', 500, 'We encountered an internal error'), /^InternalError: We encountered an internal error/],
+    ['AccessDenied', () => s3Error('AccessDenied', 403, 'Access Denied'), /^AccessDenied: Access Denied/],
+  ])('reports one store failing with %s per store, the others written', async (_, error, text) => {
+    s2.on(PutObjectCommand).rejects(error());
+    const a = await putFile(makeDeps(stores), { key: 'a.txt', body, to: 'all', now: NOW });
+    expect(a.results).toEqual([
+      { store: 'server1', ok: true, etag: 'etag-1' },
+      { store: 'server2', ok: false, error: expect.stringMatching(text) },
+    ]);
+    expect(s1).toHaveReceivedCommandTimes(PutObjectCommand, 1);
+  });
+
+  it('writes only to the named store with to=STORE', async () => {
+    const a = await putFile(makeDeps(stores), { key: 'a.txt', body, to: 'server2', now: NOW });
+    expect(a.results).toEqual([{ store: 'server2', ok: true, etag: 'etag-2' }]);
+    expect(s2).toHaveReceivedCommandWith(PutObjectCommand, { Bucket: 'bucket-2', Key: 'a.txt' });
+    expect(s1.calls()).toHaveLength(0);
+  });
+
+  it('refuses an unknown store, listing the stores, and sends nothing', async () => {
+    const call = putFile(makeDeps(stores), { key: 'a.txt', body, to: 'nosuch' });
+    await expect(call).rejects.toThrow(UnknownStoreError);
+    await expect(call).rejects.toThrow('unknown store "nosuch"; stores are: all, server1, server2');
+    sentNothing();
+  });
+
+  it('refuses a body over putInlineLimit with 413 and a hint at POST /uploads, sending nothing', async () => {
+    const deps = makeDeps(stores, { putInlineLimit: 4 });
+    const err = await putFile(deps, { key: 'a.txt', body }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PayloadTooLargeError);
+    expect(err).toMatchObject({ status: 413, code: 'PayloadTooLarge' });
+    expect((err as Error).message).toBe('body is 5 bytes, over the inline limit of 4; use POST /uploads (dfs put does so by itself)');
+    sentNothing();
+  });
+
+  it('accepts a body of exactly putInlineLimit bytes', async () => {
+    const a = await putFile(makeDeps(stores, { putInlineLimit: 5 }), { key: 'a.txt', body });
+    expect(a.results.every((r) => r.ok)).toBe(true);
+  });
+
+  it('sends the logical mtime as metadata and the ContentType of the extension', async () => {
+    await putFile(makeDeps(stores), { key: 'photos/x.png', body, mtime: '1700000000123', now: NOW });
+    await putFile(makeDeps(stores), { key: 'notes', body, now: NOW });
+    expect(s1).toHaveReceivedNthSpecificCommandWith(1, PutObjectCommand, { ContentType: 'image/png', Metadata: { mtime: '1700000000123' } });
+    expect(s1).toHaveReceivedNthSpecificCommandWith(2, PutObjectCommand, { ContentType: 'application/octet-stream', Metadata: { mtime: String(NOW) } });
+  });
+
+  it.each(['abc', '-1', '1.5', '1e30'])('refuses mtime %j with 400 and sends nothing', async (mtime) => {
+    await expect(putFile(makeDeps(stores), { key: 'a.txt', body, mtime })).rejects.toMatchObject({ status: 400, code: 'BadRequest' });
+    sentNothing();
+  });
+
+  it.each(['', '/a', 'a//b', '../a', 'a\\b', 'dir/'])('refuses the key %j and sends nothing', async (key) => {
+    await expect(putFile(makeDeps(stores), { key, body })).rejects.toThrow(InvalidKeyError);
+    sentNothing();
+  });
+});
+
+describe('choosePartSize', () => {
+  it.each([
+    ['0 B', 0, 8 * MiB],
+    ['12 MiB', 12 * MiB, 8 * MiB],
+    ['exactly 10,000 parts of 8 MiB', 8 * MiB * S3_LIMITS.maxParts, 8 * MiB],
+    ['one byte more', 8 * MiB * S3_LIMITS.maxParts + 1, 9 * MiB],
+    ['100 GiB', 100 * GiB, 11 * MiB],
+    ['5 TiB', 5 * TiB, 525 * MiB],
+  ])('picks 8 MiB parts at least, larger only to stay within 10,000 parts (%s)', (_, size, partSize) => {
+    expect(choosePartSize(size)).toBe(partSize);
+    expect(Math.ceil(size / partSize)).toBeLessThanOrEqual(S3_LIMITS.maxParts);
+  });
+
+  it('keeps a requested size that fits and refuses one that needs too many parts', () => {
+    expect(choosePartSize(100 * MiB, 16 * MiB)).toBe(16 * MiB);
+    expect(() => choosePartSize(100 * GiB, 5 * MiB)).toThrow(BadRequestError);
+  });
+});
+
+describe('startUpload', () => {
+  it('creates the upload on every store with the chosen part size, mtime and ContentType', async () => {
+    const plan = await startUpload(makeDeps(stores), { key: 'big.bin', size: 12 * MiB, mtime: 1234 }, NOW);
+    expect(plan).toEqual({
+      key: 'big.bin',
+      size: 12 * MiB,
+      mtime: new Date(1234).toISOString(),
+      partSize: 8 * MiB,
+      parts: 2,
+      uploads: [
+        { store: 'server1', uploadId: 'up-1' },
+        { store: 'server2', uploadId: 'up-2' },
+      ],
+      failed: [],
+    });
+    expect(s1).toHaveReceivedCommandWith(CreateMultipartUploadCommand, {
+      Bucket: 'bucket-1', Key: 'big.bin', ContentType: 'application/octet-stream', Metadata: { mtime: '1234' },
+    });
+  });
+
+  it('grows the part size for a 100 GiB file and keeps a valid requested one', async () => {
+    expect(await startUpload(makeDeps(stores), { key: 'k', size: 100 * GiB })).toMatchObject({ partSize: 11 * MiB, parts: 9310 });
+    expect(await startUpload(makeDeps(stores), { key: 'k', size: 100 * MiB, partSize: 5 * MiB })).toMatchObject({ partSize: 5 * MiB, parts: 20 });
+  });
+
+  it('stamps now as mtime when none is given and starts only on the named store with to=STORE', async () => {
+    const plan = await startUpload(makeDeps(stores), { key: 'k.txt', size: 1, to: 'server1' }, NOW);
+    expect(plan).toMatchObject({ mtime: new Date(NOW).toISOString(), uploads: [{ store: 'server1' }], failed: [] });
+    expect(s1).toHaveReceivedCommandWith(CreateMultipartUploadCommand, { ContentType: 'text/plain', Metadata: { mtime: String(NOW) } });
+    expect(s2.calls()).toHaveLength(0);
+  });
+
+  it.each([
+    ['a part size under 5 MiB', { key: 'k', size: 10 * MiB, partSize: 5 * MiB - 1 }, /partSize/],
+    ['a part size over 5 GiB', { key: 'k', size: 10 * MiB, partSize: 5 * GiB + 1 }, /partSize/],
+    ['a part size that needs too many parts', { key: 'k', size: 100 * GiB, partSize: 5 * MiB }, /more than 10000 parts/],
+    ['a size over 5 TiB', { key: 'k', size: 5 * TiB + 1 }, /size/],
+    ['a negative size', { key: 'k', size: -1 }, /size/],
+    ['a fractional size', { key: 'k', size: 1.5 }, /size/],
+    ['a size given as a string', { key: 'k', size: '12' }, /size/],
+    ['no key', { size: 1 }, /key/],
+    ['a negative mtime', { key: 'k', size: 1, mtime: -5 }, /mtime/],
+    ['null', null, /body/],
+    ['a string', 'upload please', /body/],
+    ['an array', [{ key: 'k', size: 1 }], /body/],
+  ])('refuses %s with BadRequestError and creates nothing', async (_, body, message) => {
+    const err = await startUpload(makeDeps(stores), body).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BadRequestError);
+    expect((err as Error).message).toMatch(message);
+    sentNothing();
+  });
+
+  it('refuses an invalid key and an unknown store before creating anything', async () => {
+    await expect(startUpload(makeDeps(stores), { key: 'a/../b', size: 1 })).rejects.toThrow(InvalidKeyError);
+    await expect(startUpload(makeDeps(stores), { key: 'k', size: 1, to: 'nosuch' })).rejects.toThrow(UnknownStoreError);
+    sentNothing();
+  });
+
+  it('lists a store that fails CreateMultipartUpload in `failed` and goes on with the others', async () => {
+    s2.on(CreateMultipartUploadCommand).rejects(s3Error('ServiceUnavailable', 503, 'Please reduce your request rate'));
+    const plan = await startUpload(makeDeps(stores), { key: 'k', size: 10 * MiB });
+    expect(plan.uploads).toEqual([{ store: 'server1', uploadId: 'up-1' }]);
+    expect(plan.failed).toEqual([{ store: 'server2', ok: false, error: 'ServiceUnavailable: Please reduce your request rate' }]);
+  });
+});
+
+describe('signParts', () => {
+  const savedEnv = { ...process.env };
+  let signing: Store[];
+  beforeAll(() => {
+    // Presigning needs credentials; these never leave the process.
+    process.env.AWS_ACCESS_KEY_ID = 'AKIDTEST';
+    process.env.AWS_SECRET_ACCESS_KEY = 'secret';
+    signing = stores.map((s) => ({ ...s, signer: createS3Client({ requestChecksumCalculation: 'WHEN_REQUIRED' }) }));
+  });
+  afterAll(() => {
+    signing.forEach((s) => s.signer!.destroy());
+    process.env = savedEnv;
+  });
+
+  const uploads = [
+    { store: 'server1', uploadId: 'up-1' },
+    { store: 'server2', uploadId: 'up-2' },
+  ];
+
+  it('signs one URL per part per store, for its bucket, key, upload id and part number', async () => {
+    const { urls, expires } = await signParts(makeDeps(signing), { key: 'dir/big file.bin', uploads, parts: [1, 2, 7] });
+    expect(Object.keys(urls)).toEqual(['server1', 'server2']);
+    for (const [store, bucket, id] of [['server1', 'bucket-1', 'up-1'], ['server2', 'bucket-2', 'up-2']] as const) {
+      expect(urls[store]).toHaveLength(3);
+      urls[store]!.forEach((raw, i) => {
+        const url = new URL(raw);
+        expect(url.hostname).toBe(`${bucket}.s3.us-east-1.amazonaws.com`);
+        expect(decodeURIComponent(url.pathname)).toBe('/dir/big file.bin');
+        expect(url.searchParams.get('uploadId')).toBe(id);
+        expect(url.searchParams.get('partNumber')).toBe(String([1, 2, 7][i]));
+        expect(url.searchParams.get('X-Amz-Expires')).toBe('60');
+      });
+    }
+    expect(Date.parse(expires)).toBeGreaterThan(Date.now());
+  });
+
+  it('signs no flexible checksum into the URLs when the store has a WHEN_REQUIRED signer', async () => {
+    const { urls } = await signParts(makeDeps(signing), { key: 'k', uploads, parts: [1, 2] });
+    for (const url of Object.values(urls).flat()) {
+      expect(url).not.toMatch(/x-amz-checksum/i);
+      expect(url).not.toMatch(/x-amz-sdk-checksum-algorithm/i);
+    }
+  });
+
+  it('would sign the CRC of an empty body with a default client (why stores carry a signer)', async () => {
+    const plain = new S3Client({ region: 'us-east-1' });
+    const { urls } = await signParts(makeDeps([{ ...stores[0]!, s3: plain }]), { key: 'k', uploads: [uploads[0]!], parts: [1] });
+    plain.destroy();
+    expect(urls.server1![0]).toMatch(/x-amz-checksum-crc32=AAAAAA%3D%3D/);
+  });
+
+  it.each([
+    ['more than 1000 parts in one call', { key: 'k', uploads, parts: Array.from({ length: 1001 }, (_, i) => i + 1) }, BadRequestError],
+    ['part number 0', { key: 'k', uploads, parts: [0] }, BadRequestError],
+    ['part number 10,001', { key: 'k', uploads, parts: [10_001] }, BadRequestError],
+    ['no uploads', { key: 'k', uploads: [], parts: [1] }, BadRequestError],
+    ['an invalid key', { key: '../k', uploads, parts: [1] }, InvalidKeyError],
+    ['an unknown store', { key: 'k', uploads: [{ store: 'nosuch', uploadId: 'u' }], parts: [1] }, UnknownStoreError],
+    ['"all" as a store', { key: 'k', uploads: [{ store: 'all', uploadId: 'u' }], parts: [1] }, UnknownStoreError],
+  ])('refuses %s', async (_, body, type) => {
+    await expect(signParts(makeDeps(signing), body)).rejects.toThrow(type);
+  });
+});
+
+describe('completeUpload', () => {
+  beforeEach(() => {
+    s1.on(CompleteMultipartUploadCommand).resolves({ ETag: '"m-3"' });
+    s2.on(CompleteMultipartUploadCommand).resolves({ ETag: '"n-3"' });
+  });
+  const parts = [{ n: 3, etag: '"c"' }, { n: 1, etag: '"a"' }, { n: 2, etag: '"b"' }];
+
+  it('completes each store with its own upload id and the parts sorted by number', async () => {
+    const a = await completeUpload(makeDeps(stores), {
+      key: 'big.bin',
+      uploads: [{ store: 'server1', uploadId: 'up-1', parts }, { store: 'server2', uploadId: 'up-2', parts: [...parts].reverse() }],
+    });
+    expect(a).toEqual({ key: 'big.bin', results: [{ store: 'server1', ok: true, etag: 'm-3' }, { store: 'server2', ok: true, etag: 'n-3' }] });
+    const sorted = [{ PartNumber: 1, ETag: '"a"' }, { PartNumber: 2, ETag: '"b"' }, { PartNumber: 3, ETag: '"c"' }];
+    expect(s1).toHaveReceivedCommandWith(CompleteMultipartUploadCommand, { Bucket: 'bucket-1', Key: 'big.bin', UploadId: 'up-1', MultipartUpload: { Parts: sorted } });
+    expect(s2).toHaveReceivedCommandWith(CompleteMultipartUploadCommand, { Bucket: 'bucket-2', UploadId: 'up-2', MultipartUpload: { Parts: sorted } });
+  });
+
+  it('reports a store whose completion fails, the other completed', async () => {
+    s1.on(CompleteMultipartUploadCommand).rejects(s3Error('InternalError', 500));
+    const a = await completeUpload(makeDeps(stores), {
+      key: 'k', uploads: [{ store: 'server1', uploadId: 'up-1', parts }, { store: 'server2', uploadId: 'up-2', parts }],
+    });
+    expect(a.results).toEqual([{ store: 'server1', ok: false, error: 'InternalError: InternalError' }, { store: 'server2', ok: true, etag: 'n-3' }]);
+  });
+
+  it.each([
+    ['no parts', { key: 'k', uploads: [{ store: 'server1', uploadId: 'up-1', parts: [] }] }, BadRequestError],
+    ['a part without ETag', { key: 'k', uploads: [{ store: 'server1', uploadId: 'up-1', parts: [{ n: 1, etag: '' }] }] }, BadRequestError],
+    ['an unknown store', { key: 'k', uploads: [{ store: 'nosuch', uploadId: 'u', parts }] }, UnknownStoreError],
+    ['"all" as a store', { key: 'k', uploads: [{ store: 'all', uploadId: 'u', parts }] }, UnknownStoreError],
+  ])('refuses %s and completes nothing', async (_, body, type) => {
+    await expect(completeUpload(makeDeps(stores), body)).rejects.toThrow(type);
+    sentNothing();
+  });
+});
+
+describe('abortUpload', () => {
+  it('aborts each store with its own upload id', async () => {
+    const a = await abortUpload(makeDeps(stores), { key: 'k', uploads: [{ store: 'server1', uploadId: 'up-1' }, { store: 'server2', uploadId: 'up-2' }] });
+    expect(a.results).toEqual([{ store: 'server1', ok: true }, { store: 'server2', ok: true }]);
+    expect(s1).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { Bucket: 'bucket-1', Key: 'k', UploadId: 'up-1' });
+    expect(s2).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { Bucket: 'bucket-2', Key: 'k', UploadId: 'up-2' });
+  });
+
+  it('refuses "all" as a store and aborts nothing', async () => {
+    await expect(abortUpload(makeDeps(stores), { key: 'k', uploads: [{ store: 'all', uploadId: 'u' }] })).rejects.toThrow(UnknownStoreError);
+    sentNothing();
+  });
+});
+
+/** An HTTP API (payload 2.0) event as API Gateway sends it. */
+function event(method: string, rawPath: string, opts: { query?: Record<string, string>; headers?: Record<string, string>; body?: string | Buffer } = {}) {
+  const binary = Buffer.isBuffer(opts.body);
+  return {
+    rawPath,
+    requestContext: { http: { method } },
+    headers: opts.headers ?? {},
+    queryStringParameters: opts.query,
+    body: binary ? (opts.body as Buffer).toString('base64') : opts.body,
+    isBase64Encoded: binary,
+  } as unknown as APIGatewayProxyEventV2;
+}
+
+async function call(e: APIGatewayProxyEventV2) {
+  const res = (await handler(e)) as APIGatewayProxyStructuredResultV2;
+  return { status: res.statusCode, body: JSON.parse(res.body as string) as Record<string, unknown> };
+}
+
+describe('handler: PUT /files and POST /uploads', () => {
+  const body = Buffer.from('hello');
+
+  it('answers 200 when every store took the write, passing the body, to and mtime on', async () => {
+    const res = await call(event('PUT', '/files/dir/a%20b.txt', { body, query: { to: 'all' }, headers: { 'X-Dfs-Mtime': '1700000000000' } }));
+    expect(res).toEqual({
+      status: 200,
+      body: { key: 'dir/a b.txt', size: 5, mtime: '2023-11-14T22:13:20.000Z', results: [{ store: 'server1', ok: true, etag: 'etag-1' }, { store: 'server2', ok: true, etag: 'etag-2' }] },
+    });
+    expect(s2).toHaveReceivedCommandWith(PutObjectCommand, { Key: 'dir/a b.txt', Body: body, ContentType: 'text/plain', Metadata: { mtime: '1700000000000' } });
+  });
+
+  it('answers 207 when some stores took it and 503 when none did', async () => {
+    s2.on(PutObjectCommand).rejects(networkError());
+    expect(await call(event('PUT', '/files/a.txt', { body }))).toMatchObject({
+      status: 207, body: { results: [{ store: 'server1', ok: true }, { store: 'server2', ok: false }] },
+    });
+    s1.on(PutObjectCommand).rejects(s3Error('AccessDenied', 403));
+    expect(await call(event('PUT', '/files/a.txt', { body }))).toMatchObject({
+      status: 503, body: { results: [{ store: 'server1', ok: false }, { store: 'server2', ok: false }] },
+    });
+  });
+
+  it('answers 413 over the inline limit, with the hint, writing nothing', async () => {
+    mockDeps = makeDeps(stores, { putInlineLimit: 4 });
+    const res = await call(event('PUT', '/files/a.txt', { body }));
+    expect(res.status).toBe(413);
+    expect(res.body).toEqual({ error: 'PayloadTooLarge', message: expect.stringContaining('use POST /uploads') });
+    sentNothing();
+  });
+
+  it('answers 400 UnknownStore for to=nosuch and 400 for a bad mtime header, writing nothing', async () => {
+    expect(await call(event('PUT', '/files/a.txt', { body, query: { to: 'nosuch' } }))).toEqual({
+      status: 400, body: { error: 'UnknownStore', message: 'unknown store "nosuch"; stores are: all, server1, server2' },
+    });
+    expect(await call(event('PUT', '/files/a.txt', { body, headers: { 'x-dfs-mtime': 'yesterday' } }))).toMatchObject({
+      status: 400, body: { error: 'BadRequest' },
+    });
+    sentNothing();
+  });
+
+  it('answers 400 InvalidKey for a key with a ".." segment', async () => {
+    expect(await call(event('PUT', '/files/a/../b.txt', { body }))).toMatchObject({ status: 400, body: { error: 'InvalidKey' } });
+    sentNothing();
+  });
+
+  it('answers 200 with the plan for POST /uploads', async () => {
+    const res = await call(event('POST', '/uploads', { body: JSON.stringify({ key: 'big.bin', size: 20 * MiB, mtime: 1 }) }));
+    expect(res).toMatchObject({ status: 200, body: { key: 'big.bin', partSize: 8 * MiB, parts: 3, uploads: [{ store: 'server1' }, { store: 'server2' }] } });
+  });
+
+  it.each([
+    ['not JSON', '{"key": "k", size: 1', /not valid JSON/],
+    ['empty', '', /JSON body is required/],
+    ['JSON of the wrong shape', '{"key":"k","size":"big"}', /size/],
+    ['a part size under 5 MiB', JSON.stringify({ key: 'k', size: 10 * MiB, partSize: MiB }), /partSize/],
+  ])('answers 400 BadRequest to POST /uploads with a body that is %s, creating nothing', async (_, body, message) => {
+    const res = await call(event('POST', '/uploads', { body }));
+    expect(res).toEqual({ status: 400, body: { error: 'BadRequest', message: expect.stringMatching(message) } });
+    sentNothing();
+  });
+});
