@@ -18,16 +18,10 @@ const stores = makeStores(3);
 const CHUNK = 1024;
 
 /** A head as HEAD would describe it, for the pure part of the rule. */
-const head = (store: string, over: Partial<ObjectHead> = {}): ObjectHead => ({
-  store,
-  size: 10,
-  etag: '"0123456789abcdef0123456789abcdef"',
-  mtimeMs: 0,
-  checksums: {},
-  etagIsMd5: true,
-  metadata: {},
-  ...over,
-});
+function head(store: string, over: Partial<ObjectHead> = {}): ObjectHead {
+  const plain = { store, size: 10, etag: '"0123456789abcdef0123456789abcdef"', mtimeMs: 0, writtenMs: 0, checksums: {}, etagIsMd5: true, metadata: {} };
+  return { ...plain, ...over };
+}
 
 /** HEADs `key` on each store, as the read path does before comparing. */
 async function headsOf(key: string, n = 2): Promise<ObjectHead[]> {
