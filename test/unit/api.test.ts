@@ -1,0 +1,252 @@
+import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { mockClient } from 'aws-sdk-client-mock';
+import { handler } from '../../handlers/api';
+import { logger } from '../../handlers/http';
+import * as read from '../../lib/read';
+import { FakeS3, networkError, s3Error } from '../helpers/mock-s3';
+
+// handlers/deps.ts builds its deps from the environment at first use: this is the wiring under test.
+const ENV = {
+  DFS_STORES: 'server1=bucket-1,server2=bucket-2',
+  DFS_CONTROL_BUCKET: 'control',
+  DFS_INLINE_LIMIT: '1000',
+  AWS_REGION: 'us-east-1',
+  AWS_ACCESS_KEY_ID: 'AKIDTEST',
+  AWS_SECRET_ACCESS_KEY: 'secret',
+};
+const saved = Object.fromEntries(Object.keys(ENV).map((k) => [k, process.env[k]]));
+beforeAll(() => Object.assign(process.env, ENV));
+afterAll(() => {
+  for (const [k, v] of Object.entries(saved)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+});
+
+const s3mock = mockClient(S3Client);
+let fake: FakeS3;
+let logError: jest.SpyInstance;
+
+beforeEach(() => {
+  s3mock.reset();
+  fake = new FakeS3(s3mock);
+  logError = jest.spyOn(logger, 'error').mockImplementation(() => undefined);
+  jest.spyOn(logger, 'warn').mockImplementation(() => undefined);
+});
+
+afterEach(() => jest.restoreAllMocks());
+
+/** An API Gateway HTTP API (payload 2.0) event; `rawPath` is percent-encoded as a browser sends it. */
+function apiEvent(method: string, rawPath: string, query?: Record<string, string>): APIGatewayProxyEventV2 {
+  return {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath,
+    rawQueryString: new URLSearchParams(query).toString(),
+    headers: { accept: 'application/json' },
+    ...(query ? { queryStringParameters: query } : {}),
+    isBase64Encoded: false,
+    requestContext: {
+      accountId: '123456789012',
+      apiId: 'api',
+      domainName: 'api.example.com',
+      domainPrefix: 'api',
+      http: { method, path: rawPath, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'jest' },
+      requestId: 'req-1',
+      routeKey: '$default',
+      stage: '$default',
+      time: '01/Jan/2026:00:00:00 +0000',
+      timeEpoch: 0,
+    },
+  };
+}
+
+async function call(method: string, rawPath: string, query?: Record<string, string>) {
+  const res = (await handler(apiEvent(method, rawPath, query))) as APIGatewayProxyStructuredResultV2 & { body: string };
+  return { status: res.statusCode, raw: res.body, body: JSON.parse(res.body) as Record<string, unknown>, headers: res.headers };
+}
+
+const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+describe('api handler: GET /files/{key+} through API Gateway', () => {
+  it('decodes the key from rawPath and answers SINGLE as JSON', async () => {
+    fake.put('bucket-1', 'a b+c.txt', 'plus and space');
+    fake.put('bucket-2', 'a b+c.txt', 'plus and space');
+    const res = await call('GET', '/files/a%20b%2Bc.txt');
+
+    expect(res.status).toBe(200);
+    expect(res.headers).toMatchObject({ 'content-type': 'application/json; charset=utf-8' });
+    expect(res.body).toMatchObject({
+      status: 'SINGLE',
+      key: 'a b+c.txt',
+      copies: [{ store: 'server1', size: 14 }, { store: 'server2', size: 14 }],
+      content: { base64: b64('plus and space') },
+      unavailable: [],
+    });
+    expect(s3mock).toHaveReceivedCommandWith(HeadObjectCommand, { Bucket: 'bucket-2', Key: 'a b+c.txt' });
+  });
+
+  it('keeps "/" in keys and takes "+" literally', async () => {
+    fake.put('bucket-2', 'dir/sub/x+y.txt', 'deep');
+    const res = await call('GET', '/files/dir/sub/x+y.txt');
+    expect(res.body).toMatchObject({ status: 'SINGLE', key: 'dir/sub/x+y.txt', copies: [{ store: 'server2' }] });
+  });
+
+  it('answers without content and reads no body with ?meta=1', async () => {
+    fake.put('bucket-1', 'fileA.txt', 'This is the original version of file A.');
+    fake.put('bucket-2', 'fileA.txt', 'This is the original version of file A.');
+    const res = await call('GET', '/files/fileA.txt', { meta: '1' });
+
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ status: 'SINGLE', key: 'fileA.txt' });
+    expect(res.body).not.toHaveProperty('content');
+    expect(s3mock).not.toHaveReceivedCommand(GetObjectCommand);
+  });
+
+  it('answers DIFFERENT with every version', async () => {
+    fake.put('bucket-1', 'fileB.txt', 'This is version 1 of file B.', { mtime: 1000 });
+    fake.put('bucket-2', 'fileB.txt', 'This is version 2 of file B, which is more recent.', { mtime: 2000 });
+    const res = await call('GET', '/files/fileB.txt');
+
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      status: 'DIFFERENT',
+      versions: [
+        { stores: ['server1'], newest: false, content: { base64: b64('This is version 1 of file B.') } },
+        { stores: ['server2'], newest: true, content: { base64: b64('This is version 2 of file B, which is more recent.') } },
+      ],
+    });
+  });
+
+  it('answers 404 NOT_FOUND when no store holds the key', async () => {
+    const res = await call('GET', '/files/nope.txt');
+    expect(res.status).toBe(404);
+    expect(res.body).toEqual({ status: 'NOT_FOUND', key: 'nope.txt', unavailable: [] });
+  });
+
+  it('answers 200 with unavailable when one store is down', async () => {
+    fake.put('bucket-1', 'f', 'x');
+    fake.fail('bucket-2', networkError);
+    const res = await call('GET', '/files/f');
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ status: 'SINGLE', unavailable: ['server2'] });
+  });
+
+  it('answers 503 Unavailable naming the stores when none answers', async () => {
+    fake.fail('bucket-1', networkError);
+    fake.fail('bucket-2', () => s3Error('AccessDenied', 403));
+    const res = await call('GET', '/files/f');
+
+    expect(res.status).toBe(503);
+    expect(res.body).toEqual({ error: 'Unavailable', message: expect.any(String), unavailable: ['server1', 'server2'] });
+  });
+
+  const badPaths: [string, string][] = [
+    ['/files/', 'key is empty'],
+    ['/files/a/../b', 'key contains a "." or ".." segment'],
+    ['/files/a/%2E%2E/b', 'key contains a "." or ".." segment'],
+    ['/files/dir/', 'key ends with "/" (that names a folder, not a file)'],
+    ['/files//abs', 'key starts with "/"'],
+    ['/files/a//b', 'key contains an empty path segment ("//")'],
+    ['/files/a%00b', 'key contains a control character'],
+    ['/files/a%0Ab', 'key contains a control character'],
+    ['/files/a%5Cb', 'key contains a backslash; use "/" to separate folders'],
+    [`/files/${'%E2%82%AC'.repeat(342)}`, 'key is 1026 bytes of UTF-8, over the limit of 1024'],
+  ];
+  const shortly = (path: string) => (path.length > 40 ? `${path.slice(0, 25)}… (${path.length} chars)` : path);
+
+  it.each(badPaths.map(([path, message]) => [shortly(path), path, message]))('answers 400 InvalidKey for %s without asking S3', async (_, rawPath, message) => {
+    const res = await call('GET', rawPath!);
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({ error: 'InvalidKey', message });
+    expect(s3mock.calls()).toHaveLength(0);
+  });
+
+  it('answers 400 BadRequest for a path that is not valid percent-encoding', async () => {
+    const res = await call('GET', '/files/%FF%FE');
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ error: 'BadRequest' });
+  });
+
+  it.each([
+    ['GET', '/nope'],
+    ['GET', '/'],
+    ['GET', '/filesx/a'],
+    ['PATCH', '/files/a.txt'],
+  ])('answers 404 NotFound for the unknown route %s %s', async (method, path) => {
+    const res = await call(method, path);
+    expect(res.status).toBe(404);
+    expect(res.body).toEqual({ error: 'NotFound', message: `no route for ${method} ${path}` });
+  });
+
+  it('answers a bare 500 Internal for an unexpected error, leaking nothing', async () => {
+    const boom = new TypeError('cannot read bucket-1/secret.txt: s3://bucket-1 at readOnce (lib/read.ts:42)');
+    jest.spyOn(read, 'readFile').mockRejectedValueOnce(boom);
+    const res = await call('GET', '/files/secret.txt');
+
+    expect(res.status).toBe(500);
+    expect(res.raw).toBe('{"error":"Internal"}');
+    expect(logError).toHaveBeenCalledWith('unhandled error', { error: boom });
+  });
+});
+
+describe('api handler: direct invocations', () => {
+  beforeEach(() => {
+    fake.put('bucket-1', 'fileA.txt', 'This is the original version of file A.');
+    fake.put('bucket-2', 'fileA.txt', 'This is the original version of file A.');
+  });
+
+  it('answers { statusCode, body } with the read answer as an object', async () => {
+    const res = await handler({ op: 'get', key: 'fileA.txt' });
+
+    expect(res).toEqual({
+      statusCode: 200,
+      body: expect.objectContaining({ status: 'SINGLE', key: 'fileA.txt', content: { base64: b64('This is the original version of file A.') } }),
+    });
+    expect(res).not.toHaveProperty('headers');
+  });
+
+  it('takes the event as a JSON string too, and meta: true', async () => {
+    const res = (await handler('{"op":"get","key":"fileA.txt","meta":true}')) as { statusCode: number; body: object };
+    expect(res.statusCode).toBe(200);
+    expect(res.body).toMatchObject({ status: 'SINGLE' });
+    expect(res.body).not.toHaveProperty('content');
+    expect(s3mock).not.toHaveReceivedCommand(GetObjectCommand);
+  });
+
+  it('takes the key as it is, with no percent-decoding', async () => {
+    fake.put('bucket-2', '100%.txt', 'percent');
+    await expect(handler({ op: 'get', key: '100%.txt' })).resolves.toMatchObject({ statusCode: 200, body: { key: '100%.txt' } });
+  });
+
+  it('answers 404 with NOT_FOUND for a missing key', async () => {
+    await expect(handler({ op: 'get', key: 'nope.txt' })).resolves.toEqual({
+      statusCode: 404,
+      body: { status: 'NOT_FOUND', key: 'nope.txt', unavailable: [] },
+    });
+  });
+
+  it.each([
+    ['null', null],
+    ['a number', 42],
+    ['a string that is not JSON', 'get fileA.txt'],
+    ['an object without op', {}],
+    ['an unknown op', { op: 'frobnicate', key: 'fileA.txt' }],
+    ['get without a key', { op: 'get' }],
+    ['get with a non-string key', { op: 'get', key: 7 }],
+  ])('answers 400 BadRequest for %s', async (_, event) => {
+    const res = (await handler(event)) as { statusCode: number; body: { error: string; message: string } };
+    expect(res.statusCode).toBe(400);
+    expect(res.body.error).toBe('BadRequest');
+    expect(res.body.message).toEqual(expect.any(String));
+    expect(s3mock.calls()).toHaveLength(0);
+  });
+
+  it('answers 400 InvalidKey for a bad key, like the HTTP route', async () => {
+    await expect(handler({ op: 'get', key: '../etc/passwd' })).resolves.toEqual({
+      statusCode: 400,
+      body: { error: 'InvalidKey', message: 'key contains a "." or ".." segment' },
+    });
+  });
+});
