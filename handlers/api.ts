@@ -6,6 +6,8 @@ import { readFile } from '../lib/read';
 import { listFiles } from '../lib/listing';
 import { abortUpload, completeUpload, putFile, signParts, startUpload } from '../lib/upload';
 import { deleteFile } from '../lib/delete';
+import { reconcile } from '../lib/sync';
+import { readEvents } from '../lib/journal';
 import type { Deps } from '../lib/deps';
 import type { WriteAnswer } from '../lib/types';
 
@@ -56,6 +58,8 @@ const exactRoutes: Record<string, (req: ApiRequest, deps: Deps) => Promise<ApiRe
   'POST /uploads/sign': async (req, deps) => ok(await signParts(deps, jsonBody(req))),
   'POST /uploads/complete': async (req, deps) => written(await completeUpload(deps, jsonBody(req))),
   'POST /uploads/abort': async (req, deps) => written(await abortUpload(deps, jsonBody(req))),
+  'POST /reconcile': async (req, deps) => ok(await reconcile(deps, { dryRun: flag(req.query.dryRun), force: flag(req.query.force) })),
+  'GET /events': async (req, deps) => ok(await readEvents(deps, req.query.after)),
 };
 
 async function route(req: ApiRequest, deps: Deps): Promise<ApiResponse> {

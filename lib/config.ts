@@ -10,6 +10,8 @@ export interface StoreConfig {
   endpoint?: string;
 }
 
+export type S3Flavor = 'aws' | 's3rver';
+
 export interface Config {
   stores: StoreConfig[];
   controlBucket: string;
@@ -23,6 +25,11 @@ export interface Config {
   compareChunkBytes: number;
   /** Key of the listing cursor MAC; defaults to the control bucket's name. */
   cursorSecret: string;
+  /**
+   * Which S3 we talk to. `s3rver` (the local stack) sends raw keys in its events where AWS
+   * URL-encodes them, and decodes CopySource with decodeURI; both are set here, never guessed.
+   */
+  flavor: S3Flavor;
   /** Endpoint override applied to every store without its own (the local stack). */
   s3Endpoint?: string;
 }
@@ -71,6 +78,12 @@ export function parseStores(raw: string): StoreConfig[] {
   return list;
 }
 
+function parseFlavor(raw: string | undefined): S3Flavor {
+  if (raw === undefined || raw === '' || raw === 'aws') return 'aws';
+  if (raw === 's3rver') return 's3rver';
+  throw new Error(`DFS_S3_FLAVOR must be "aws" or "s3rver", got "${raw}"`);
+}
+
 /** Reads the configuration once, at cold start; throws on anything missing or malformed. */
 export function loadConfig(env: Env = process.env): Config {
   const s3Endpoint = env.DFS_S3_ENDPOINT || undefined;
@@ -81,6 +94,7 @@ export function loadConfig(env: Env = process.env): Config {
     putInlineLimit: positiveInt(env, 'DFS_PUT_LIMIT', DEFAULTS.putInlineLimit),
     urlExpirySeconds: positiveInt(env, 'DFS_URL_EXPIRY', DEFAULTS.urlExpirySeconds),
     compareChunkBytes: positiveInt(env, 'DFS_COMPARE_CHUNK', DEFAULTS.compareChunkBytes),
+    flavor: parseFlavor(env.DFS_S3_FLAVOR),
     cursorSecret: env.DFS_CURSOR_SECRET || requireEnv(env, 'DFS_CONTROL_BUCKET'),
     ...(s3Endpoint ? { s3Endpoint } : {}),
   };

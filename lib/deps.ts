@@ -1,5 +1,5 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { Config } from './config';
+import type { Config, S3Flavor } from './config';
 import { connectStores, type Store } from './stores';
 import { createS3Client } from './config';
 
@@ -19,6 +19,7 @@ export interface Deps {
   compareChunkBytes: number;
   /** Signs listing cursors so an edited one is refused, not misread. */
   cursorSecret: string;
+  flavor: S3Flavor;
   meter?: Meter;
 }
 
@@ -31,5 +32,6 @@ export function createDeps(config: Config): Deps {
     urlExpirySeconds: config.urlExpirySeconds,
     compareChunkBytes: config.compareChunkBytes,
     cursorSecret: config.cursorSecret,
+    flavor: config.flavor,
   };
 }

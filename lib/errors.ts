@@ -34,6 +34,12 @@ export class NotFoundError extends DfsError {
   readonly code = 'NotFound';
 }
 
+/** The request is valid but a safety guard refuses it; the message says how to override. */
+export class ConflictError extends DfsError {
+  readonly status = 409;
+  readonly code = 'Conflict';
+}
+
 export class PayloadTooLargeError extends DfsError {
   readonly status = 413;
   readonly code = 'PayloadTooLarge';

@@ -70,14 +70,14 @@ export function stateOf(copies: ListedObject[], storeNames: string[], missing: n
 
 function asHead(store: string, o: ListedObject): ObjectHead {
   // Our buckets use SSE-S3, where a single-part ETag is the content's MD5.
-  return { store, size: o.size, etag: o.etag, mtimeMs: o.lastModifiedMs, checksums: {}, etagIsMd5: true, metadata: {} };
+  return { store, size: o.size, etag: o.etag, mtimeMs: o.lastModifiedMs, writtenMs: o.lastModifiedMs, checksums: {}, etagIsMd5: true, metadata: {} };
 }
 
 /**
  * One store's objects under `prefix`, after `after`, page by page. The first page is fetched
  * eagerly by `openListing` so that a store that is down is known before merging starts.
  */
-async function openListing(store: Store, prefix: string, after: string | undefined, pageSize: number) {
+export async function openListing(store: Store, prefix: string, after: string | undefined, pageSize: number) {
   const fetchPage = (token?: string) =>
     onStore(store, () =>
       store.s3.send(

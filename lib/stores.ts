@@ -39,6 +39,9 @@ export interface ObjectHead {
   etag: string;
   /** Logical mtime in ms: x-amz-meta-mtime when valid, else LastModified. */
   mtimeMs: number;
+  /** When S3 wrote this copy (LastModified), ms: what tombstones are compared with. */
+  writtenMs: number;
+  contentType?: string;
   /** Full-object checksums by algorithm, only when S3 says they are FULL_OBJECT. */
   checksums: Partial<Record<ChecksumAlgorithm, string>>;
   /** False when the ETag is not the MD5 of the content (SSE-KMS, SSE-C). */
@@ -50,6 +53,7 @@ export type ChecksumAlgorithm = 'CRC32' | 'CRC32C' | 'CRC64NVME' | 'SHA1' | 'SHA
 
 interface HeadLike {
   ContentLength?: number;
+  ContentType?: string;
   ETag?: string;
   LastModified?: Date;
   Metadata?: Record<string, string>;
@@ -81,6 +85,8 @@ export function toObjectHead(store: string, h: HeadLike): ObjectHead {
     size: h.ContentLength ?? 0,
     etag,
     mtimeMs: Number.isFinite(metaMtime) && metaMtime > 0 ? metaMtime : (h.LastModified?.getTime() ?? 0),
+    writtenMs: h.LastModified?.getTime() ?? 0,
+    ...(h.ContentType ? { contentType: h.ContentType } : {}),
     checksums,
     etagIsMd5: h.ServerSideEncryption !== 'aws:kms' && h.ServerSideEncryption !== 'aws:kms:dsse' && !h.SSECustomerAlgorithm,
     metadata,

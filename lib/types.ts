@@ -106,3 +106,48 @@ export interface UploadPlan {
   uploads: UploadTarget[];
   failed: StoreOutcome[];
 }
+
+/** What the servers did, as `GET /events` and `dfs watch` show it. */
+export interface JournalEvent {
+  /** Sortable and unique; pass the last one seen as `after`. */
+  id: string;
+  /** ISO-8601. */
+  time: string;
+  /** replicate | skip | conflict | delete | reconcile | upload | lock … */
+  action: string;
+  key: string;
+  from?: string;
+  to?: string[];
+  /** Why, in words (e.g. `server2 newer (2026-… vs 2026-…)`). */
+  reason?: string;
+}
+
+export interface EventPage {
+  events: JournalEvent[];
+  next: string | null;
+  more: boolean;
+}
+
+/** One step of a reconcile plan, with its reason in rclone's manner. */
+export type PlanEntry =
+  | { key: string; action: 'copy'; from: string; to: string[]; reason: string }
+  | { key: string; action: 'delete'; from: string[]; deletedAt: string; reason: string };
+
+/** The answer of POST /reconcile, dry run or not. */
+export interface SyncReport {
+  dryRun: boolean;
+  counts: {
+    /** Names equal on every store. */
+    match: number;
+    /** Names on every store with differing content. */
+    differ: number;
+    /** Per store: names it lacks. */
+    missing: Record<string, number>;
+    /** Copies and deletes the plan makes. */
+    copies: number;
+    deletes: number;
+  };
+  entries: PlanEntry[];
+  unavailable: string[];
+  applied?: { done: number; failed: { key: string; error: string }[] };
+}

@@ -1,0 +1,221 @@
+import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { Readable } from 'node:stream';
+import type { Deps } from './deps';
+import { StoreUnavailableError } from './errors';
+import { cheapVerdict, compareBytes } from './compare';
+import { headObject, onStore, type ObjectHead, type Store } from './stores';
+import { appendEvent } from './journal';
+import { writeTombstone } from './tombstones';
+
+/*
+ * Replication, one S3 event at a time. The loop guard, for a write W on server1 with N stores:
+ *
+ *   server1 ← W (user)      event → copy W to server2..N, each copy tagged
+ *                                   dfs-replica-of=server1, dfs-source-etag=ETag(W)
+ *   serverK ← copy of W     event → every peer already holds W's bytes → no-op
+ *
+ * so one write costs N-1 copies and N-1 no-op events, whatever the interleaving: an event
+ * never writes a copy its target already equals, and never overwrites a newer one.
+ * "Newer" is (logical mtime, then ETag) so every event decides ties the same way.
+ */
+
+export const REPLICA_OF = 'dfs-replica-of';
+export const SOURCE_ETAG = 'dfs-source-etag';
+const MAX_COPY_OBJECT = 5 * 1024 ** 3;
+
+const bare = (etag: string) => etag.replace(/"/g, '');
+
+/** Total order on versions: later logical mtime wins, ties broken by ETag so all agree. */
+export function isNewer(a: ObjectHead, b: ObjectHead): boolean {
+  return a.mtimeMs !== b.mtimeMs ? a.mtimeMs > b.mtimeMs : bare(a.etag) > bare(b.etag);
+}
+
+/** True when `b` is known to hold `a`'s bytes (or the reverse) without reading a body. */
+export function knownEqual(a: ObjectHead, b: ObjectHead): boolean | undefined {
+  if (b.metadata[SOURCE_ETAG] === bare(a.etag) || a.metadata[SOURCE_ETAG] === bare(b.etag)) {
+    if (a.size === b.size) return true;
+  }
+  const v = cheapVerdict(a, b);
+  return v ? v.same : undefined;
+}
+
+/** What to do with one target, and why, in rclone's manner. */
+export type CopyDecision =
+  | { copy: true; reason: string }
+  | { copy: false; action: 'skip' | 'conflict'; reason: string };
+
+export async function decideCopy(
+  deps: Pick<Deps, 'stores' | 'compareChunkBytes' | 'meter'>,
+  key: string,
+  src: ObjectHead,
+  dst: ObjectHead | null,
+  target: string,
+): Promise<CopyDecision> {
+  if (!dst) return { copy: true, reason: `missing on ${target}` };
+  const equal = knownEqual(src, dst);
+  if (equal) return { copy: false, action: 'skip', reason: `${dst.store} already equal` };
+  if (isNewer(dst, src)) {
+    return { copy: false, action: 'conflict', reason: `${dst.store} newer (${iso(dst.mtimeMs)} vs ${iso(src.mtimeMs)})` };
+  }
+  if (equal === undefined && src.size === dst.size && (await compareBytes(deps, key, src, dst)).same) {
+    return { copy: false, action: 'skip', reason: `${dst.store} already equal (compared bytes)` };
+  }
+  return { copy: true, reason: `${src.store} newer (${iso(src.mtimeMs)} vs ${iso(dst.mtimeMs)})` };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** CopySource is URL-encoded on AWS; s3rver decodes it with decodeURI, which spares reserved characters. */
+function copySource(deps: Pick<Deps, 'flavor'>, bucket: string, key: string): string {
+  const encoded = deps.flavor === 's3rver' ? encodeURI(key) : key.split('/').map(encodeURIComponent).join('/');
+  return `${bucket}/${encoded}`;
+}
+
+/**
+ * Copies `src` (as HEADed on `from`) over `to`'s copy, which must still be `dstEtag` (or
+ * absent when null): a conditional write, so a newer write that lands meanwhile on `to` wins
+ * and this copy fails with 412 instead of overwriting it. Same-endpoint copies up to 5 GiB
+ * stay inside S3; others stream through this process with bounded memory.
+ */
+export async function copyObject(
+  deps: Pick<Deps, 'flavor'>,
+  from: Store,
+  to: Store,
+  key: string,
+  src: ObjectHead,
+  dstEtag: string | null,
+): Promise<void> {
+  const Metadata = { ...src.metadata, mtime: String(src.mtimeMs), [REPLICA_OF]: from.name, [SOURCE_ETAG]: bare(src.etag) };
+  const condition = dstEtag ? { IfMatch: dstEtag } : { IfNoneMatch: '*' };
+  if (from.s3 === to.s3 && src.size <= MAX_COPY_OBJECT) {
+    await onStore(to, () =>
+      to.s3.send(
+        new CopyObjectCommand({
+          Bucket: to.bucket,
+          Key: key,
+          CopySource: copySource(deps, from.bucket, key),
+          CopySourceIfMatch: src.etag,
+          MetadataDirective: 'REPLACE',
+          Metadata,
+          ...(src.contentType ? { ContentType: src.contentType } : {}),
+          ...condition,
+        }),
+      ),
+    );
+    return;
+  }
+  const got = await onStore(from, () => from.s3.send(new GetObjectCommand({ Bucket: from.bucket, Key: key, IfMatch: src.etag })));
+  await onStore(to, () =>
+    new Upload({
+      client: to.s3,
+      params: { Bucket: to.bucket, Key: key, Body: got.Body as Readable, Metadata, ContentType: src.contentType, ...condition },
+      queueSize: 2,
+      partSize: 16 * 1024 * 1024,
+    }).done(),
+  );
+}
+
+/** One object event, decoded and matched to its store. */
+export interface ObjectEvent {
+  store: Store;
+  key: string;
+  kind: 'created' | 'removed';
+  /** The event's time, ms: for deletes, the deletion time tombstones and peers are compared with. */
+  time: number;
+}
+
+export interface ReplicationOutcome {
+  copied: string[];
+  deleted: string[];
+  skipped: string[];
+  /** Stores that could not be reached: the event must be retried. */
+  failed: string[];
+}
+
+/**
+ * Applies one event to every other store and journals each step. Idempotent: replaying an
+ * event finds peers equal and does nothing. Targets that fail are in `failed`; the caller
+ * throws so that Lambda retries the whole event.
+ */
+export async function replicateEvent(deps: Deps, ev: ObjectEvent): Promise<ReplicationOutcome> {
+  return ev.kind === 'created' ? replicateWrite(deps, ev) : replicateDelete(deps, ev);
+}
+
+async function replicateWrite(deps: Deps, ev: ObjectEvent): Promise<ReplicationOutcome> {
+  const out: ReplicationOutcome = { copied: [], deleted: [], skipped: [], failed: [] };
+  const src = await headObject(ev.store, ev.key);
+  if (!src) {
+    await appendEvent(deps, { action: 'skip', key: ev.key, from: ev.store.name, reason: 'gone since the event (a later delete replicates itself)' });
+    return out;
+  }
+  const peers = deps.stores.filter((s) => s !== ev.store);
+  await Promise.all(
+    peers.map(async (to) => {
+      try {
+        const dst = await headObject(to, ev.key);
+        const d = await decideCopy(deps, ev.key, src, dst, to.name);
+        if (!d.copy) {
+          out.skipped.push(to.name);
+          // A no-op for a copy we made ourselves is the loop guard at work, not news.
+          if (d.action === 'conflict' || src.metadata[REPLICA_OF] === undefined) {
+            await appendEvent(deps, { action: d.action, key: ev.key, from: ev.store.name, to: [to.name], reason: d.reason });
+          }
+          return;
+        }
+        await copyObject(deps, ev.store, to, ev.key, src, dst ? dst.etag : null);
+        out.copied.push(to.name);
+        await appendEvent(deps, {
+          action: 'replicate',
+          key: ev.key,
+          from: ev.store.name,
+          to: [to.name],
+          reason: dst ? 'modified' : 'created',
+        });
+      } catch (err) {
+        if (!(err instanceof StoreUnavailableError)) throw err;
+        out.failed.push(to.name);
+      }
+    }),
+  );
+  return out;
+}
+
+async function replicateDelete(deps: Deps, ev: ObjectEvent): Promise<ReplicationOutcome> {
+  const out: ReplicationOutcome = { copied: [], deleted: [], skipped: [], failed: [] };
+  if (await headObject(ev.store, ev.key)) {
+    out.skipped.push(...deps.stores.filter((s) => s !== ev.store).map((s) => s.name));
+    return out; // re-created since: its own created event replicates it
+  }
+  await writeTombstone(deps, { key: ev.key, time: ev.time, who: `${ev.store.name} (event)` });
+  const peers = deps.stores.filter((s) => s !== ev.store);
+  await Promise.all(
+    peers.map(async (to) => {
+      try {
+        const dst = await headObject(to, ev.key);
+        if (!dst) {
+          out.skipped.push(to.name);
+          return;
+        }
+        if (dst.writtenMs > ev.time) {
+          out.skipped.push(to.name);
+          await appendEvent(deps, {
+            action: 'conflict',
+            key: ev.key,
+            from: ev.store.name,
+            to: [to.name],
+            reason: `${to.name} written after the delete (${iso(dst.writtenMs)} vs ${iso(ev.time)}): kept`,
+          });
+          return;
+        }
+        await onStore(to, () => to.s3.send(new DeleteObjectCommand({ Bucket: to.bucket, Key: ev.key, IfMatch: dst.etag })));
+        out.deleted.push(to.name);
+        await appendEvent(deps, { action: 'delete', key: ev.key, from: ev.store.name, to: [to.name], reason: 'deleted' });
+      } catch (err) {
+        if (!(err instanceof StoreUnavailableError)) throw err;
+        out.failed.push(to.name);
+      }
+    }),
+  );
+  return out;
+}

@@ -1,0 +1,216 @@
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import type { Deps } from './deps';
+import { AllStoresUnavailableError, ConflictError, StoreUnavailableError } from './errors';
+import { groupByContent } from './compare';
+import { headObject, onStore, type ObjectHead, type Store } from './stores';
+import { listTombstones } from './tombstones';
+import { mergeListings, openListing, stateOf, type ListedObject } from './listing';
+import { copyObject, decideCopy, isNewer } from './replicate';
+import { appendEvent } from './journal';
+import type { PlanEntry, SyncReport } from './types';
+
+/** A name whose copies are not all equal, as reconcile observed it. */
+export interface Observed {
+  key: string;
+  /** Copy per store name; absent = the store does not hold it. `group` numbers equal contents. */
+  copies: Record<string, Pick<ObjectHead, 'size' | 'etag' | 'mtimeMs' | 'writtenMs'> & { group: number }>;
+  /** When the name was last deleted through the system, ms. */
+  tombstone?: number;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * Decides what reconcile does with one name, and why. Pure.
+ * - a tombstone later than every surviving copy's write → delete those copies;
+ * - otherwise the newest copy (logical mtime, then ETag) goes to every store that lacks it
+ *   or holds other content.
+ */
+export function planName(stores: string[], o: Observed): PlanEntry | undefined {
+  const holders = stores.filter((s) => o.copies[s]);
+  if (holders.length === 0) return undefined;
+  const lastWrite = Math.max(...holders.map((s) => o.copies[s]!.writtenMs));
+  const missing = stores.filter((s) => !o.copies[s]);
+  if (missing.length > 0 && o.tombstone !== undefined && o.tombstone > lastWrite) {
+    return {
+      key: o.key,
+      action: 'delete',
+      from: holders,
+      deletedAt: iso(o.tombstone),
+      reason: `deleted at ${iso(o.tombstone)}, after the last write (${iso(lastWrite)})`,
+    };
+  }
+  const newest = holders.reduce((a, b) => (isNewer(headish(b, o), headish(a, o)) ? b : a));
+  const src = o.copies[newest]!;
+  const to = stores.filter((s) => !o.copies[s] || o.copies[s]!.group !== src.group);
+  if (to.length === 0) return undefined;
+  const reasons = to.map((s) => {
+    const c = o.copies[s];
+    if (!c) return `missing on ${s}`;
+    if (c.size !== src.size) return `Sizes differ (${newest} ${src.size} vs ${s} ${c.size}), ${newest} newer`;
+    return `${newest} newer (${iso(src.mtimeMs)} vs ${s} ${iso(c.mtimeMs)})`;
+  });
+  return { key: o.key, action: 'copy', from: newest, to, reason: reasons.join('; ') };
+}
+
+function headish(store: string, o: Observed): ObjectHead {
+  const c = o.copies[store]!;
+  return { store, size: c.size, etag: c.etag, mtimeMs: c.mtimeMs, writtenMs: c.writtenMs, checksums: {}, etagIsMd5: true, metadata: {} };
+}
+
+export interface SyncOptions {
+  dryRun?: boolean;
+  /** Go on with unavailable or empty stores, and past the 50 % delete guard. */
+  force?: boolean;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Share of a store's objects a plan may delete before reconcile refuses without force. */
+export const MAX_DELETE_SHARE = 0.5;
+const HEAD_BATCH = 32;
+
+/**
+ * Anti-entropy: merges every store's listing, decides per name (planName), and unless
+ * `dryRun` applies the plan, journalling each step. Cheap evidence settles equal names from
+ * the listings alone; only the others get HEADs (logical mtime) and, when needed, a byte compare.
+ * Throws ConflictError (409) when a guard trips: a store unavailable or empty, or more than
+ * half a store deleted — each can be overridden with `force`.
+ */
+export async function reconcile(deps: Deps, opts: SyncOptions = {}): Promise<SyncReport> {
+  const opened = await Promise.allSettled(deps.stores.map((s) => openListing(s, '', undefined, 1000)));
+  const unavailable = deps.stores.filter((_, i) => opened[i]!.status === 'rejected').map((s) => s.name);
+  for (const r of opened) if (r.status === 'rejected' && !(r.reason instanceof StoreUnavailableError)) throw r.reason;
+  if (unavailable.length === deps.stores.length) throw new AllStoresUnavailableError(unavailable);
+  if (unavailable.length > 0 && !opts.force) {
+    throw new ConflictError(`${unavailable.join(', ')} unavailable: reconciling without it could undo its changes (use force to go on with the others)`);
+  }
+  const live = deps.stores.filter((s) => !unavailable.includes(s.name));
+  const names = live.map((s) => s.name);
+  const listings = opened.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+
+  const tombstones = new Map<string, number>();
+  for await (const t of listTombstones(deps)) tombstones.set(t.key, t.time);
+
+  const counts = { match: 0, differ: 0, missing: Object.fromEntries(names.map((n) => [n, 0])) as Record<string, number> };
+  const objects = Object.fromEntries(names.map((n) => [n, 0])) as Record<string, number>;
+  const entries: PlanEntry[] = [];
+  let batch: { key: string; listed: (ListedObject | undefined)[] }[] = [];
+
+  const flush = async () => {
+    const observed = await Promise.all(batch.map((b) => observe(deps, live, b.key, b.listed, tombstones.get(b.key))));
+    for (const o of observed) {
+      if (!o) continue;
+      const e = planName(names, o);
+      if (e) entries.push(e);
+      if (Object.keys(o.copies).length === names.length) e ? counts.differ++ : counts.match++;
+    }
+    batch = [];
+  };
+
+  for await (const m of mergeListings(listings)) {
+    const present = m.copies.filter((c): c is ListedObject => c !== undefined);
+    m.copies.forEach((c, i) => {
+      if (c) objects[names[i]!]!++;
+      else counts.missing[names[i]!]!++;
+    });
+    const state = stateOf(present, names.filter((_, i) => m.copies[i]), m.copies.length - present.length);
+    if (state === 'same') {
+      counts.match++;
+      continue;
+    }
+    batch.push({ key: m.key, listed: m.copies });
+    if (batch.length >= HEAD_BATCH) await flush();
+  }
+  await flush();
+  checkGuards(live, objects, entries, opts.force ?? false);
+  const report: SyncReport = { dryRun: opts.dryRun ?? false, counts: { ...counts, copies: 0, deletes: 0 }, entries, unavailable };
+  for (const e of entries) e.action === 'copy' ? (report.counts.copies += e.to.length) : (report.counts.deletes += e.from.length);
+  if (opts.dryRun) return report;
+  report.applied = await applyPlan(deps, entries, opts.onProgress);
+  return report;
+}
+
+function checkGuards(stores: Store[], objects: Record<string, number>, entries: PlanEntry[], force: boolean) {
+  if (force) return;
+  const total = Object.values(objects).reduce((a, b) => a + b, 0);
+  for (const s of stores) {
+    if (objects[s.name] === 0 && total > 0) {
+      throw new ConflictError(`${s.name} is completely empty while other stores are not: refusing (a wrong bucket?); use force to fill it`);
+    }
+    const deletes = entries.filter((e) => e.action === 'delete' && e.from.includes(s.name)).length;
+    if (deletes > 0 && deletes > MAX_DELETE_SHARE * objects[s.name]!) {
+      throw new ConflictError(`the plan deletes ${deletes} of ${objects[s.name]} objects on ${s.name} (over ${MAX_DELETE_SHARE * 100} %): refusing; use force`);
+    }
+  }
+}
+
+/** HEADs the copies of one name (for logical mtimes) and groups them by content. */
+async function observe(
+  deps: Deps,
+  stores: Store[],
+  key: string,
+  listed: (ListedObject | undefined)[],
+  tombstone: number | undefined,
+): Promise<Observed | undefined> {
+  const heads = (await Promise.all(stores.map((s, i) => (listed[i] ? headObject(s, key) : null)))).filter(
+    (h): h is ObjectHead => h !== null,
+  );
+  if (heads.length === 0) return undefined; // deleted since the listing
+  const groups = await groupByContent(deps, key, heads);
+  const copies: Observed['copies'] = {};
+  groups.forEach((g, n) => {
+    for (const h of g.heads) copies[h.store] = { size: h.size, etag: h.etag, mtimeMs: h.mtimeMs, writtenMs: h.writtenMs, group: n };
+  });
+  return { key, copies, ...(tombstone !== undefined ? { tombstone } : {}) };
+}
+
+/**
+ * Carries out a plan. Each step re-reads the copies it touches and re-decides, so a write
+ * that landed since planning is never overwritten by an older copy. Failures are collected,
+ * not thrown: the next reconcile picks them up.
+ */
+export async function applyPlan(
+  deps: Deps,
+  entries: PlanEntry[],
+  onProgress?: (done: number, total: number) => void,
+): Promise<{ done: number; failed: { key: string; error: string }[] }> {
+  const failed: { key: string; error: string }[] = [];
+  let done = 0;
+  for (const e of entries) {
+    try {
+      if (e.action === 'copy') await applyCopy(deps, e);
+      else await applyDelete(deps, e);
+      done++;
+    } catch (err) {
+      failed.push({ key: e.key, error: (err as Error).message });
+    }
+    onProgress?.(done + failed.length, entries.length);
+  }
+  return { done, failed };
+}
+
+const storeNamed = (deps: Deps, name: string) => deps.stores.find((s) => s.name === name)!;
+
+async function applyCopy(deps: Deps, e: Extract<PlanEntry, { action: 'copy' }>) {
+  const from = storeNamed(deps, e.from);
+  const src = await headObject(from, e.key);
+  if (!src) return;
+  for (const name of e.to) {
+    const to = storeNamed(deps, name);
+    const dst = await headObject(to, e.key);
+    const d = await decideCopy(deps, e.key, src, dst, name);
+    if (!d.copy) continue;
+    await copyObject(deps, from, to, e.key, src, dst ? dst.etag : null);
+    await appendEvent(deps, { action: 'reconcile', key: e.key, from: e.from, to: [name], reason: e.reason });
+  }
+}
+
+async function applyDelete(deps: Deps, e: Extract<PlanEntry, { action: 'delete' }>) {
+  for (const name of e.from) {
+    const store = storeNamed(deps, name);
+    const h = await headObject(store, e.key);
+    if (!h || h.writtenMs > Date.parse(e.deletedAt)) continue; // gone, or written again since
+    await onStore(store, () => store.s3.send(new DeleteObjectCommand({ Bucket: store.bucket, Key: e.key, IfMatch: h.etag })));
+    await appendEvent(deps, { action: 'reconcile', key: e.key, to: [name], reason: e.reason });
+  }
+}
