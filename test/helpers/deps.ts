@@ -12,6 +12,7 @@ export function makeDeps(stores: Store[], overrides: Partial<Deps> = {}): Deps {
     urlExpirySeconds: 60,
     compareChunkBytes: 1024 * 1024,
     cursorSecret: 'test-secret',
+    flavor: 's3rver',
     meter: { bodyBytes: 0 },
     ...overrides,
   };
