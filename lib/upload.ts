@@ -11,7 +11,7 @@ import { z } from 'zod';
 import type { Deps } from './deps';
 import { BadRequestError, PayloadTooLargeError, StoreUnavailableError, UnknownStoreError } from './errors';
 import { parseKey } from './keys';
-import { onStore, type Store } from './stores';
+import { isMissing, onStore, type Store } from './stores';
 import type { StoreOutcome, WriteAnswer, UploadPlan } from './types';
 
 /** S3's multipart bounds (https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html). */
@@ -58,21 +58,22 @@ function parseMtime(raw: string | number | undefined, now: number): number {
 
 /**
  * Runs `write` on every target at once and reports each store's outcome; one store failing
- * never hides the others. Errors other than unavailability (a bug) still propagate.
+ * never hides the others. A 404 is that store's answer too (NoSuchBucket, NoSuchUpload), not
+ * a bug. Other errors (a bug) still propagate.
  */
 async function onEach<T>(targets: Store[], write: (s: Store) => Promise<T>): Promise<(StoreOutcome & { value?: T })[]> {
   const settled = await Promise.allSettled(targets.map((s) => onStore(s, () => write(s))));
   return settled.map((r, i) => {
     const store = targets[i]!.name;
     if (r.status === 'fulfilled') return { store, ok: true, value: r.value };
-    if (r.reason instanceof StoreUnavailableError) return { store, ok: false, error: errorText(r.reason) };
+    if (r.reason instanceof StoreUnavailableError || isMissing(r.reason)) return { store, ok: false, error: errorText(r.reason) };
     throw r.reason;
   });
 }
 
-function errorText(err: StoreUnavailableError): string {
-  const cause = err.cause as { name?: string; message?: string } | undefined;
-  return cause?.name ? `${cause.name}: ${cause.message ?? ''}`.trim() : err.message;
+function errorText(err: unknown): string {
+  const cause = (err instanceof StoreUnavailableError ? err.cause : err) as { name?: string; message?: string } | undefined;
+  return cause?.name ? `${cause.name}: ${cause.message ?? ''}`.trim() : String((err as Error).message);
 }
 
 export interface PutInput {
