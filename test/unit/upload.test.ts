@@ -76,6 +76,15 @@ describe('putFile', () => {
     expect(s1).toHaveReceivedCommandTimes(PutObjectCommand, 1);
   });
 
+  it('reports a store whose bucket is gone (NoSuchBucket, 404) as failed, the other written', async () => {
+    s2.on(PutObjectCommand).rejects(s3Error('NoSuchBucket', 404, 'The specified bucket does not exist'));
+    const a = await putFile(makeDeps(stores), { key: 'a.txt', body, now: NOW });
+    expect(a.results).toEqual([
+      { store: 'server1', ok: true, etag: 'etag-1' },
+      { store: 'server2', ok: false, error: 'NoSuchBucket: The specified bucket does not exist' },
+    ]);
+  });
+
   it('writes only to the named store with to=STORE', async () => {
     const a = await putFile(makeDeps(stores), { key: 'a.txt', body, to: 'server2', now: NOW });
     expect(a.results).toEqual([{ store: 'server2', ok: true, etag: 'etag-2' }]);
@@ -295,6 +304,17 @@ describe('completeUpload', () => {
       key: 'k', uploads: [{ store: 'server1', uploadId: 'up-1', parts }, { store: 'server2', uploadId: 'up-2', parts }],
     });
     expect(a.results).toEqual([{ store: 'server1', ok: false, error: 'InternalError: InternalError' }, { store: 'server2', ok: true, etag: 'n-3' }]);
+  });
+
+  it('reports an upload id the store does not know (NoSuchUpload, 404) as that store failing', async () => {
+    s2.on(CompleteMultipartUploadCommand).rejects(s3Error('NoSuchUpload', 404, 'The specified upload does not exist'));
+    const a = await completeUpload(makeDeps(stores), {
+      key: 'k', uploads: [{ store: 'server1', uploadId: 'up-1', parts }, { store: 'server2', uploadId: 'gone', parts }],
+    });
+    expect(a.results).toEqual([
+      { store: 'server1', ok: true, etag: 'm-3' },
+      { store: 'server2', ok: false, error: 'NoSuchUpload: The specified upload does not exist' },
+    ]);
   });
 
   it.each([
