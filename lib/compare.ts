@@ -1,6 +1,6 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { Deps } from './deps';
-import { StoreUnavailableError } from './errors';
+import { ConflictError, StoreUnavailableError } from './errors';
 import { isMissing, isMultipartEtag, onStore, type ObjectHead, type Store } from './stores';
 
 /**
@@ -32,11 +32,13 @@ export function cheapVerdict(a: ObjectHead, b: ObjectHead): Verdict | undefined 
   return undefined;
 }
 
-/** The object changed between its HEAD and a ranged read (412 on If-Match): the caller reads again. */
-export class ChangedWhileReadingError extends Error {
+/**
+ * The object changed between its HEAD and a ranged read (412 on If-Match): the caller looks
+ * again. Seen by a client (409) only when the object keeps changing under every look.
+ */
+export class ChangedWhileReadingError extends ConflictError {
   constructor(readonly store: string) {
-    super(`object changed on ${store} while it was being read`);
-    this.name = 'ChangedWhileReadingError';
+    super(`the object changed on ${store} while it was being read; try again`);
   }
 }
 

@@ -70,7 +70,7 @@ export function parseStores(raw: string): StoreConfig[] {
   if (list.length === 0) throw new Error('DFS_STORES lists no store');
   const seen = new Set<string>();
   for (const s of list) {
-    if (!STORE_NAME.test(s.name)) throw new Error(`store name "${s.name}" must be lower-case letters, digits and "-"`);
+    if (typeof s.name !== 'string' || !STORE_NAME.test(s.name)) throw new Error(`store name "${s.name}" must be lower-case letters, digits and "-"`);
     if (!s.bucket) throw new Error(`store ${s.name} has no bucket`);
     if (seen.has(s.name)) throw new Error(`store ${s.name} is listed twice`);
     seen.add(s.name);

@@ -29,14 +29,18 @@ interface Probe {
  * `unavailable`; throws AllStoresUnavailableError when none answered.
  */
 export async function readFile(deps: Deps, key: string, opts: ReadOptions = {}): Promise<ReadAnswer> {
-  try {
-    return await readOnce(deps, key, opts);
-  } catch (err) {
-    // A copy replaced between HEAD and a ranged read: one fresh look sees the new state.
-    if (err instanceof ChangedWhileReadingError) return readOnce(deps, key, opts);
-    throw err;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readOnce(deps, key, opts);
+    } catch (err) {
+      // A copy replaced between HEAD and a ranged read: a fresh look sees the new state.
+      if (!(err instanceof ChangedWhileReadingError) || attempt === READ_ATTEMPTS) throw err;
+    }
   }
 }
+
+/** Looks at a key under constant rewriting give up, as ChangedWhileReadingError (409), after this many. */
+const READ_ATTEMPTS = 3;
 
 async function readOnce(deps: Deps, key: string, opts: ReadOptions): Promise<ReadAnswer> {
   const unavailable: string[] = [];
@@ -54,23 +58,32 @@ async function readOnce(deps: Deps, key: string, opts: ReadOptions): Promise<Rea
   });
   if (probes.size === 0) throw new AllStoresUnavailableError(unavailable);
 
-  let present = [...probes.values()].flatMap((p) => (p.head ? [p.head] : []));
+  let present: ObjectHead[] = [...probes.values()].flatMap((p) => (p.head ? [p.head] : []));
   if (present.length === 0) return { status: 'NOT_FOUND', key, unavailable };
 
-  let groups: ContentGroup[];
   for (;;) {
     try {
-      groups = await groupByContent(deps, key, present);
-      break;
+      return await answer(deps, key, opts, present, probes, unavailable);
     } catch (err) {
-      // A store that fails halfway through a byte compare is unavailable, not different.
+      // A store that fails halfway through a byte compare or a body read is unavailable,
+      // not different: drop it and decide again from the others.
       if (!(err instanceof StoreUnavailableError)) throw err;
       unavailable.push(err.store);
       present = present.filter((h) => h.store !== err.store);
       if (present.length === 0) throw new AllStoresUnavailableError(unavailable);
     }
   }
+}
 
+async function answer(
+  deps: Deps,
+  key: string,
+  opts: ReadOptions,
+  present: ObjectHead[],
+  probes: Map<string, Probe>,
+  unavailable: string[],
+): Promise<ReadAnswer> {
+  const groups = await groupByContent(deps, key, present);
   const budget = { left: opts.meta ? 0 : deps.inlineLimit };
   const contentOf = (g: ContentGroup) => (opts.meta ? undefined : loadContent(deps, key, g, probes, budget));
 

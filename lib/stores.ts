@@ -67,6 +67,9 @@ interface HeadLike {
   SSECustomerAlgorithm?: string;
 }
 
+/** The largest time a JS Date can hold; a larger x-amz-meta-mtime is garbage, not the future. */
+const MAX_DATE_MS = 8.64e15;
+
 export function toObjectHead(store: string, h: HeadLike): ObjectHead {
   const metadata = h.Metadata ?? {};
   const metaMtime = Number(metadata.mtime);
@@ -84,7 +87,7 @@ export function toObjectHead(store: string, h: HeadLike): ObjectHead {
     store,
     size: h.ContentLength ?? 0,
     etag,
-    mtimeMs: Number.isFinite(metaMtime) && metaMtime > 0 ? metaMtime : (h.LastModified?.getTime() ?? 0),
+    mtimeMs: Number.isFinite(metaMtime) && metaMtime > 0 && metaMtime <= MAX_DATE_MS ? metaMtime : (h.LastModified?.getTime() ?? 0),
     writtenMs: h.LastModified?.getTime() ?? 0,
     ...(h.ContentType ? { contentType: h.ContentType } : {}),
     checksums,
@@ -97,9 +100,13 @@ export function isMultipartEtag(etag: string): boolean {
   return etag.includes('-');
 }
 
-/** Error names and statuses that mean "this store has no such object". */
+/**
+ * Error names and statuses that mean "this store has no such object". A missing bucket is a
+ * broken store, not an empty one (a HEAD cannot tell them apart: it has no error body).
+ */
 export function isMissing(err: unknown): boolean {
   const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  if (e?.name === 'NoSuchBucket') return false;
   return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
 }
 
