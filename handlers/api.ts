@@ -6,7 +6,7 @@ import { readFile } from '../lib/read';
 import { listFiles } from '../lib/listing';
 import { abortUpload, completeUpload, putFile, signParts, startUpload } from '../lib/upload';
 import { deleteFile } from '../lib/delete';
-import { reconcile } from '../lib/sync';
+import { applyEntries, reconcile } from '../lib/sync';
 import { readEvents } from '../lib/journal';
 import type { Deps } from '../lib/deps';
 import type { WriteAnswer } from '../lib/types';
@@ -59,6 +59,7 @@ const exactRoutes: Record<string, (req: ApiRequest, deps: Deps) => Promise<ApiRe
   'POST /uploads/complete': async (req, deps) => written(await completeUpload(deps, jsonBody(req))),
   'POST /uploads/abort': async (req, deps) => written(await abortUpload(deps, jsonBody(req))),
   'POST /reconcile': async (req, deps) => ok(await reconcile(deps, { dryRun: flag(req.query.dryRun), force: flag(req.query.force) })),
+  'POST /reconcile/apply': async (req, deps) => ok(await applyEntries(deps, jsonBody(req))),
   'GET /events': async (req, deps) => ok(await readEvents(deps, req.query.after)),
 };
 

@@ -8,6 +8,9 @@ import { mergeListings, openListing, stateOf, type ListedObject } from './listin
 import { copyObject, decideCopy, isNewer } from './replicate';
 import { appendEvent } from './journal';
 import type { PlanEntry, SyncReport } from './types';
+import { z } from 'zod';
+import { parseBody, targetStores } from './upload';
+import { parseKey } from './keys';
 
 /** A name whose copies are not all equal, as reconcile observed it. */
 export interface Observed {
@@ -162,6 +165,28 @@ async function observe(
     for (const h of g.heads) copies[h.store] = { size: h.size, etag: h.etag, mtimeMs: h.mtimeMs, writtenMs: h.writtenMs, group: n };
   });
   return { key, copies, ...(tombstone !== undefined ? { tombstone } : {}) };
+}
+
+/** Largest batch POST /reconcile/apply takes: small enough to finish well within API Gateway's 29 s. */
+export const APPLY_BATCH = 100;
+
+const entrySchema = z.discriminatedUnion('action', [
+  z.object({ key: z.string(), action: z.literal('copy'), from: z.string(), to: z.array(z.string()).min(1), reason: z.string() }),
+  z.object({ key: z.string(), action: z.literal('delete'), from: z.array(z.string()).min(1), deletedAt: z.string().datetime(), reason: z.string() }),
+]);
+const applySchema = z.object({ entries: z.array(entrySchema).min(1).max(APPLY_BATCH) });
+
+/**
+ * Applies entries of a plan sent back by a client (the CLI applies its dry-run plan in batches
+ * to show progress). Safe to trust: every step re-reads and re-decides before it writes.
+ */
+export async function applyEntries(deps: Deps, body: unknown) {
+  const { entries } = parseBody(applySchema, body);
+  for (const e of entries) {
+    parseKey(e.key);
+    for (const name of e.action === 'copy' ? [e.from, ...e.to] : e.from) targetStores(deps.stores, name);
+  }
+  return applyPlan(deps, entries);
 }
 
 /**
