@@ -3,8 +3,8 @@ import { Upload } from '@aws-sdk/lib-storage';
 import type { Readable } from 'node:stream';
 import type { Deps } from './deps';
 import { StoreUnavailableError } from './errors';
-import { cheapVerdict, compareBytes } from './compare';
-import { headObject, onStore, type ObjectHead, type Store } from './stores';
+import { ChangedWhileReadingError, cheapVerdict, compareBytes } from './compare';
+import { headObject, isMissing, onStore, type ObjectHead, type Store } from './stores';
 import { appendEvent } from './journal';
 import { writeTombstone } from './tombstones';
 
@@ -129,7 +129,11 @@ export interface ReplicationOutcome {
   copied: string[];
   deleted: string[];
   skipped: string[];
-  /** Stores that could not be reached: the event must be retried. */
+  /**
+   * Stores that could not be reached, or whose copy (or the source) changed between our HEAD
+   * and our conditional write (412, or 404 when it vanished): the event must be retried, and
+   * the retry decides again from fresh HEADs.
+   */
   failed: string[];
 }
 
@@ -141,6 +145,15 @@ export interface ReplicationOutcome {
 export async function replicateEvent(deps: Deps, ev: ObjectEvent): Promise<ReplicationOutcome> {
   return ev.kind === 'created' ? replicateWrite(deps, ev) : replicateDelete(deps, ev);
 }
+
+/**
+ * Worth another attempt: the store did not answer (or refused a condition, which onStore
+ * reports the same way), an object we had just HEADed was gone when we wrote (S3 answers a
+ * conditional copy or delete with 404 NoSuchKey then, not 412), or a copy changed while its
+ * bytes were being compared.
+ */
+const retryable = (err: unknown) =>
+  err instanceof StoreUnavailableError || err instanceof ChangedWhileReadingError || isMissing(err);
 
 async function replicateWrite(deps: Deps, ev: ObjectEvent): Promise<ReplicationOutcome> {
   const out: ReplicationOutcome = { copied: [], deleted: [], skipped: [], failed: [] };
@@ -173,7 +186,7 @@ async function replicateWrite(deps: Deps, ev: ObjectEvent): Promise<ReplicationO
           reason: dst ? 'modified' : 'created',
         });
       } catch (err) {
-        if (!(err instanceof StoreUnavailableError)) throw err;
+        if (!retryable(err)) throw err;
         out.failed.push(to.name);
       }
     }),
@@ -212,7 +225,7 @@ async function replicateDelete(deps: Deps, ev: ObjectEvent): Promise<Replication
         out.deleted.push(to.name);
         await appendEvent(deps, { action: 'delete', key: ev.key, from: ev.store.name, to: [to.name], reason: 'deleted' });
       } catch (err) {
-        if (!(err instanceof StoreUnavailableError)) throw err;
+        if (!retryable(err)) throw err;
         out.failed.push(to.name);
       }
     }),
