@@ -128,11 +128,31 @@ export async function listFiles(deps: Deps, opts: ListOptions = {}): Promise<Lis
   }
   const after = opts.after ? openCursor(deps.cursorSecret, opts.after, prefix) : undefined;
 
-  const opened = await Promise.allSettled(deps.stores.map((s) => openListing(s, prefix, after, limit + 1)));
-  const live: { store: Store; objects: AsyncGenerator<ListedObject> }[] = [];
   const unavailable: string[] = [];
+  for (;;) {
+    const stores = deps.stores.filter((s) => !unavailable.includes(s.name));
+    try {
+      return await listPage(stores, prefix, after, limit, deps.cursorSecret, unavailable);
+    } catch (err) {
+      // A store failing midway through the page is unavailable: list the page again without it.
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      unavailable.push(err.store);
+    }
+  }
+}
+
+async function listPage(
+  stores: Store[],
+  prefix: string,
+  after: string | undefined,
+  limit: number,
+  secret: string,
+  unavailable: string[],
+): Promise<Listing> {
+  const opened = await Promise.allSettled(stores.map((s) => openListing(s, prefix, after, limit + 1)));
+  const live: { store: Store; objects: AsyncGenerator<ListedObject> }[] = [];
   opened.forEach((r, i) => {
-    const store = deps.stores[i]!;
+    const store = stores[i]!;
     if (r.status === 'fulfilled') live.push({ store, objects: r.value });
     else if (r.reason instanceof StoreUnavailableError) unavailable.push(store.name);
     else throw r.reason;
@@ -150,7 +170,7 @@ export async function listFiles(deps: Deps, opts: ListOptions = {}): Promise<Lis
     files.push(toEntry(merged, names));
   }
   const last = files[files.length - 1];
-  return { files, next: more && last ? sealCursor(deps.cursorSecret, last.name, prefix) : null, unavailable };
+  return { files, next: more && last ? sealCursor(secret, last.name, prefix) : null, unavailable: [...unavailable] };
 }
 
 function toEntry(merged: MergedName, names: string[]): FileEntry {

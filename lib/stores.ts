@@ -124,6 +124,12 @@ export async function onStore<T>(store: Store, call: () => Promise<T>): Promise<
   }
 }
 
+/** A store failure in words for a per-store outcome: the S3 error's name and message. */
+export function describeFailure(err: unknown): string {
+  const cause = (err instanceof StoreUnavailableError ? err.cause : err) as { name?: string; message?: string } | undefined;
+  return cause?.name ? `${cause.name}: ${cause.message ?? ''}`.trim() : String((err as Error).message);
+}
+
 /**
  * HEADs `key` on one store. Returns the head, `null` when the store does not hold it,
  * or throws StoreUnavailableError.

@@ -11,7 +11,7 @@ import { z } from 'zod';
 import type { Deps } from './deps';
 import { BadRequestError, PayloadTooLargeError, StoreUnavailableError, UnknownStoreError } from './errors';
 import { parseKey } from './keys';
-import { isMissing, onStore, type Store } from './stores';
+import { describeFailure, isMissing, onStore, type Store } from './stores';
 import type { StoreOutcome, WriteAnswer, UploadPlan } from './types';
 
 /** S3's multipart bounds (https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html). */
@@ -66,15 +66,11 @@ async function onEach<T>(targets: Store[], write: (s: Store) => Promise<T>): Pro
   return settled.map((r, i) => {
     const store = targets[i]!.name;
     if (r.status === 'fulfilled') return { store, ok: true, value: r.value };
-    if (r.reason instanceof StoreUnavailableError || isMissing(r.reason)) return { store, ok: false, error: errorText(r.reason) };
+    if (r.reason instanceof StoreUnavailableError || isMissing(r.reason)) return { store, ok: false, error: describeFailure(r.reason) };
     throw r.reason;
   });
 }
 
-function errorText(err: unknown): string {
-  const cause = (err instanceof StoreUnavailableError ? err.cause : err) as { name?: string; message?: string } | undefined;
-  return cause?.name ? `${cause.name}: ${cause.message ?? ''}`.trim() : String((err as Error).message);
-}
 
 export interface PutInput {
   key: string;

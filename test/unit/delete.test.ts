@@ -110,11 +110,19 @@ describe('deleteFile', () => {
     storeMocks[0]!.on(DeleteObjectCommand).rejects(s3Error('InternalError', 500));
     const a = await deleteFile(deps(), 'a.txt', 'api', NOW);
     expect(a.results).toEqual([
-      { store: 'server1', ok: false, error: 'store server1 is unavailable' },
+      { store: 'server1', ok: false, error: 'InternalError: InternalError' },
       { store: 'server2', ok: true },
     ]);
     expect(buckets.get('bucket-1')!.has('a.txt')).toBe(true);
     expect(buckets.get('bucket-2')!.has('a.txt')).toBe(false);
+  });
+
+  it('writes the tombstone when the answering stores lack the key but another is down', async () => {
+    holdOn('b.txt', 'bucket-2');
+    storeMocks[1]!.on(HeadObjectCommand).rejects(networkError());
+    const a = await deleteFile(deps(), 'b.txt', 'api', NOW);
+    expect(a.results).toEqual([{ store: 'server2', ok: false, error: expect.stringMatching(/^unavailable/) }]);
+    expect(tombstone('b.txt')).toEqual({ key: 'b.txt', time: NOW, who: 'api' });
   });
 
   it('throws NotFoundError and writes no tombstone when no store holds the key', async () => {
