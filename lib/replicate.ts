@@ -76,7 +76,8 @@ function copySource(deps: Pick<Deps, 'flavor'>, bucket: string, key: string): st
  * Copies `src` (as HEADed on `from`) over `to`'s copy, which must still be `dstEtag` (or
  * absent when null): a conditional write, so a newer write that lands meanwhile on `to` wins
  * and this copy fails with 412 instead of overwriting it. Same-endpoint copies up to 5 GiB
- * stay inside S3; others stream through this process with bounded memory.
+ * stay inside S3 (on s3rver, only onto a key that is free); others stream through this
+ * process with bounded memory.
  */
 export async function copyObject(
   deps: Pick<Deps, 'flavor'>,
@@ -88,7 +89,12 @@ export async function copyObject(
 ): Promise<void> {
   const Metadata = { ...src.metadata, mtime: String(src.mtimeMs), [REPLICA_OF]: from.name, [SOURCE_ETAG]: bare(src.etag) };
   const condition = dstEtag ? { IfMatch: dstEtag } : { IfNoneMatch: '*' };
-  if (from.s3 === to.s3 && src.size <= MAX_COPY_OBJECT) {
+  // s3rver's CopyObject with MetadataDirective REPLACE rewrites the body and metadata but not
+  // the MD5 it stores beside them, so a copy over an existing object would keep the old
+  // content's ETag (and every later compare would call equal copies different). There we
+  // stream instead: a PUT stores a fresh MD5.
+  const staleEtag = deps.flavor === 's3rver' && dstEtag !== null;
+  if (from.s3 === to.s3 && src.size <= MAX_COPY_OBJECT && !staleEtag) {
     await onStore(to, () =>
       to.s3.send(
         new CopyObjectCommand({
