@@ -257,6 +257,16 @@ describe('replicateEvent: a write', () => {
     expect(decodeURI(copies()[0]!.CopySource!.slice('bucket-1/'.length))).toBe(key);
   });
 
+  it('on s3rver, streams a copy over an existing object (its CopyObject would keep the old ETag)', async () => {
+    write('bucket-1', 'a.txt', 'new', T);
+    const old = write('bucket-2', 'a.txt', 'old', T - 1000);
+    expect(await replicateEvent(deps({ flavor: 's3rver' }), created(stores[0]!, 'a.txt'))).toMatchObject({ copied: ['server2'] });
+    expect(s3mock).not.toHaveReceivedCommand(CopyObjectCommand);
+    expect(s3mock).toHaveReceivedCommandWith(PutObjectCommand, { Bucket: 'bucket-2', Key: 'a.txt', IfMatch: old.etag });
+    expect(textOf('bucket-2', 'a.txt')).toBe('new');
+    expect(has('bucket-2', 'a.txt')!.etag).toBe(has('bucket-1', 'a.txt')!.etag);
+  });
+
   it('streams through this process, still conditional, when the stores are on different endpoints', async () => {
     const other = new S3Client({ region: 'eu-west-1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' } });
     const otherMock = mockClient(other);
