@@ -3,7 +3,7 @@ import type { Deps } from './deps';
 import { AllStoresUnavailableError, ConflictError, StoreUnavailableError } from './errors';
 import { groupByContent } from './compare';
 import { headObject, onStore, type ObjectHead, type Store } from './stores';
-import { listTombstones } from './tombstones';
+import { listTombstones, readTombstone } from './tombstones';
 import { mergeListings, openListing, stateOf, type ListedObject } from './listing';
 import { copyObject, decideCopy, isNewer } from './replicate';
 import { appendEvent } from './journal';
@@ -164,7 +164,21 @@ async function observe(
   groups.forEach((g, n) => {
     for (const h of g.heads) copies[h.store] = { size: h.size, etag: h.etag, mtimeMs: h.mtimeMs, writtenMs: h.writtenMs, group: n };
   });
-  return { key, copies, ...(tombstone !== undefined ? { tombstone } : {}) };
+  const deletedAt = tombstone === undefined ? undefined : await deletionTime(deps, key, tombstone);
+  return { key, copies, ...(deletedAt !== undefined ? { tombstone: deletedAt } : {}) };
+}
+
+/**
+ * When `key` was deleted. The listing dates a tombstone by when it was written, but
+ * replication writes it when it handles the delete's event, possibly long after the delete,
+ * and a write made in between would then look older than the delete and be deleted (while
+ * replication kept it). The tombstone records the delete's own time: read it for the few
+ * names where a tombstone decides something. Falls back to the listing's date.
+ */
+async function deletionTime(deps: Deps, key: string, listed: number): Promise<number | undefined> {
+  const t = await readTombstone(deps, key);
+  if (!t) return undefined; // removed since the listing
+  return Number.isFinite(t.time) ? Math.min(t.time, listed) : listed;
 }
 
 /** Largest batch POST /reconcile/apply takes: small enough to finish well within API Gateway's 29 s. */

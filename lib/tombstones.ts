@@ -43,7 +43,9 @@ export async function readTombstone(deps: Pick<Deps, 'control'>, key: string): P
 
 /**
  * Every tombstone's key and time. The time is read from the listing's LastModified (the moment
- * the tombstone was written), so listing 100k tombstones costs 100 requests, not 100k.
+ * the tombstone was written), so listing 100k tombstones costs 100 requests, not 100k. That is
+ * an upper bound of the deletion time: replication writes a tombstone when it handles the
+ * delete's event, after the delete; readTombstone has the exact time.
  */
 export async function* listTombstones(deps: Pick<Deps, 'control'>): AsyncGenerator<Pick<Tombstone, 'key' | 'time'>> {
   let token: string | undefined;
