@@ -100,3 +100,20 @@ export async function contents(store: Store): Promise<Map<string, string>> {
   );
   return new Map(bodies);
 }
+
+/**
+ * Moves an object's LastModified on s3rver (its file's mtime) to `when`. S3 dates writes to the
+ * second; this lets a test say "written an hour ago" instead of waiting for the clock.
+ */
+export async function backdate(s3: LocalS3, bucket: string, key: string, when: Date): Promise<void> {
+  const { utimes } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const parts = key.split('/');
+  const name = `${parts.pop()}._S3rver_object`;
+  await utimes(join(s3.directory, bucket, ...parts, name), when, when);
+}
+
+/** Runs `fn` over `items`, at most `width` at a time. */
+export async function inBatches<T>(items: T[], width: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < items.length; i += width) await Promise.all(items.slice(i, i + width).map(fn));
+}
