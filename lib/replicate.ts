@@ -18,6 +18,8 @@ import { writeTombstone } from './tombstones';
  * so one write costs N-1 copies and N-1 no-op events, whatever the interleaving: an event
  * never writes a copy its target already equals, and never overwrites a newer one.
  * "Newer" is (logical mtime, then ETag) so every event decides ties the same way.
+ * When W is older than a peer's version P (an older write landed last), P is copied back
+ * over W instead: one copy, whose event finds every peer equal.
  */
 
 export const REPLICA_OF = 'dfs-replica-of';
@@ -132,6 +134,7 @@ export interface ObjectEvent {
 }
 
 export interface ReplicationOutcome {
+  /** Stores written to: peers given the event's version, or the event's store given a newer peer's. */
   copied: string[];
   deleted: string[];
   skipped: string[];
@@ -174,10 +177,19 @@ async function replicateWrite(deps: Deps, ev: ObjectEvent): Promise<ReplicationO
       try {
         const dst = await headObject(to, ev.key);
         const d = await decideCopy(deps, ev.key, src, dst, to.name);
+        if (!d.copy && d.action === 'conflict') {
+          // The peer holds a newer version than the one this event is about (an older write
+          // landed last). Newest wins both ways: no other event would ever bring the peer's
+          // version here, so copy it back, unless this store changed since our HEAD.
+          await copyObject(deps, to, ev.store, ev.key, dst!, src.etag);
+          out.copied.push(ev.store.name);
+          await appendEvent(deps, { action: 'replicate', key: ev.key, from: to.name, to: [ev.store.name], reason: d.reason });
+          return;
+        }
         if (!d.copy) {
           out.skipped.push(to.name);
           // A no-op for a copy we made ourselves is the loop guard at work, not news.
-          if (d.action === 'conflict' || src.metadata[REPLICA_OF] === undefined) {
+          if (src.metadata[REPLICA_OF] === undefined) {
             await appendEvent(deps, { action: d.action, key: ev.key, from: ev.store.name, to: [to.name], reason: d.reason });
           }
           return;
