@@ -118,15 +118,19 @@ describe('handleS3Event on s3rver events', () => {
     expect(await get('server1', 'back.txt')).toMatchObject({ text: 'from two', metadata: { mtime: '3000', [REPLICA_OF]: 'server2' } });
   });
 
-  it('keeps the newer copy when an older version arrives: a conflict, no write', async () => {
+  it('answers an older version that lands last with the newer one, copied back from the peer', async () => {
     await settle(await put('server1', 'race.txt', 'newer', 5_000));
     // An older version lands on server2 after the copy (a slow upload with an old file's mtime).
     const event = await put('server2', 'race.txt', 'older', 4_000);
     const before = await journalLength();
-    expect(await handleS3Event(deps, event)).toEqual([{ copied: [], deleted: [], skipped: ['server1'], failed: [] }]);
-    expect(tap.take(STORES)).toEqual([]);
-    expect((await get('server1', 'race.txt'))!.text).toBe('newer');
-    expect((await journalSince(before)).map((e) => [e.action, e.from, e.to])).toEqual([['conflict', 'server2', ['server1']]]);
+    const rounds = await settle(event);
+    expect(rounds.map((r) => [r.event, r.outcome[0]])).toEqual([
+      ['ObjectCreated:Put server2', { copied: ['server2'], deleted: [], skipped: [], failed: [] }],
+      ['ObjectCreated:Put server2', { copied: [], deleted: [], skipped: ['server1'], failed: [] }],
+    ]);
+    expect([(await get('server1', 'race.txt'))!.text, (await get('server2', 'race.txt'))!.text]).toEqual(['newer', 'newer']);
+    expect((await get('server2', 'race.txt'))!.metadata).toMatchObject({ mtime: '5000', [REPLICA_OF]: 'server1' });
+    expect((await journalSince(before)).map((e) => [e.action, e.from, e.to])).toEqual([['replicate', 'server1', ['server2']]]);
   });
 
   it('replicates a multipart upload (ObjectCreated:Post on s3rver) and recognises its copy despite the ETags', async () => {

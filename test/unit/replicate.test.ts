@@ -215,12 +215,29 @@ describe('replicateEvent: a write', () => {
     expect(steps()).toEqual([['replicate', 'server1', 'server2', 'modified']]);
   });
 
-  it('leaves a newer peer alone and journals the conflict', async () => {
+  it('never overwrites a newer peer: copies the newer version back over the older write instead', async () => {
+    const old = write('bucket-1', 'a.txt', 'old', T - 1000);
+    write('bucket-2', 'a.txt', 'new', T);
+    expect(await replicateEvent(deps(), created(stores[0]!, 'a.txt'))).toEqual({ copied: ['server1'], deleted: [], skipped: [], failed: [] });
+    expect(copies()).toEqual([expect.objectContaining({
+      Bucket: 'bucket-1', CopySource: 'bucket-2/a.txt', IfMatch: old.etag,
+      Metadata: expect.objectContaining({ mtime: String(T), [REPLICA_OF]: 'server2' }),
+    })]);
+    expect([textOf('bucket-1', 'a.txt'), textOf('bucket-2', 'a.txt')]).toEqual(['new', 'new']);
+    expect(steps()).toEqual([['replicate', 'server2', 'server1', `server2 newer (${new Date(T).toISOString()} vs ${new Date(T - 1000).toISOString()})`]]);
+  });
+
+  it('does not copy back over a write that landed since its HEAD (412), and retries', async () => {
     write('bucket-1', 'a.txt', 'old', T - 1000);
     write('bucket-2', 'a.txt', 'new', T);
-    expect(await replicateEvent(deps(), created(stores[0]!, 'a.txt'))).toMatchObject({ copied: [], skipped: ['server2'] });
-    expect(storeWrites()).toEqual([]);
-    expect(steps()).toEqual([['conflict', 'server1', 'server2', `server2 newer (${new Date(T).toISOString()} vs ${new Date(T - 1000).toISOString()})`]]);
+    fake.beforeWrite.push((cmd, i) => {
+      if (cmd === 'CopyObject' && i.Bucket === 'bucket-1' && textOf('bucket-1', 'a.txt') === 'old') write('bucket-1', 'a.txt', 'newest', T + 1000);
+    });
+    expect(await replicateEvent(deps(), created(stores[0]!, 'a.txt'))).toEqual({ copied: [], deleted: [], skipped: [], failed: ['server2'] });
+    expect(textOf('bucket-1', 'a.txt')).toBe('newest');
+    // The retry (or the newest write's own event) then takes it to server2.
+    expect(await replicateEvent(deps(), created(stores[0]!, 'a.txt'))).toMatchObject({ copied: ['server2'] });
+    expect(textOf('bucket-2', 'a.txt')).toBe('newest');
   });
 
   it('makes the event of its own copy a no-op that writes nothing, not even the journal', async () => {
@@ -307,16 +324,17 @@ describe('replicateEvent: a write that races another (S3 answers 412)', () => {
     expect(journal().filter((e) => e.action === 'replicate')).toEqual([]);
   });
 
-  it('retries the event and decides again: the newer write that won the race is kept', async () => {
+  it('retries the event and decides again: the newer write that won the race is kept, and spreads', async () => {
     write('bucket-1', 'a.txt', 'first', T);
     fake.beforeWrite.push((cmd, i) => {
       if (cmd === 'CopyObject' && i.Bucket === 'bucket-2' && !has('bucket-2', 'a.txt')) write('bucket-2', 'a.txt', 'second', T + 1000);
     });
     const outcomes = await handle(deps(), notification('ObjectCreated:Put', 'bucket-1', 'a.txt'));
-    expect(outcomes).toEqual([{ copied: [], deleted: [], skipped: ['server2'], failed: [] }]);
-    expect(copies()).toHaveLength(1);
-    expect(textOf('bucket-2', 'a.txt')).toBe('second');
-    expect(steps()).toEqual([['conflict', 'server1', 'server2', expect.stringMatching(/^server2 newer/)]]);
+    expect(outcomes).toEqual([{ copied: ['server1'], deleted: [], skipped: [], failed: [] }]);
+    // First attempt: copy to server2 refused. Second: server2 is newer, so it comes back to server1.
+    expect(copies().map((c) => [c.Bucket, c.IfNoneMatch ?? c.IfMatch !== undefined])).toEqual([['bucket-2', '*'], ['bucket-1', true]]);
+    expect([textOf('bucket-1', 'a.txt'), textOf('bucket-2', 'a.txt')]).toEqual(['second', 'second']);
+    expect(steps()).toEqual([['replicate', 'server2', 'server1', expect.stringMatching(/^server2 newer/)]]);
   });
 
   it('retries when the source changed after its HEAD (CopySourceIfMatch), and copies the new version', async () => {
