@@ -14,8 +14,15 @@ const STORE_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 // S3's rule for a bucket name (without the rarely used dots).
 const BUCKET_NAME = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/;
 
-/** `server-1` → `Server1`: CloudFormation logical ids are alphanumeric. */
-const pascal = (name) => name.split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join('');
+/**
+ * The logical id serverless itself gives the bucket of an `s3` event (naming.getBucketLogicalId):
+ * declaring the store bucket under that id makes serverless merge the event's notification
+ * into our bucket instead of creating a second bucket of the same name.
+ */
+const eventBucketId = (bucket) => {
+  const alnum = bucket.replace(/[^0-9A-Za-z]/g, '');
+  return `S3Bucket${alnum.charAt(0).toUpperCase()}${alnum.slice(1)}`;
+};
 
 /**
  * The buckets of a stage: `{ stores: [{ name, bucket, logicalId }], control }`. Pure, so
@@ -29,7 +36,7 @@ function layoutOf(names, prefix) {
     }
   }
   if (new Set(names).size !== names.length) throw new Error(`custom.stores lists a store twice: ${names.join(', ')}`);
-  const stores = names.map((name) => ({ name, bucket: `${prefix}-${name}`, logicalId: `Store${pascal(name)}Bucket` }));
+  const stores = names.map((name) => ({ name, bucket: `${prefix}-${name}`, logicalId: eventBucketId(`${prefix}-${name}`) }));
   const control = { name: 'control', bucket: `${prefix}-control`, logicalId: 'ControlBucket' };
   const ids = new Set([...stores, control].map((b) => b.logicalId));
   if (ids.size !== stores.length + 1) throw new Error(`store names collide once made CloudFormation ids: ${names.join(', ')}`);
@@ -85,8 +92,10 @@ async function resources(ctx) {
 /** `provider.iam.role.statements`: objects of the store and control buckets, nothing else. */
 async function iamStatements(ctx) {
   const { stores, control } = await layout(ctx);
-  const arns = [...stores, control].map((b) => ({ 'Fn::GetAtt': [b.logicalId, 'Arn'] }));
-  const objects = arns.map((arn) => ({ 'Fn::Join': ['', [arn, '/*']] }));
+  // ARNs from names, not GetAtt: a store bucket depends on the replicate function's invoke
+  // permission, so the role referring back to the bucket would make a circular dependency.
+  const arns = [...stores, control].map((b) => ({ 'Fn::Sub': `arn:\${AWS::Partition}:s3:::${b.bucket}` }));
+  const objects = [...stores, control].map((b) => ({ 'Fn::Sub': `arn:\${AWS::Partition}:s3:::${b.bucket}/*` }));
   return [
     {
       Effect: 'Allow',
@@ -104,9 +113,20 @@ async function storesEnv(ctx) {
   return JSON.stringify(stores.map(({ name, bucket }) => ({ name, bucket })));
 }
 
+/**
+ * The replicate function's events: created and removed objects on every store bucket, named
+ * literally (serverless-s3-local matches events on the literal name).
+ */
+async function replicateEvents(ctx) {
+  const { stores } = await layout(ctx);
+  return stores.flatMap(({ bucket }) =>
+    ['s3:ObjectCreated:*', 's3:ObjectRemoved:*'].map((event) => ({ s3: { bucket, event } })),
+  );
+}
+
 /** `DFS_CONTROL_BUCKET`. */
 async function controlBucket(ctx) {
   return (await layout(ctx)).control.bucket;
 }
 
-module.exports = { resources, iamStatements, storesEnv, controlBucket, layoutOf };
+module.exports = { resources, iamStatements, storesEnv, controlBucket, replicateEvents, layoutOf };

@@ -78,7 +78,7 @@ const storeBuckets = (t: Template) =>
 const apiEnv = (t: Template) => t.Resources.ApiLambdaFunction!.Properties.Environment.Variables as Record<string, string>;
 const s3Statements = (t: Template) =>
   (t.Resources.IamRoleLambdaExecution!.Properties.Policies[0].PolicyDocument.Statement as any[]).filter((s) =>
-    s.Action.some((a: string) => a.startsWith('s3:')),
+    ([] as string[]).concat(s.Action).some((a: string) => a.startsWith('s3:')),
   );
 
 let two: { template: Template; zip: Buffer };
@@ -118,7 +118,7 @@ describe('sls package --stage dev', () => {
   it('gives the api function the stores, the control bucket and the limits, and no local endpoint', () => {
     const fn = two.template.Resources.ApiLambdaFunction!.Properties;
     expect(fn.Handler).toBe('handlers/api.handler');
-    expect(fn.Runtime).toBe('nodejs20.x');
+    expect(fn.Runtime).toBe('nodejs22.x');
     const env = apiEnv(two.template);
     expect(parseStores(env.DFS_STORES!)).toEqual([
       { name: 'server1', bucket: 's3-dfs-dev-server1' },
@@ -143,7 +143,7 @@ describe('sls package --stage dev', () => {
   it('lets the function touch objects of its own buckets only', () => {
     const statements = s3Statements(two.template);
     const resources = JSON.stringify(statements.map((s) => s.Resource));
-    for (const id of ['StoreServer1Bucket', 'StoreServer2Bucket', 'ControlBucket']) expect(resources).toContain(id);
+    for (const b of ['s3-dfs-dev-server1', 's3-dfs-dev-server2', 's3-dfs-dev-control']) expect(resources).toContain(`s3:::${b}`);
     for (const s of statements) {
       expect(s.Effect).toBe('Allow');
       expect(s.Resource).not.toContain('*');
@@ -157,6 +157,37 @@ describe('sls package --stage dev', () => {
       's3:ListMultipartUploadParts',
       's3:PutObject',
     ]);
+  });
+
+  it('replicates on created and removed objects of every store, each bucket declared once', () => {
+    const buckets = ofType(two.template, 'AWS::S3::Bucket').map((b) => b.Properties.BucketName).filter(Boolean);
+    expect(new Set(buckets).size).toBe(buckets.length);
+    for (const b of storeBuckets(two.template).filter((x) => !x.Properties.BucketName.endsWith('-control'))) {
+      const events = b.Properties.NotificationConfiguration.LambdaConfigurations.map((c: { Event: string; Function: unknown }) => [
+        c.Event,
+        JSON.stringify(c.Function),
+      ]);
+      expect(events).toEqual([
+        ['s3:ObjectCreated:*', JSON.stringify({ 'Fn::GetAtt': ['ReplicateLambdaFunction', 'Arn'] })],
+        ['s3:ObjectRemoved:*', JSON.stringify({ 'Fn::GetAtt': ['ReplicateLambdaFunction', 'Arn'] })],
+      ]);
+    }
+    expect(two.template.Resources.ReplicateLambdaFunction!.Properties.Environment.Variables.DFS_S3_FLAVOR).toBe('aws');
+  });
+
+  it('sends events that failed every retry to a queue, and schedules reconcile', () => {
+    const [conf] = ofType(two.template, 'AWS::Lambda::EventInvokeConfig');
+    expect(conf!.Properties).toMatchObject({
+      MaximumRetryAttempts: 2,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': ['ReplicationFailures', 'Arn'] } } },
+    });
+    const [rule] = ofType(two.template, 'AWS::Events::Rule');
+    expect(rule!.Properties.ScheduleExpression).toBe('rate(1 hour)');
+  });
+
+  it('has no circular dependency: the role names buckets by ARN, not by reference', () => {
+    const role = JSON.stringify(two.template.Resources.IamRoleLambdaExecution);
+    for (const id of Object.keys(two.template.Resources).filter((k) => k.startsWith('S3Bucket'))) expect(role).not.toContain(id);
   });
 
   it('bundles the handler and leaves the SDK to the Lambda runtime', () => {
@@ -175,6 +206,6 @@ describe('sls package with --param=stores=server1,server2,server3', () => {
       'acme-dfs-server3',
     ]);
     expect(parseStores(apiEnv(three.template).DFS_STORES!).map((s) => s.name)).toEqual(['server1', 'server2', 'server3']);
-    expect(JSON.stringify(s3Statements(three.template))).toContain('StoreServer3Bucket');
+    expect(JSON.stringify(s3Statements(three.template))).toContain('s3:::acme-dfs-server3');
   });
 });
