@@ -1,0 +1,12 @@
+/** Every benchmark, in the order `npm run bench` runs them: issue 2, then 3, then 4. */
+import type { Benchmark } from '../harness';
+import { compareMemory } from './compare-memory';
+import { listMemory } from './list-memory';
+import { ls } from './ls';
+import { put } from './put';
+import { readBytes } from './read-bytes';
+import { readLatency } from './read-latency';
+import { replication } from './replication';
+import { sync } from './sync';
+
+export const benchmarks: Benchmark[] = [readBytes, readLatency, compareMemory, ls, put, listMemory, replication, sync];

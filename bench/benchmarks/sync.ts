@@ -1,0 +1,116 @@
+/**
+ * Issue 4 (b): a dry-run reconcile over 10k keys per store (1 % differing, 1 % missing on each
+ * side), against `rclone check` of the same two buckets. Through `dfs sync --dry-run` against
+ * the local stack once both exist; until then lib/sync reconcile({ dryRun: true }) in-process.
+ */
+import { reconcile } from '../../lib/sync';
+import { missingCli, runDfs, trialDfs } from '../cli';
+import { benchDeps } from '../clients';
+import { loadDataset, sharedDataset, type Dataset } from '../datasets';
+import { fmtCount, fmtMs, median, nowMs, skipped, type BenchContext, type Benchmark, type Row } from '../harness';
+import { RCLONE, rcloneEnv, runCommand } from '../peers';
+import { missingStack, startBenchStack } from '../stack';
+
+const GOAL = 0.8;
+const CONTROL = 'ten-control';
+
+export const sync: Benchmark = {
+  name: 'sync',
+  issue: 4,
+  title: `\`dfs sync --dry-run\` over 10k keys per store / \`rclone check\` (goal ≤ ${GOAL}×)`,
+  async run(ctx) {
+    const why = (await missingCli('sync', ['--dry-run'])) ?? missingStack();
+    const viaCli = why ?? (await viaStack(ctx));
+    // lib alone, in-process: the goal's stand-in while the CLI cannot be measured, else what the API adds.
+    if (typeof viaCli !== 'string') return [...viaCli, await inProcess(ctx, false)];
+    const metric = `\`dfs sync --dry-run\`, ${fmtCount(ctx.sizes.keys)} keys per store / rclone check`;
+    return [skipped('sync', metric, `≤ ${GOAL}×`, `${viaCli}; measured in-process meanwhile (next row)`), await inProcess(ctx, true)];
+  },
+};
+
+/** rclone check of the two buckets; checks it found every difference. */
+async function rcloneCheck(endpoint: string, buckets: string[], d: Dataset): Promise<number> {
+  const r = await runCommand(RCLONE, ['check', `local:${buckets[0]}`, `local:${buckets[1]}`], { env: rcloneEnv(endpoint), okCodes: [0, 1] });
+  const found = Number(/(\d+) differences found/.exec(r.stderr)?.[1]);
+  const expected = d.differ + d.missing[0] + d.missing[1];
+  if (found !== expected) throw new Error(`sync: rclone check found ${found} differences, expected ${expected}:\n${r.stderr.slice(-2000)}`);
+  return r.ms;
+}
+
+async function inProcess({ s3, sizes, log }: BenchContext, asGoal: boolean): Promise<Row> {
+  const { buckets, dataset } = await sharedDataset(s3, 'ten', sizes.keys, log);
+  await s3.createBuckets([CONTROL]);
+  const deps = benchDeps(s3.endpoint, buckets, CONTROL);
+  const dryRun = async () => {
+    const report = await reconcile(deps, { dryRun: true });
+    const expected = dataset.differ + dataset.missing[0] + dataset.missing[1];
+    if (report.entries.length !== expected || report.counts.differ !== dataset.differ) {
+      throw new Error(`sync: reconcile planned ${report.entries.length} entries (${report.counts.differ} differ), expected ${expected} (${dataset.differ})`);
+    }
+  };
+  const a: number[] = [];
+  const b: number[] = [];
+  try {
+    await dryRun(); // warm-up
+    await rcloneCheck(s3.endpoint, buckets, dataset);
+    for (let r = 0; r < sizes.runs; r++) {
+      log(`sync: run ${r + 1}/${sizes.runs}`);
+      const t0 = nowMs();
+      await dryRun();
+      a.push(nowMs() - t0);
+      b.push(await rcloneCheck(s3.endpoint, buckets, dataset));
+    }
+  } finally {
+    for (const c of new Set(deps.stores.map((s) => s.s3))) c.destroy();
+    deps.control.s3.destroy();
+  }
+  const ratio = median(a) / median(b);
+  return {
+    bench: 'sync',
+    metric: `lib reconcile dry run (in-process${asGoal ? ', interim' : ''}), ${fmtCount(sizes.keys)} keys per store / rclone check`,
+    value: fmtMs(median(a)),
+    peer: fmtMs(median(b)),
+    ratio,
+    goal: asGoal ? `≤ ${GOAL}×` : '-',
+    verdict: asGoal ? (ratio <= GOAL ? 'pass' : 'miss') : 'info',
+    note: `median of ${sizes.runs}; ${dataset.differ} differ, ${dataset.missing[0]} + ${dataset.missing[1]} missing: both list both buckets, then dfs HEADs the ${dataset.differ} differing names on both stores (logical mtime) while rclone decides on listing MD5s; no process start-up or HTTP on the dfs side`,
+  };
+}
+
+/** The rows, or why `dfs sync` could not be measured against the stack. */
+async function viaStack({ sizes, log }: BenchContext): Promise<Row[] | string> {
+  let dataset: Dataset | undefined;
+  log(`sync: starting the local stack with ${fmtCount(sizes.keys)} keys per store`);
+  const stack = await startBenchStack(async (s3, buckets) => {
+    dataset = await loadDataset(s3.client, buckets, sizes.keys, log);
+  });
+  const a: number[] = [];
+  const b: number[] = [];
+  try {
+    const broken = await trialDfs(['sync', '--dry-run', '--json', '--endpoint', stack.apiUrl], { okCodes: [0, 4] });
+    if (broken) return broken;
+    const dfsSync = async () => (await runDfs(['sync', '--dry-run', '--json', '--endpoint', stack.apiUrl], { okCodes: [0, 4] })).ms;
+    await dfsSync();
+    await rcloneCheck(stack.s3Endpoint, stack.buckets, dataset!);
+    for (let r = 0; r < sizes.runs; r++) {
+      log(`sync: run ${r + 1}/${sizes.runs}`);
+      a.push(await dfsSync());
+      b.push(await rcloneCheck(stack.s3Endpoint, stack.buckets, dataset!));
+    }
+  } finally {
+    await stack.stop();
+  }
+  const ratio = median(a) / median(b);
+  return [
+    {
+      bench: 'sync',
+      metric: `\`dfs sync --dry-run\`, ${fmtCount(sizes.keys)} keys per store / rclone check`,
+      value: fmtMs(median(a)),
+      peer: fmtMs(median(b)),
+      ratio,
+      goal: `≤ ${GOAL}×`,
+      verdict: ratio <= GOAL ? 'pass' : 'miss',
+      note: `median of ${sizes.runs}, both from spawn to exit, against the local stack (API Gateway + Lambda emulation on the dfs side)`,
+    },
+  ];
+}
