@@ -3,22 +3,48 @@
  * Lambda Invoke API (`--via lambda`). Both answer `{status, body}` with `body` already parsed, so a
  * command cannot tell which one carried it. Downloads of presigned URLs live here too.
  */
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import type { DirectEvent } from '../lib/types';
+import type { DirectEvent, PlanEntry, UploadTarget } from '../lib/types';
 import { encodeKeyPath } from '../lib/keys';
 import { CliError, EXIT } from './exit';
 
-/** One API operation; the direct-invoke event shape of lib/types.ts, so both transports share it. */
-export type ApiOp = DirectEvent;
+/** A part of a multipart upload as POST /uploads/complete takes it. */
+export interface DonePart {
+  n: number;
+  etag: string;
+}
+
+/**
+ * One API operation. `get` and `list` are the direct-invoke events of lib/types.ts; the others
+ * exist only as HTTP routes (handlers/api.ts), so `--via lambda` sends them as API Gateway events.
+ */
+export type ApiOp =
+  | DirectEvent
+  | { op: 'put'; key: string; to: string; mtime: number; body: Uint8Array }
+  | { op: 'delete'; key: string }
+  | { op: 'startUpload'; key: string; size: number; mtime: number; to: string }
+  | { op: 'signParts'; key: string; uploads: UploadTarget[]; parts: number[] }
+  | { op: 'completeUpload'; key: string; uploads: Array<UploadTarget & { parts: DonePart[] }> }
+  | { op: 'abortUpload'; key: string; uploads: UploadTarget[] }
+  | { op: 'reconcile'; dryRun: boolean; force: boolean }
+  | { op: 'applyPlan'; entries: PlanEntry[] }
+  | { op: 'events'; after?: string };
 
 export interface ApiResult {
   status: number;
   body: unknown;
 }
 
+export interface SendOptions {
+  /** Cancels the request (Ctrl-C); the promise then rejects with a CliError (exit 130). */
+  signal?: AbortSignal;
+}
+
 export interface Transport {
-  send(op: ApiOp): Promise<ApiResult>;
+  send(op: ApiOp, opts?: SendOptions): Promise<ApiResult>;
 }
 
 export interface HttpOptions {
@@ -30,44 +56,91 @@ export interface HttpOptions {
   fetch?: typeof fetch;
 }
 
-/** The HTTP request of each operation (the direct-invoke path hands the op over as it is). */
-export function routeOf(op: ApiOp): { method: string; path: string } {
+/** The HTTP request of an operation: `path` carries the query; `body` is sent as it is. */
+export interface Route {
+  method: string;
+  path: string;
+  headers?: Record<string, string>;
+  body?: Uint8Array;
+}
+
+const JSON_HEADERS = Object.freeze({ 'content-type': 'application/json' });
+const jsonRoute = (method: string, path: string, value: unknown): Route => ({
+  method,
+  path,
+  headers: { ...JSON_HEADERS },
+  body: Buffer.from(JSON.stringify(value)),
+});
+
+/** The HTTP request of each operation (the direct-invoke path hands `get` and `list` over as they are). */
+export function routeOf(op: ApiOp): Route {
   switch (op.op) {
     case 'get':
       return { method: 'GET', path: `/files/${encodeKeyPath(op.key)}${op.meta ? '?meta=1' : ''}` };
-    case 'list': {
-      const query = new URLSearchParams();
-      if (op.prefix !== undefined) query.set('prefix', op.prefix);
-      if (op.after !== undefined) query.set('after', op.after);
-      if (op.limit !== undefined) query.set('limit', String(op.limit));
-      const q = query.toString();
-      return { method: 'GET', path: `/files${q ? `?${q}` : ''}` };
-    }
+    case 'list':
+      return { method: 'GET', path: withQuery('/files', { prefix: op.prefix, after: op.after, limit: op.limit }) };
+    case 'put':
+      return {
+        method: 'PUT',
+        path: withQuery(`/files/${encodeKeyPath(op.key)}`, { to: op.to }),
+        headers: { 'content-type': 'application/octet-stream', 'x-dfs-mtime': String(Math.trunc(op.mtime)) },
+        body: op.body,
+      };
+    case 'delete':
+      return { method: 'DELETE', path: `/files/${encodeKeyPath(op.key)}` };
+    case 'startUpload':
+      return jsonRoute('POST', '/uploads', { key: op.key, size: op.size, mtime: Math.trunc(op.mtime), to: op.to });
+    case 'signParts':
+      return jsonRoute('POST', '/uploads/sign', { key: op.key, uploads: op.uploads, parts: op.parts });
+    case 'completeUpload':
+      return jsonRoute('POST', '/uploads/complete', { key: op.key, uploads: op.uploads });
+    case 'abortUpload':
+      return jsonRoute('POST', '/uploads/abort', { key: op.key, uploads: op.uploads });
+    case 'reconcile':
+      return { method: 'POST', path: withQuery('/reconcile', { dryRun: op.dryRun ? 1 : undefined, force: op.force ? 1 : undefined }) };
+    case 'applyPlan':
+      return jsonRoute('POST', '/reconcile/apply', { entries: op.entries });
+    case 'events':
+      return { method: 'GET', path: withQuery('/events', { after: op.after }) };
     default:
       return unreachable(op);
   }
+}
+
+function withQuery(path: string, params: Record<string, string | number | undefined>): string {
+  const query = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) query.set(k, String(v));
+  const q = query.toString();
+  return q ? `${path}?${q}` : path;
 }
 
 function unreachable(op: never): never {
   throw new Error(`no HTTP route for op ${JSON.stringify((op as { op: unknown }).op)}`);
 }
 
+/** The error a request cancelled through `SendOptions.signal` rejects with. */
+export const interruptedError = (cause?: unknown) => new CliError(EXIT.interrupted, 'Interrupted', 'interrupted', {}, { cause });
+
 /** Talks to `{endpoint}/files/…`. Throws CliError (exit 1) when the API cannot be reached or does not answer JSON. */
 export function httpTransport({ endpoint, endpointFrom = 'the default', timeoutMs = 60_000, fetch: doFetch = fetch }: HttpOptions): Transport {
   return {
-    async send(op) {
-      const { method, path } = routeOf(op);
+    async send(op, { signal } = {}) {
+      const { method, path, headers, body } = routeOf(op);
+      const timeout = AbortSignal.timeout(timeoutMs);
       let res: Response;
       try {
         res = await doFetch(endpoint + path, {
           method,
-          headers: { accept: 'application/json' },
-          signal: AbortSignal.timeout(timeoutMs),
+          headers: { accept: 'application/json', ...headers },
+          ...(body ? { body } : {}),
+          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
         });
       } catch (err) {
+        if (signal?.aborted) throw interruptedError(err);
         throw networkError(err, endpoint, endpointFrom, timeoutMs);
       }
       const text = await res.text().catch((err: unknown) => {
+        if (signal?.aborted) throw interruptedError(err);
         throw networkError(err, endpoint, endpointFrom, timeoutMs);
       });
       try {
@@ -95,6 +168,27 @@ function networkError(err: unknown, endpoint: string, from: string, timeoutMs: n
   );
 }
 
+/**
+ * The payload `--via lambda` sends: `get` and `list` as the direct events the function documents,
+ * anything else as the API Gateway (HTTP API, payload 2.0) event of its route, which the function
+ * serves the same way (handlers/http.ts), body base64-encoded.
+ */
+export function invokePayload(op: ApiOp): unknown {
+  if (op.op === 'get' || op.op === 'list') return op;
+  const { method, path, headers = {}, body } = routeOf(op);
+  const [rawPath = path, rawQueryString = ''] = path.split('?');
+  return {
+    version: '2.0',
+    routeKey: '$default',
+    rawPath,
+    rawQueryString,
+    headers,
+    queryStringParameters: Object.fromEntries(new URLSearchParams(rawQueryString)),
+    requestContext: { http: { method, path: rawPath } },
+    ...(body ? { body: Buffer.from(body).toString('base64'), isBase64Encoded: true } : { isBase64Encoded: false }),
+  };
+}
+
 export interface LambdaOptions {
   endpoint: string;
   functionName: string;
@@ -114,7 +208,8 @@ export function isLocalEndpoint(endpoint: string): boolean {
  */
 export function lambdaTransport({ endpoint, functionName }: LambdaOptions): Transport {
   return {
-    async send(op) {
+    async send(op, { signal } = {}) {
+      if (signal?.aborted) throw interruptedError();
       // The SDK's warning about its own future Node support is not something a dfs user can act on.
       process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
       const { LambdaClient, InvokeCommand } = await import('@aws-sdk/client-lambda');
@@ -131,10 +226,12 @@ export function lambdaTransport({ endpoint, functionName }: LambdaOptions): Tran
           new InvokeCommand({
             FunctionName: functionName,
             InvocationType: 'RequestResponse',
-            Payload: new TextEncoder().encode(JSON.stringify(op)),
+            Payload: new TextEncoder().encode(JSON.stringify(invokePayload(op))),
           }),
+          signal ? { abortSignal: signal } : {},
         );
       } catch (err) {
+        if (signal?.aborted) throw interruptedError(err);
         const e = err as { name?: string; code?: string; message?: string };
         const why = e.code ?? e.name ?? 'error';
         throw new CliError(
@@ -190,4 +287,66 @@ export async function openDownload(url: string, doFetch: typeof fetch = fetch): 
     throw new CliError(EXIT.error, 'DownloadFailed', `download refused (${res.status})${hint}`);
   }
   return Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
+}
+
+/** What one PUT of a part to a presigned URL came to. `status` is absent when no answer came. */
+export type PartOutcome = { ok: true; etag: string } | { ok: false; status?: number; why: string };
+
+/** A part upload: `uploadPart`, or a stand-in in tests. */
+export type PartSender = (url: string, body: Uint8Array, signal: AbortSignal) => Promise<PartOutcome>;
+
+/** No answer to a part PUT for this long (not even the first byte) means the connection is stuck. */
+const PART_IDLE_MS = 120_000;
+
+/**
+ * PUTs one part to a presigned UploadPart URL and reads the `etag` header of the answer. Never
+ * rejects for a failed upload (the caller retries or gives up on that store); rejects with the
+ * interrupted CliError when `signal` is aborted.
+ *
+ * node:http rather than fetch: fetch copies a Uint8Array body before sending it, and those
+ * copies, collected late, tripled the memory of a large upload. Here the part buffer itself is
+ * written to the socket.
+ */
+export const uploadPart: PartSender = (url, body, signal) =>
+  new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(interruptedError());
+    const target = new URL(url);
+    const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+    const failed = (err: Error & { code?: string }) => {
+      if (signal.aborted) reject(interruptedError(err));
+      else resolve({ ok: false, why: err.code ?? err.message });
+    };
+    const req = send(target, { method: 'PUT', headers: { 'content-length': body.byteLength }, signal, timeout: PART_IDLE_MS }, (res) => {
+      // S3 answers a refusal with a small XML body whose <Code> says why (SignatureDoesNotMatch, NoSuchUpload…).
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (text.length < 16_384) text += chunk;
+      });
+      res.on('error', failed);
+      res.on('end', () => {
+        const status = res.statusCode ?? 0;
+        const etag = res.headers.etag;
+        if (status >= 200 && status < 300 && etag) return resolve({ ok: true, etag });
+        if (status >= 200 && status < 300) return resolve({ ok: false, status, why: 'the answer carries no ETag header' });
+        const code = /<Code>([^<]{1,100})<\/Code>/.exec(text)?.[1];
+        resolve({ ok: false, status, why: `HTTP ${status}${code ? ` ${code}` : ''}` });
+      });
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${PART_IDLE_MS / 1000} s`), { code: 'Timeout' })));
+    req.on('error', failed);
+    req.end(body);
+  });
+
+/** Waits `ms` between requests (polls, retries), or less when `signal` aborts; never rejects. */
+export function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
 }

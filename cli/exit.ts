@@ -2,7 +2,7 @@
  * Exit codes of every dfs command, and the one error type commands throw. The table below is
  * the single source: `dfs --help` prints it, `exitForAnswer`/`errorForResponse` map onto it.
  */
-import type { ReadStatus } from '../lib/types';
+import type { ReadStatus, StoreOutcome, WriteAnswer } from '../lib/types';
 
 export const EXIT = Object.freeze({
   ok: 0,
@@ -11,17 +11,28 @@ export const EXIT = Object.freeze({
   notFound: 3,
   different: 4,
   unavailable: 5,
+  partial: 6,
+  refused: 7,
+  interrupted: 130,
 });
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 export const EXIT_HELP = `Exit codes:
-  0  success (get: one version, SINGLE, saved; or the version picked with --resolve)
-  1  error: network, server 5xx, refusing to overwrite, download failed
-  2  usage or invalid input, including a name the server refuses (400)
+  0  success (get: one version, SINGLE, saved; or the version picked with --resolve;
+     sync: nothing differs, or every step applied; watch: Ctrl-C or --count reached)
+  1  error: network, server 5xx, refusing to overwrite, download failed; sync: some steps
+     failed; rm: the question answered no; watch: --timeout before --count events
+  2  usage or invalid input, including a name the server refuses (400); put: FILE missing
+     or a folder; rm: no -y and no terminal to ask on
   3  not found on any store (NOT_FOUND)
-  4  the stores hold different versions (DIFFERENT); each was saved side by side
-  5  no store answered (503)`;
+  4  the stores hold different versions (get: DIFFERENT, each saved side by side;
+     sync --dry-run: differences found)
+  5  no store answered, or none took the write (503)
+  6  partial: some stores failed (put, rm); the others hold the change
+  7  refused by a safety guard (sync: a store unavailable or empty, or over 50 % of a
+     store deleted); --force overrides
+  130  interrupted (Ctrl-C); put aborts its upload first`;
 
 /**
  * A failure a command reports to the user: `code` is the JSON `error` field (the server's own code
@@ -57,8 +68,9 @@ export function exitForAnswer(status: ReadStatus, resolved = false): ExitCode {
 /**
  * Turns an error answer (anything but 200 and a 404 carrying `status: NOT_FOUND`) into a CliError.
  * The server's `error` code and `message` are kept; a 500 says only "Internal", by contract.
+ * `unavailableMeans` ends the message of a 503 ("nothing can be listed", …).
  */
-export function errorForResponse(status: number, body: unknown): CliError {
+export function errorForResponse(status: number, body: unknown, unavailableMeans = 'nothing can be said about this file'): CliError {
   const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
   const code = typeof b.error === 'string' ? b.error : `Http${status}`;
   const said = typeof b.message === 'string' ? b.message : undefined;
@@ -66,11 +78,37 @@ export function errorForResponse(status: number, body: unknown): CliError {
   if (status === 503) {
     const unavailable = Array.isArray(b.unavailable) ? b.unavailable.filter((s) => typeof s === 'string') : [];
     const which = unavailable.length > 0 ? ` (${unavailable.join(', ')})` : '';
-    return new CliError(EXIT.unavailable, code, `no store answered${which}; nothing can be said about this file`, { unavailable });
+    return new CliError(EXIT.unavailable, code, `no store answered${which}; ${unavailableMeans}`, { unavailable });
   }
   if (status === 404) {
     return new CliError(EXIT.error, code, `the server has no such route (404${said ? `: ${said}` : ''}); is the endpoint the dfs API?`);
   }
   if (status >= 500) return new CliError(EXIT.error, code, `the server failed (${status} ${code})${said ? `: ${said}` : ''}`);
   return new CliError(EXIT.error, code, `the server refused the request (${status} ${code})${said ? `: ${said}` : ''}`);
+}
+
+/**
+ * The WriteAnswer of a PUT, DELETE or complete: 200 (every store), 207 (some), 503 (none) all
+ * carry one. Any other reply, or a 503 without results, becomes its CliError (`noneMeans` ends
+ * the message of a bare 503).
+ */
+export function writeAnswerOf({ status, body }: { status: number; body: unknown }, noneMeans: string): WriteAnswer {
+  const b = body as Partial<WriteAnswer> | null;
+  const known = typeof b === 'object' && b !== null && Array.isArray(b.results);
+  if ((status === 200 || status === 207 || status === 503) && known) {
+    for (const r of b.results as unknown[]) {
+      const o = r as Partial<StoreOutcome> | null;
+      if (typeof o?.store !== 'string' || typeof o.ok !== 'boolean') throw new CliError(EXIT.error, 'BadResponse', 'a store outcome in the answer has no store or ok');
+    }
+    return b as WriteAnswer;
+  }
+  if (status === 200 || status === 207) throw new CliError(EXIT.error, 'BadResponse', `the server answered ${status} without per-store results`);
+  throw errorForResponse(status, body, noneMeans);
+}
+
+/** 0 when every store took the change, 6 when some did, 5 when none did. */
+export function exitForResults(results: StoreOutcome[]): ExitCode {
+  const ok = results.filter((r) => r.ok).length;
+  if (results.length > 0 && ok === results.length) return EXIT.ok;
+  return ok > 0 ? EXIT.partial : EXIT.unavailable;
 }

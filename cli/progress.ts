@@ -1,21 +1,26 @@
 /**
- * Download progress on stderr. Only a terminal gets a bar: piped or `--json` runs stay quiet, so
- * scripts see nothing but what they asked for.
+ * Progress of transfers (bytes) and of long runs of steps (sync's entries) on stderr. Only a
+ * terminal gets a bar: piped or `--json` runs stay quiet, so scripts see nothing but what they
+ * asked for.
  */
 export interface Progress {
-  /** Total bytes so far. */
-  update(bytes: number): void;
+  /** Total done so far, in the bar's unit. */
+  update(done: number): void;
   stop(): void;
 }
 
-export type ProgressFactory = (label: string, totalBytes: number) => Progress;
+/** What a bar counts: bytes are shown as `1.2 MiB`, anything else as plain numbers. */
+export type ProgressUnit = 'bytes' | 'entries';
+
+export type ProgressFactory = (label: string, total: number, unit?: ProgressUnit) => Progress;
 
 export const noProgress: ProgressFactory = () => ({ update() {}, stop() {} });
 
-/** A cli-progress bar per download; loads cli-progress only when a bar will be drawn. */
+/** A cli-progress bar per transfer; loads cli-progress only when a bar will be drawn. */
 export async function barProgress(stream: NodeJS.WriteStream): Promise<ProgressFactory> {
   const { SingleBar, Presets } = await import('cli-progress');
-  return (label, totalBytes) => {
+  return (label, total, unit = 'bytes') => {
+    const show = unit === 'bytes' ? formatBytes : (n: number) => String(n);
     const bar = new SingleBar(
       {
         stream,
@@ -26,10 +31,9 @@ export async function barProgress(stream: NodeJS.WriteStream): Promise<ProgressF
       },
       Presets.shades_classic,
     );
-    const all = formatBytes(totalBytes);
-    bar.start(totalBytes, 0, { done: formatBytes(0), all });
+    bar.start(total, 0, { done: show(0), all: show(total) });
     return {
-      update: (bytes) => bar.update(bytes, { done: formatBytes(bytes) }),
+      update: (done) => bar.update(done, { done: show(done) }),
       stop: () => bar.stop(),
     };
   };

@@ -1,4 +1,4 @@
-import { EXIT, EXIT_HELP, errorForResponse, exitForAnswer } from '../../cli/exit';
+import { EXIT, EXIT_HELP, errorForResponse, exitForAnswer, exitForResults, writeAnswerOf } from '../../cli/exit';
 import { readAnswerOf } from '../../cli/get';
 
 describe('exitForAnswer', () => {
@@ -42,5 +42,31 @@ describe('readAnswerOf', () => {
     expect(() => readAnswerOf({ status: 404, body: { error: 'NotFound' } })).toThrow(expect.objectContaining({ exitCode: 1 }));
     expect(() => readAnswerOf({ status: 200, body: { hello: 'world' } })).toThrow(expect.objectContaining({ exitCode: 1, code: 'BadResponse' }));
     expect(() => readAnswerOf({ status: 400, body: { error: 'InvalidKey', message: 'm' } })).toThrow(expect.objectContaining({ exitCode: 2 }));
+  });
+});
+
+describe('writeAnswerOf', () => {
+  const results = [{ store: 'server1', ok: true }, { store: 'server2', ok: false, error: 'x' }];
+
+  it('returns the per-store answer of a 200, 207 or 503', () => {
+    for (const status of [200, 207, 503]) expect(writeAnswerOf({ status, body: { key: 'a', results } }, 'n').results).toEqual(results);
+  });
+
+  it('turns a 503 without results, and other statuses, into their error', () => {
+    expect(() => writeAnswerOf({ status: 503, body: { error: 'Unavailable', unavailable: ['server1'] } }, 'nothing was deleted')).toThrow(
+      expect.objectContaining({ exitCode: 5, message: 'no store answered (server1); nothing was deleted' }),
+    );
+    expect(() => writeAnswerOf({ status: 400, body: { error: 'InvalidKey', message: 'm' } }, 'n')).toThrow(expect.objectContaining({ exitCode: 2 }));
+    expect(() => writeAnswerOf({ status: 200, body: { key: 'a' } }, 'n')).toThrow(expect.objectContaining({ exitCode: 1, code: 'BadResponse' }));
+    expect(() => writeAnswerOf({ status: 200, body: { results: [{ ok: true }] } }, 'n')).toThrow(expect.objectContaining({ code: 'BadResponse' }));
+  });
+});
+
+describe('exitForResults', () => {
+  it('is 0 when every store took the change, 6 when some did, 5 when none did', () => {
+    expect(exitForResults([{ store: 'a', ok: true }, { store: 'b', ok: true }])).toBe(EXIT.ok);
+    expect(exitForResults([{ store: 'a', ok: true }, { store: 'b', ok: false }])).toBe(EXIT.partial);
+    expect(exitForResults([{ store: 'a', ok: false }])).toBe(EXIT.unavailable);
+    expect(exitForResults([])).toBe(EXIT.unavailable);
   });
 });
