@@ -1,15 +1,38 @@
 /**
  * The `dfs` command: argument parsing and printing only. Each command's work lives in its own
- * module (get.ts, …); this file wires flags to it and prints the result or the error.
+ * module (get.ts, ls.ts, put.ts, rm.ts, sync.ts, watch.ts); this file wires flags to it and
+ * prints the result or the error. Help texts are in help.ts, wording in output.ts.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { createInterface } from 'node:readline';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { version } from '../package.json';
 import { httpTransport, lambdaTransport, openDownload, type Transport } from './client';
 import { loadConfig } from './config';
 import { CliError, EXIT, EXIT_HELP } from './exit';
 import { getFile } from './get';
-import { clean, describeGet, errorJson, getJson } from './output';
-import { barProgress, noProgress } from './progress';
+import { CONNECTION_HELP, EXAMPLES, GET_HELP, LS_HELP, PUT_HELP, RM_HELP, SYNC_HELP, WATCH_HELP } from './help';
+import { listAll } from './ls';
+import {
+  LsJson,
+  LsTable,
+  clean,
+  describeApplied,
+  describeGet,
+  describePut,
+  describeReport,
+  describeRm,
+  errorJson,
+  getJson,
+  lsJsonEnd,
+  putJson,
+  syncJson,
+  watchLine,
+} from './output';
+import { barProgress, noProgress, type ProgressFactory } from './progress';
+import { putFile } from './put';
+import { removeFile } from './rm';
+import { syncStores } from './sync';
+import { watchEvents } from './watch';
 
 /** Everything the CLI touches of its process, so tests can run it in-process. */
 export interface Io {
@@ -18,6 +41,10 @@ export interface Io {
   env: Record<string, string | undefined>;
   /** Draw progress bars (stderr is a terminal). */
   interactive: boolean;
+  /** Asks a yes/no question on the terminal; absent when stdin is not a terminal. */
+  confirm?: (question: string) => Promise<boolean>;
+  /** Aborted on Ctrl-C. When absent, commands that stop cleanly listen to SIGINT/SIGTERM themselves. */
+  interrupt?: AbortSignal;
 }
 
 const processIo = (): Io => ({
@@ -25,35 +52,24 @@ const processIo = (): Io => ({
   stderr: (t) => process.stderr.write(t),
   env: process.env,
   interactive: Boolean(process.stderr.isTTY),
+  ...(process.stdin.isTTY ? { confirm: askOnTerminal } : {}),
 });
 
-const CONNECTION_HELP = `Where the API is (first found wins):
-  --endpoint URL, DFS_ENDPOINT, "endpoint" in the config file, http://localhost:3000.
-  With --via lambda: DFS_LAMBDA_ENDPOINT / "lambdaEndpoint" (default http://localhost:3002)
-  and DFS_FUNCTION / "functionName" (default s3-dfs-local-api).
-  Config file: $DFS_CONFIG, else $XDG_CONFIG_HOME/dfs/config.json, else ~/.config/dfs/config.json.`;
-
-const GET_HELP = `
-What is saved:
-  identical copies (SINGLE)  DIR/NAME; folders in NAME are created inside DIR
-  differing copies           one file per version, named after the store(s) holding it:
-                             fileB.server1.txt, fileB.server2.txt (README.server1 without
-                             an extension; fileB.server1+server3.txt when shared)
-  --resolve newest|STORE     only that version, as DIR/NAME
-  Existing files are never replaced without --force; if any target exists, nothing is written.
-  Files are written under a temporary name and moved into place when complete.
-
---json prints the API answer with inline content replaced by {"inlineBytes": N} (download
-URLs are kept), plus "saved": the paths written. Errors print {"error", "message"}.
-
-Examples:
-  $ dfs get fileA.txt                          saves ./fileA.txt
-  $ dfs get docs/report.pdf -o ~/Downloads     saves ~/Downloads/docs/report.pdf
-  $ dfs get fileB.txt                          copies differ: saves ./fileB.server1.txt
-                                               and ./fileB.server2.txt
-  $ dfs get fileB.txt --resolve newest --force replaces ./fileB.txt with the newest
-  $ dfs get fileB.txt --json | jq .status
-  $ dfs get -- -odd-name.txt                   a name that starts with "-"`;
+/** "y" or "yes" (any case) is yes; anything else, Ctrl-C or Ctrl-D is no. */
+function askOnTerminal(question: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const rl = createInterface({ input: process.stdin, output: process.stderr });
+    rl.on('SIGINT', () => {
+      process.stderr.write('\n');
+      rl.close();
+    });
+    rl.on('close', () => resolve(false));
+    rl.question(question, (answer) => {
+      resolve(/^y(es)?$/i.test(answer.trim()));
+      rl.close();
+    });
+  });
+}
 
 interface ApiFlags {
   endpoint?: string;
@@ -65,6 +81,30 @@ interface GetFlags extends ApiFlags {
   outputDir: string;
   force?: boolean;
   resolve?: string;
+}
+
+interface LsFlags extends ApiFlags {
+  verify?: boolean;
+}
+
+interface PutFlags extends ApiFlags {
+  as?: string;
+  to: string;
+}
+
+interface RmFlags extends ApiFlags {
+  yes?: boolean;
+}
+
+interface SyncFlags extends ApiFlags {
+  dryRun?: boolean;
+  force?: boolean;
+}
+
+interface WatchFlags extends ApiFlags {
+  count?: number;
+  timeout?: number;
+  sinceStart?: boolean;
 }
 
 /** The options every API command shares. */
@@ -89,6 +129,49 @@ function printLines(io: Io, { out, err }: { out: string[]; err: string[] }): voi
   if (err.length > 0) io.stderr(`${err.join('\n')}\n`);
 }
 
+/** Bars on stderr only when it is a terminal and the output is not JSON. */
+async function progressFor(io: Io, flags: ApiFlags): Promise<ProgressFactory> {
+  return io.interactive && !flags.json ? barProgress(process.stderr) : noProgress;
+}
+
+/**
+ * Runs `work` with a signal aborted by the first Ctrl-C (or SIGTERM), so the command can stop
+ * cleanly (put aborts its upload); a second one exits at once.
+ */
+async function interruptible<T>(io: Io, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  if (io.interrupt) return work(io.interrupt);
+  const ctrl = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (ctrl.signal.aborted) process.exit(signal === 'SIGINT' ? EXIT.interrupted : 143);
+    ctrl.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await work(ctrl.signal);
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+}
+
+function positiveInt(what: string) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value) || Number(value) < 1 || !Number.isSafeInteger(Number(value))) {
+      throw new InvalidArgumentError(`${what} must be a whole number of 1 or more.`);
+    }
+    return Number(value);
+  };
+}
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('a number of seconds above 0 is needed.');
+  return n;
+}
+
+const helpAfter = (text: string) => `${text}\n\n${CONNECTION_HELP}\n\n${EXIT_HELP}\n`;
+
 /** Runs one `dfs` invocation (`argv` without node and script) and returns its exit code. */
 export async function run(argv: string[], io: Io = processIo()): Promise<number> {
   const json = argv.includes('--json');
@@ -104,7 +187,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       outputError: (t, write) => write(t),
     })
     .showHelpAfterError('(add --help for usage)')
-    .addHelpText('after', `\nExamples:\n  $ dfs get fileA.txt\n  $ dfs get fileB.txt --resolve newest\n  $ DFS_ENDPOINT=https://abc.execute-api.eu-west-1.amazonaws.com dfs get fileA.txt\n\n${CONNECTION_HELP}\n\n${EXIT_HELP}\n`);
+    .addHelpText('after', `\n${EXAMPLES}\n\n${CONNECTION_HELP}\n\n${EXIT_HELP}\n`);
 
   withApiOptions(
     program
@@ -115,16 +198,133 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       .option('--force', 'replace existing files')
       .option('--resolve <newest|store>', 'when copies differ, save only the newest or that store\'s version, as NAME'),
   )
-    .addHelpText('after', `${GET_HELP}\n\n${CONNECTION_HELP}\n\n${EXIT_HELP}\n`)
+    .addHelpText('after', helpAfter(GET_HELP))
     .action(async (name: string, flags: GetFlags) => {
-      const progress = io.interactive && !flags.json ? await barProgress(process.stderr) : noProgress;
       const result = await getFile(
         () => connect(flags, io.env),
         { name, dir: flags.outputDir, force: Boolean(flags.force), ...(flags.resolve !== undefined ? { resolve: flags.resolve } : {}) },
-        { download: (url) => openDownload(url), progress },
+        { download: (url) => openDownload(url), progress: await progressFor(io, flags) },
       );
       if (flags.json) printJson(io, getJson(result));
       else printLines(io, describeGet(name, result));
+      exitCode = result.exitCode;
+    });
+
+  withApiOptions(
+    program
+      .command('ls')
+      .description('list every file: index, name, size, time, state across stores, which stores hold it')
+      .argument('[prefix]', 'only names starting with this, e.g. docs/')
+      .option('--verify', 'settle "unverified" states with a metadata read per file (no bodies)'),
+  )
+    .addHelpText('after', helpAfter(LS_HELP))
+    .action(async (prefix: string | undefined, flags: LsFlags) => {
+      const table = new LsTable();
+      const doc = flags.json ? new LsJson((t) => io.stdout(t)) : undefined;
+      const verify = Boolean(flags.verify);
+      try {
+        const result = await listAll(() => connect(flags, io.env), { ...(prefix !== undefined ? { prefix } : {}), verify }, {
+          page: (rows) => (doc ? doc.page(rows) : printLines(io, { out: table.lines(rows), err: [] })),
+          unavailable: (stores) => {
+            if (!doc) io.stderr(`warning: ${stores.map(clean).join(', ')} did not answer; states cover only the stores that did\n`);
+          },
+        });
+        if (doc) doc.end(lsJsonEnd(result, verify));
+        else if (result.count === 0) io.stderr(`no files${prefix ? ` starting with ${clean(prefix)}` : ''}\n`);
+        exitCode = result.exitCode;
+      } catch (err) {
+        // Pages already printed: close the JSON document with the error rather than break it.
+        if (!doc?.started) throw err;
+        const e = asCliError(err);
+        doc.end(errorJson(e));
+        exitCode = e.exitCode;
+      }
+    });
+
+  withApiOptions(
+    program
+      .command('put')
+      .description('upload FILE, by default to every store, under its base name or --as NAME')
+      .argument('<file>', 'the local file to upload')
+      .option('--as <name>', 'file name (key) in the store; default the base name of FILE')
+      .option('--to <all|store>', 'write to every store, or to one and let replication spread it', 'all'),
+  )
+    .addHelpText('after', helpAfter(PUT_HELP))
+    .action(async (file: string, flags: PutFlags) => {
+      const progress = await progressFor(io, flags);
+      const result = await interruptible(io, (signal) =>
+        putFile(() => connect(flags, io.env), { file, to: flags.to, ...(flags.as !== undefined ? { as: flags.as } : {}) }, { progress, signal }),
+      );
+      if (flags.json) printJson(io, putJson(result));
+      else printLines(io, describePut(result, flags.to));
+      exitCode = result.exitCode;
+    });
+
+  withApiOptions(
+    program
+      .command('rm')
+      .description('delete NAME from every store (asks first unless -y)')
+      .argument('<name>', 'file name (key) in the store')
+      .option('-y, --yes', 'do not ask; needed when stdin is not a terminal'),
+  )
+    .addHelpText('after', helpAfter(RM_HELP))
+    .action(async (name: string, flags: RmFlags) => {
+      const result = await removeFile(() => connect(flags, io.env), { name, yes: Boolean(flags.yes) }, io.confirm ? { confirm: io.confirm } : {});
+      if (flags.json) printJson(io, result.answer);
+      else printLines(io, describeRm(name, result));
+      exitCode = result.exitCode;
+    });
+
+  withApiOptions(
+    program
+      .command('sync')
+      .description('find every difference between the stores and repair it (newest wins, deletes kept)')
+      .option('--dry-run', 'only report what differs and what would be done')
+      .option('--force', 'go on past the safety guards (a store down or empty, over 50 % deletes)'),
+  )
+    .addHelpText('after', helpAfter(SYNC_HELP))
+    .action(async (flags: SyncFlags) => {
+      const dryRun = Boolean(flags.dryRun);
+      const progress = await progressFor(io, flags);
+      const result = await interruptible(io, (signal) =>
+        syncStores(() => connect(flags, io.env), { dryRun, force: Boolean(flags.force) }, {
+          progress,
+          signal,
+          onPlan: (report) => {
+            if (!flags.json) printLines(io, describeReport(report, dryRun));
+          },
+        }),
+      );
+      if (flags.json) printJson(io, syncJson(result, dryRun));
+      else if (result.applied) printLines(io, describeApplied(result.report.entries.length, result.applied));
+      exitCode = result.exitCode;
+    });
+
+  withApiOptions(
+    program
+      .command('watch')
+      .description('print what the servers do, live: replication, deletes, reconcile steps')
+      .option('--since-start', 'leave out the last minute; show only what happens from now on')
+      .option('--count <n>', 'stop after N events', positiveInt('--count'))
+      .option('--timeout <seconds>', 'stop after this long (exit 1 if --count events did not come)', seconds),
+  )
+    .addHelpText('after', helpAfter(WATCH_HELP))
+    .action(async (flags: WatchFlags) => {
+      const result = await interruptible(io, (signal) =>
+        watchEvents(
+          () => connect(flags, io.env),
+          {
+            sinceStart: Boolean(flags.sinceStart),
+            ...(flags.count !== undefined ? { count: flags.count } : {}),
+            ...(flags.timeout !== undefined ? { timeoutMs: flags.timeout * 1000 } : {}),
+          },
+          {
+            signal,
+            onEvent: (e) => io.stdout(`${flags.json ? JSON.stringify(e) : watchLine(e)}\n`),
+            onTrouble: (message) => io.stderr(message === null ? 'dfs: the API answers again\n' : `warning: ${clean(message)}\n`),
+          },
+        ),
+      );
       exitCode = result.exitCode;
     });
 
@@ -143,7 +343,7 @@ function report(err: unknown, io: Io, json: boolean): number {
     if (json) printJson(io, { error: 'Usage', message: err.message.replace(/^error: /, '') });
     return EXIT.usage;
   }
-  const e = err instanceof CliError ? err : asCliError(err);
+  const e = asCliError(err);
   if (json) printJson(io, errorJson(e));
   else io.stderr(`dfs: ${clean(e.message)}\n`);
   if (!(err instanceof CliError) && io.env.DFS_DEBUG) io.stderr(`${(err as Error)?.stack ?? ''}\n`);
@@ -151,6 +351,7 @@ function report(err: unknown, io: Io, json: boolean): number {
 }
 
 function asCliError(err: unknown): CliError {
+  if (err instanceof CliError) return err;
   // A local file system refusal (EACCES, ENOSPC, EROFS…) says itself what went wrong.
   if (typeof (err as NodeJS.ErrnoException)?.syscall === 'string') return new CliError(EXIT.error, 'FileSystem', (err as Error).message, {}, { cause: err });
   return new CliError(EXIT.error, 'Internal', `unexpected error: ${(err as Error)?.message ?? String(err)}`, {}, { cause: err });
@@ -164,6 +365,12 @@ export async function main(): Promise<void> {
     if (code === EXIT.error) process.stderr.write('dfs: internal error: stopped before finishing\n');
   };
   process.once('exit', stalled);
+  // `dfs ls | head`, `dfs watch | grep -m1`: the reader is gone, which is not an error of ours.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.removeListener('exit', stalled);
+    process.exit(EXIT.ok);
+  });
   const code = await run(process.argv.slice(2));
   process.removeListener('exit', stalled);
   process.exitCode = code;

@@ -2,10 +2,15 @@
  * What the user reads. Pure functions from results to text, so the wording is tested without
  * running anything. Human text is short; `--json` prints the API answer plus what the CLI did.
  */
-import type { Content, ReadAnswer } from '../lib/types';
+import { basename } from 'node:path';
+import type { Content, JournalEvent, PlanEntry, ReadAnswer, StoreEntry, SyncReport } from '../lib/types';
 import type { CliError } from './exit';
 import type { GetResult } from './get';
+import type { LsResult, LsRow } from './ls';
 import { formatBytes } from './progress';
+import type { PutResult } from './put';
+import type { RmResult } from './rm';
+import type { Applied, SyncResult } from './sync';
 
 export interface Lines {
   out: string[];
@@ -80,4 +85,188 @@ export function getJson({ answer, saved }: GetResult): Record<string, unknown> {
 /** `{"error","message", …details}`: what `--json` prints on stdout for any failure. */
 export function errorJson(e: CliError): Record<string, unknown> {
   return { error: e.code, message: e.message, ...e.details };
+}
+
+/** `2024-05-02 13:30` in local time (or in `timeZone`), like `ls -l`; anything unparsable is shown as given. */
+export function formatLocalTime(iso: string, timeZone?: string): string {
+  const p = localParts(iso, timeZone);
+  return p ? `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}` : clean(iso);
+}
+
+/** `13:30:05` in local time (or in `timeZone`). */
+export function formatClock(iso: string, timeZone?: string): string {
+  const p = localParts(iso, timeZone);
+  return p ? `${p.hour}:${p.minute}:${p.second}` : clean(iso);
+}
+
+// One formatter per zone: building one per row would cost more than the rest of the row.
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function localParts(iso: string, timeZone?: string): Record<string, string> | undefined {
+  const t = new Date(iso);
+  if (Number.isNaN(t.getTime())) return undefined;
+  let f = formatters.get(timeZone ?? '');
+  if (!f) {
+    const two = '2-digit';
+    f = new Intl.DateTimeFormat('en-US', { timeZone, year: 'numeric', month: two, day: two, hour: two, minute: two, second: two, hourCycle: 'h23' });
+    formatters.set(timeZone ?? '', f);
+  }
+  return Object.fromEntries(f.formatToParts(t).map((part) => [part.type, part.value]));
+}
+
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
+/** The stores holding a name, in the server's order, then those that lack it: `server2 (missing: server1)`. */
+export function storesCell(stores: Record<string, StoreEntry | null>): string {
+  const names = Object.keys(stores);
+  const holding = names.filter((s) => stores[s]);
+  const missing = names.filter((s) => !stores[s]);
+  return clean(`${holding.join(',') || '-'}${missing.length > 0 ? ` (missing: ${missing.join(',')})` : ''}`);
+}
+
+/**
+ * The `dfs ls` table, one page at a time. Column widths fit the rows seen so far and only grow,
+ * so pages printed one after another stay aligned without holding the whole listing.
+ */
+export class LsTable {
+  private width = { index: 1, name: 4, size: 4 };
+  private started = false;
+
+  /** The lines of one page; the first page's start with the header. */
+  lines(rows: LsRow[]): string[] {
+    if (rows.length === 0) return [];
+    for (const r of rows) {
+      this.width.index = Math.max(this.width.index, String(r.index).length);
+      this.width.name = Math.max(this.width.name, clean(r.name).length);
+      this.width.size = Math.max(this.width.size, formatBytes(r.size).length);
+    }
+    const out = this.started ? [] : [this.line('#', 'NAME', 'SIZE', 'MODIFIED', 'STATE', 'STORES')];
+    this.started = true;
+    for (const r of rows) out.push(this.line(String(r.index), clean(r.name), formatBytes(r.size), formatLocalTime(r.mtime), r.state, storesCell(r.stores)));
+    return out;
+  }
+
+  private line(index: string, name: string, size: string, mtime: string, state: string, stores: string): string {
+    const w = this.width;
+    return `${index.padStart(w.index)}  ${name.padEnd(w.name)}  ${size.padStart(w.size)}  ${mtime.padEnd(16)}  ${state.padEnd(10)}  ${stores}`;
+  }
+}
+
+/**
+ * `dfs ls --json` as it streams: `{"files":[` with the first page, one row per line, and the
+ * closing fields at the end. A failure after the first page closes the document with the
+ * error's fields, so the output stays one valid JSON object.
+ */
+export class LsJson {
+  private opened = false;
+  private first = true;
+
+  constructor(private readonly write: (text: string) => void) {}
+
+  get started(): boolean {
+    return this.opened;
+  }
+
+  page(rows: LsRow[]): void {
+    if (!this.opened) this.write('{"files":[');
+    this.opened = true;
+    for (const r of rows) {
+      this.write(`${this.first ? '\n' : ',\n'}${JSON.stringify(r)}`);
+      this.first = false;
+    }
+  }
+
+  end(fields: Record<string, unknown>): void {
+    if (!this.opened) this.write('{"files":[');
+    this.opened = true;
+    const rest = JSON.stringify(fields).slice(1);
+    this.write(`${this.first ? '' : '\n'}]${rest === '}' ? '}' : `,${rest}`}\n`);
+  }
+}
+
+/** The `--json` closing fields of `dfs ls`. */
+export function lsJsonEnd(result: Pick<LsResult, 'unavailable' | 'pages' | 'count' | 'verified'>, verify: boolean): Record<string, unknown> {
+  return { unavailable: result.unavailable, count: result.count, pages: result.pages, ...(verify ? { verified: result.verified } : {}) };
+}
+
+/** What `dfs put` says: where the file went, and per store what failed. */
+export function describePut(r: PutResult, to: string): Lines {
+  const out: string[] = [];
+  const err: string[] = [];
+  const ok = r.results.filter((x) => x.ok).map((x) => x.store);
+  const failed = r.results.filter((x) => !x.ok);
+  const what = `${basename(r.file) === r.key ? clean(r.key) : `${clean(r.file)} as ${clean(r.key)}`} (${formatBytes(r.size)}${
+    r.multipart ? `, ${plural(r.multipart.parts, 'part', 'parts')}` : ''
+  })`;
+  if (ok.length > 0) out.push(`stored ${what} on ${ok.join(', ')}${to !== 'all' && failed.length === 0 ? '; replication copies it to the other stores' : ''}`);
+  else err.push(`dfs: ${what} was stored on no store`);
+  for (const f of failed) err.push(`dfs: not stored on ${f.store}: ${clean(f.error ?? 'failed')}`);
+  if (ok.length > 0 && failed.length > 0) {
+    err.push(`dfs: replication or dfs sync copies it to ${failed.map((f) => f.store).join(', ')} once reachable; or run dfs put again`);
+  }
+  const lost = r.multipart?.abortFailed ?? [];
+  if (lost.length > 0) err.push(`warning: could not abort the upload on ${lost.join(', ')}; its parts stay in the bucket until aborted (upload ids: dfs put --json)`);
+  return { out, err };
+}
+
+/** The `--json` document of `dfs put`: the API's answer with every store's outcome, plus what the CLI did. */
+export function putJson(r: PutResult): Record<string, unknown> {
+  return { ...r.answer, key: r.key, size: r.size, mtime: r.mtime, results: r.results, file: r.file, via: r.via, ...(r.multipart ? { multipart: r.multipart } : {}) };
+}
+
+/** What `dfs rm` says. */
+export function describeRm(name: string, { answer }: RmResult): Lines {
+  const ok = answer.results.filter((x) => x.ok).map((x) => x.store);
+  const failed = answer.results.filter((x) => !x.ok);
+  const out = ok.length > 0 ? [`deleted ${clean(name)} from ${ok.join(', ')}`] : [];
+  const err = [
+    ...(ok.length === 0 ? [`dfs: ${clean(name)} was deleted from no store`] : []),
+    ...failed.map((f) => `dfs: not deleted from ${f.store}: ${clean(f.error ?? 'failed')}`),
+  ];
+  return { out, err };
+}
+
+/** `copy    fileB.txt  server2 → server1  server2 newer (…)` / `delete  x.txt  from server1  deleted at …`. */
+export function planLines(entries: PlanEntry[]): string[] {
+  const cells = entries.map((e) => [e.action, clean(e.key), clean(e.action === 'copy' ? `${e.from} → ${e.to.join(',')}` : `from ${e.from.join(',')}`), clean(e.reason)]);
+  const widths = [0, 1, 2].map((i) => Math.max(0, ...cells.map((c) => c[i]!.length)));
+  return cells.map((c) => c.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell)).join('  '));
+}
+
+/** The dry-run report like `rclone check`: counts first, then one line per step with its reason. */
+export function describeReport(report: SyncReport, dryRun: boolean): Lines {
+  const { counts } = report;
+  const out = [
+    plural(counts.match, 'matching file', 'matching files'),
+    plural(report.entries.length, 'difference found', 'differences found'),
+    ...(counts.differ > 0 ? [plural(counts.differ, 'file with different content', 'files with different content')] : []),
+    ...Object.entries(counts.missing).map(([store, n]) => `${plural(n, 'file', 'files')} missing on ${clean(store)}`),
+    ...planLines(report.entries),
+  ];
+  if (dryRun && report.entries.length > 0) {
+    out.push(`dry run: nothing changed; dfs sync would make ${plural(counts.copies, 'copy', 'copies')} and ${plural(counts.deletes, 'delete', 'deletes')}`);
+  }
+  const err = report.unavailable.length > 0 ? [`warning: ${report.unavailable.join(', ')} did not answer; the plan covers only the stores that did`] : [];
+  return { out, err };
+}
+
+/** The summary after applying: how many steps were done, and why the others failed. */
+export function describeApplied(total: number, applied: Applied): Lines {
+  const out = [`applied ${applied.done} of ${plural(total, 'step', 'steps')}${applied.failed.length > 0 ? `; ${applied.failed.length} failed` : ''}`];
+  const err = applied.failed.map((f) => `failed  ${clean(f.key)}  ${clean(f.error)}`);
+  if (applied.notAttempted > 0) err.push(`dfs: ${plural(applied.notAttempted, 'step was', 'steps were')} not attempted; run dfs sync again`);
+  else if (applied.failed.length > 0) err.push('dfs: run dfs sync again to retry the failed steps');
+  return { out, err };
+}
+
+/** The `--json` document of `dfs sync`: the dry-run report, `dryRun` as asked, and what was applied. */
+export function syncJson(result: SyncResult, dryRun: boolean): Record<string, unknown> {
+  return { ...result.report, dryRun, ...(result.applied ? { applied: result.applied } : {}) };
+}
+
+/** `13:30:05  server1 → server2  fileB.txt  replicate (modified)`; no route when the event has none. */
+export function watchLine(e: JournalEvent): string {
+  const to = e.to && e.to.length > 0 ? e.to.join(',') : undefined;
+  const route = e.from && to ? `${e.from} → ${to}` : e.from ? e.from : to ? `→ ${to}` : undefined;
+  return [formatClock(e.time), ...(route ? [clean(route)] : []), clean(e.key), `${clean(e.action)}${e.reason ? ` (${clean(e.reason)})` : ''}`].join('  ');
 }

@@ -19,8 +19,33 @@ describe('dfs (in-process)', () => {
     expect(g.out).toMatch(/ {2}4 {2}the stores hold different versions/);
   });
 
+  it.each(['ls', 'put', 'rm', 'sync', 'watch'])('documents %s with its --json shape, examples and every exit code', async (command) => {
+    const r = await dfs(command, '--help');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('--json prints');
+    expect(r.out).toContain(`$ dfs ${command}`);
+    for (const code of [0, 1, 2, 3, 4, 5, 6, 7, 130]) expect(r.out).toMatch(new RegExp(`^  ${code}  `, 'm'));
+  });
+
+  it('lists every command and an example of each in dfs --help', async () => {
+    const r = await dfs('--help');
+    for (const command of ['get', 'ls', 'put', 'rm', 'sync', 'watch']) {
+      expect(r.out).toMatch(new RegExp(`^  ${command} `, 'm'));
+      expect(r.out).toContain(`$ dfs ${command}`);
+    }
+    expect(r.out).toMatch(/^ {2}6 {2}partial: some stores failed/m);
+    expect(r.out).toMatch(/^ {2}7 {2}refused by a safety guard/m);
+  });
+
   it.each([
     [['get'], /missing required argument 'name'/],
+    [['put'], /missing required argument 'file'/],
+    [['put', 'a', 'b'], /too many arguments for 'put'/],
+    [['rm'], /missing required argument 'name'/],
+    [['ls', 'a', 'b'], /too many arguments for 'ls'/],
+    [['sync', '--dry'], /unknown option '--dry'/],
+    [['watch', '--count', '1.5'], /--count must be a whole number/],
+    [['watch', '--timeout', 'soon'], /a number of seconds above 0 is needed/],
     [['get', 'a', '--bogus'], /unknown option '--bogus'/],
     [['get', 'a', '--via', 'carrier-pigeon'], /Allowed choices are http, lambda/],
     [['fetch', 'a'], /unknown command 'fetch'/],
@@ -40,6 +65,18 @@ describe('dfs (in-process)', () => {
     const r = await dfs('get', 'a//b', '--json');
     expect(r.code).toBe(2);
     expect(JSON.parse(r.out)).toEqual({ error: 'InvalidKey', message: 'invalid name "a//b": key contains an empty path segment ("//")' });
+  });
+
+  it('refuses rm without -y when there is no terminal to ask on, before reading the config', async () => {
+    const r = await dfs('rm', 'fileA.txt');
+    expect(r.code).toBe(2);
+    expect(r.err).toBe('dfs: not deleting fileA.txt: stdin is not a terminal to confirm on; add -y to delete without asking\n');
+  });
+
+  it('refuses put of a missing file before reading the config', async () => {
+    const r = await dfs('put', '/nonexistent/dir/file.txt', '--json');
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.out)).toEqual({ error: 'NoSuchFile', message: 'no such file: /nonexistent/dir/file.txt' });
   });
 
   it('reports a bad config as a usage error', async () => {

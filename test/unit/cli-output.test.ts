@@ -1,8 +1,27 @@
-import type { ReadAnswer } from '../../lib/types';
+import type { JournalEvent, PlanEntry, ReadAnswer, SyncReport } from '../../lib/types';
 import { CliError } from '../../cli/exit';
 import type { GetResult } from '../../cli/get';
-import { clean, describeGet, errorJson, formatTime, getJson } from '../../cli/output';
+import type { LsRow } from '../../cli/ls';
+import {
+  LsJson,
+  LsTable,
+  clean,
+  describeApplied,
+  describeGet,
+  describePut,
+  describeReport,
+  describeRm,
+  errorJson,
+  formatClock,
+  formatLocalTime,
+  formatTime,
+  getJson,
+  planLines,
+  storesCell,
+  watchLine,
+} from '../../cli/output';
 import { formatBytes } from '../../cli/progress';
+import type { PutResult } from '../../cli/put';
 import type { Target } from '../../cli/save';
 
 const target = (shown: string, stores: string[], size: number, newest: boolean, mtime = '2024-05-01T10:00:00.000Z'): Target => ({
@@ -70,5 +89,156 @@ describe('formatting', () => {
     expect([0, 1023, 1024, 3 * 1024 * 1024 + 4321, 5 * 1024 ** 4].map(formatBytes)).toEqual(['0 B', '1023 B', '1.0 KiB', '3.0 MiB', '5.0 TiB']);
     expect(formatTime('2024-05-02T11:30:00.123Z')).toBe('2024-05-02 11:30:00Z');
     expect(formatTime('yesterday')).toBe('yesterday');
+  });
+});
+
+describe('local times', () => {
+  it('shows ls times to the minute and watch times to the second, in the given or local zone', () => {
+    expect(formatLocalTime('2024-05-01T18:45:07.000Z', 'Asia/Kolkata')).toBe('2024-05-02 00:15');
+    expect(formatLocalTime('2024-05-01T18:45:07.000Z', 'UTC')).toBe('2024-05-01 18:45');
+    expect(formatClock('2024-05-01T18:45:07.000Z', 'America/New_York')).toBe('14:45:07');
+    expect(formatLocalTime('2024-05-01T18:45:07.000Z')).toMatch(/^2024-05-0[12] \d\d:\d\d$/);
+    expect(formatClock('soon\u001b')).toBe('soon\\u001b');
+  });
+});
+
+const copyOf = (size: number) => ({ size, etag: 'e', mtime: '2024-05-01T10:00:00.000Z' });
+const row = (index: number, name: string, size: number, state: LsRow['state'], stores: LsRow['stores']): LsRow => ({
+  index, name, size, mtime: '2024-05-01T10:00:00.000Z', state, stores,
+});
+
+describe('storesCell', () => {
+  it('lists the stores holding a name in the server\'s order, then marks the missing ones', () => {
+    expect(storesCell({ server1: copyOf(1), server2: copyOf(1) })).toBe('server1,server2');
+    expect(storesCell({ server1: null, server2: copyOf(1), server3: null })).toBe('server2 (missing: server1,server3)');
+    expect(storesCell({})).toBe('-');
+  });
+});
+
+describe('LsTable', () => {
+  it('prints a header, then rows whose columns only grow from page to page', () => {
+    const table = new LsTable();
+    const both = { server1: copyOf(40), server2: copyOf(40) };
+    expect(table.lines([row(0, 'a.txt', 40, 'same', both), row(1, 'b.txt', 1229, 'partial', { server1: copyOf(1229), server2: null })])).toEqual([
+      '#  NAME      SIZE  MODIFIED          STATE       STORES',
+      expect.stringMatching(/^0 {2}a\.txt {5}40 B {2}2024-05-0\d \d\d:\d\d {2}same {8}server1,server2$/),
+      expect.stringMatching(/^1 {2}b\.txt {2}1\.2 KiB {2}.{16} {2}partial {5}server1 \(missing: server2\)$/),
+    ]);
+    const next = table.lines([row(10, 'a-much-longer-name.txt', 5, 'different', both)]);
+    expect(next).toEqual([expect.stringMatching(/^10 {2}a-much-longer-name\.txt {6}5 B {2}.{16} {2}different {3}server1,server2$/)]);
+    expect(table.lines([])).toEqual([]);
+  });
+
+  it('escapes control characters in names', () => {
+    expect(new LsTable().lines([row(0, 'x\u001b[2J', 1, 'same', {})])[1]).toContain('x\\u001b[2J');
+  });
+});
+
+describe('LsJson', () => {
+  it('streams one valid document, one file per line', () => {
+    let text = '';
+    const doc = new LsJson((t) => void (text += t));
+    expect(doc.started).toBe(false);
+    doc.page([row(0, 'a', 1, 'same', {})]);
+    doc.page([row(1, 'b', 2, 'same', {})]);
+    doc.end({ unavailable: [], count: 2, pages: 2 });
+    expect(text.split('\n')).toHaveLength(5);
+    expect(JSON.parse(text)).toEqual({ files: [row(0, 'a', 1, 'same', {}), row(1, 'b', 2, 'same', {})], unavailable: [], count: 2, pages: 2 });
+  });
+
+  it('closes an empty listing and an error', () => {
+    let text = '';
+    new LsJson((t) => void (text += t)).end({ unavailable: [] });
+    expect(JSON.parse(text)).toEqual({ files: [], unavailable: [] });
+    text = '';
+    const doc = new LsJson((t) => void (text += t));
+    doc.page([row(0, 'a', 1, 'same', {})]);
+    doc.end({ error: 'Internal', message: 'm' });
+    expect(JSON.parse(text)).toMatchObject({ files: [{ name: 'a' }], error: 'Internal' });
+  });
+});
+
+describe('sync report', () => {
+  const entries: PlanEntry[] = [
+    { key: 'fileB.txt', action: 'copy', from: 'server2', to: ['server1'], reason: 'server2 newer (2024-05-02T11:30:00.000Z vs server1 2024-05-01T10:00:00.000Z)' },
+    { key: 'new-and-long.txt', action: 'copy', from: 'server1', to: ['server2', 'server3'], reason: 'missing on server2; missing on server3' },
+    { key: 'x.txt', action: 'delete', from: ['server1'], deletedAt: '2024-05-03T08:00:00.000Z', reason: 'deleted at 2024-05-03T08:00:00.000Z' },
+  ];
+
+  it('aligns one line per step: action, name, direction, reason', () => {
+    expect(planLines(entries)).toEqual([
+      'copy    fileB.txt         server2 → server1          server2 newer (2024-05-02T11:30:00.000Z vs server1 2024-05-01T10:00:00.000Z)',
+      'copy    new-and-long.txt  server1 → server2,server3  missing on server2; missing on server3',
+      'delete  x.txt             from server1               deleted at 2024-05-03T08:00:00.000Z',
+    ]);
+  });
+
+  it('counts first, like rclone check, with plurals that read right', () => {
+    const report: SyncReport = { dryRun: true, counts: { match: 1, differ: 0, missing: { server1: 1, server2: 2 }, copies: 1, deletes: 0 }, entries: entries.slice(0, 1), unavailable: ['server3'] };
+    expect(describeReport(report, true)).toEqual({
+      out: ['1 matching file', '1 difference found', '1 file missing on server1', '2 files missing on server2', planLines(entries.slice(0, 1))[0], 'dry run: nothing changed; dfs sync would make 1 copy and 0 deletes'],
+      err: ['warning: server3 did not answer; the plan covers only the stores that did'],
+    });
+    expect(describeReport({ ...report, unavailable: [] }, false).out).not.toContain(expect.stringMatching(/^dry run/));
+  });
+
+  it('sums up what was applied, and why steps failed', () => {
+    expect(describeApplied(3, { done: 3, failed: [], notAttempted: 0, batches: 1 })).toEqual({ out: ['applied 3 of 3 steps'], err: [] });
+    expect(describeApplied(250, { done: 99, failed: [{ key: 'a\nb', error: 'AccessDenied' }], notAttempted: 150, batches: 1 })).toEqual({
+      out: ['applied 99 of 250 steps; 1 failed'],
+      err: ['failed  a\\u000ab  AccessDenied', 'dfs: 150 steps were not attempted; run dfs sync again'],
+    });
+  });
+});
+
+describe('watchLine', () => {
+  const at = '2024-05-01T10:00:01.000Z';
+  it.each<[Omit<JournalEvent, 'id' | 'time'>, RegExp]>([
+    [{ action: 'replicate', key: 'fileB.txt', from: 'server1', to: ['server2'], reason: 'modified' }, /^\d\d:00:01 {2}server1 → server2 {2}fileB\.txt {2}replicate \(modified\)$/],
+    [{ action: 'replicate', key: 'f', from: 'server1', to: ['server2', 'server3'] }, / {2}server1 → server2,server3 {2}f {2}replicate$/],
+    [{ action: 'reconcile', key: 'x.txt', to: ['server1'], reason: 'deleted' }, / {2}→ server1 {2}x\.txt {2}reconcile \(deleted\)$/],
+    [{ action: 'skip', key: 'y', from: 'server2', reason: 'gone' }, /:01 {2}server2 {2}y {2}skip \(gone\)$/],
+    [{ action: 'lock', key: 'fileC.txt' }, /^\d\d:00:01 {2}fileC\.txt {2}lock$/],
+  ])('%j', (event, expected) => {
+    expect(watchLine({ id: '1', time: at, ...event })).toMatch(expected);
+  });
+});
+
+describe('describePut and describeRm', () => {
+  const put = (results: PutResult['results'], extra: Partial<PutResult> = {}): PutResult => ({
+    file: 'fileA.txt', key: 'fileA.txt', size: 40, mtime: '2024-05-01T10:00:00.000Z', via: 'inline', results, exitCode: 0, ...extra,
+  });
+
+  it('says where the file went in one line when every store took it', () => {
+    expect(describePut(put([{ store: 'server1', ok: true }, { store: 'server2', ok: true }]), 'all')).toEqual({ out: ['stored fileA.txt (40 B) on server1, server2'], err: [] });
+    expect(describePut(put([{ store: 'server1', ok: true }], { file: '/tmp/x.txt' }), 'server1').out).toEqual([
+      'stored /tmp/x.txt as fileA.txt (40 B) on server1; replication copies it to the other stores',
+    ]);
+  });
+
+  it('names each store that failed, and the parts of a multipart upload', () => {
+    const multipart = { partSize: 8 << 20, parts: 3, uploads: [], aborted: ['server2'], abortFailed: ['server3'] };
+    expect(describePut(put([{ store: 'server1', ok: true }, { store: 'server2', ok: false, error: 'part 2 of 3 failed' }, { store: 'server3', ok: false }], { size: 20 << 20, multipart }), 'all')).toEqual({
+      out: ['stored fileA.txt (20.0 MiB, 3 parts) on server1'],
+      err: [
+        'dfs: not stored on server2: part 2 of 3 failed',
+        'dfs: not stored on server3: failed',
+        'dfs: replication or dfs sync copies it to server2, server3 once reachable; or run dfs put again',
+        'warning: could not abort the upload on server3; its parts stay in the bucket until aborted (upload ids: dfs put --json)',
+      ],
+    });
+    expect(describePut(put([{ store: 'server1', ok: false, error: 'x' }]), 'all')).toEqual({
+      out: [],
+      err: ['dfs: fileA.txt (40 B) was stored on no store', 'dfs: not stored on server1: x'],
+    });
+  });
+
+  it('says which stores a delete reached', () => {
+    const answer = { key: 'a', results: [{ store: 'server1', ok: true }, { store: 'server2', ok: false, error: 'unavailable' }] };
+    expect(describeRm('a', { answer, exitCode: 6 })).toEqual({ out: ['deleted a from server1'], err: ['dfs: not deleted from server2: unavailable'] });
+    expect(describeRm('a', { answer: { key: 'a', results: [{ store: 'server1', ok: false }] }, exitCode: 5 }).err).toEqual([
+      'dfs: a was deleted from no store',
+      'dfs: not deleted from server1: failed',
+    ]);
   });
 });

@@ -1,0 +1,129 @@
+/**
+ * The words of `dfs --help` and `dfs COMMAND --help` beyond what commander generates: what each
+ * command does in detail, examples, and where the API is. Exit codes come from cli/exit.ts.
+ */
+
+export const EXAMPLES = `Examples:
+  $ dfs ls                                     every file, its size, state and stores
+  $ dfs get fileA.txt
+  $ dfs get fileB.txt --resolve newest
+  $ dfs put ./report.pdf --as docs/report.pdf
+  $ dfs rm docs/old.pdf -y
+  $ dfs sync --dry-run                         what differs between the stores, and why
+  $ dfs watch                                  what the servers do, live (Ctrl-C stops)
+  $ DFS_ENDPOINT=https://abc.execute-api.eu-west-1.amazonaws.com dfs ls`;
+
+export const CONNECTION_HELP = `Where the API is (first found wins):
+  --endpoint URL, DFS_ENDPOINT, "endpoint" in the config file, http://localhost:3000.
+  With --via lambda: DFS_LAMBDA_ENDPOINT / "lambdaEndpoint" (default http://localhost:3002)
+  and DFS_FUNCTION / "functionName" (default s3-dfs-local-api).
+  Config file: $DFS_CONFIG, else $XDG_CONFIG_HOME/dfs/config.json, else ~/.config/dfs/config.json.`;
+
+export const GET_HELP = `
+What is saved:
+  identical copies (SINGLE)  DIR/NAME; folders in NAME are created inside DIR
+  differing copies           one file per version, named after the store(s) holding it:
+                             fileB.server1.txt, fileB.server2.txt (README.server1 without
+                             an extension; fileB.server1+server3.txt when shared)
+  --resolve newest|STORE     only that version, as DIR/NAME
+  Existing files are never replaced without --force; if any target exists, nothing is written.
+  Files are written under a temporary name and moved into place when complete.
+
+--json prints the API answer with inline content replaced by {"inlineBytes": N} (download
+URLs are kept), plus "saved": the paths written. Errors print {"error", "message"}.
+
+Examples:
+  $ dfs get fileA.txt                          saves ./fileA.txt
+  $ dfs get docs/report.pdf -o ~/Downloads     saves ~/Downloads/docs/report.pdf
+  $ dfs get fileB.txt                          copies differ: saves ./fileB.server1.txt
+                                               and ./fileB.server2.txt
+  $ dfs get fileB.txt --resolve newest --force replaces ./fileB.txt with the newest
+  $ dfs get fileB.txt --json | jq .status
+  $ dfs get -- -odd-name.txt                   a name that starts with "-"`;
+
+export const LS_HELP = `
+Columns:
+  #         place in the whole listing, 0..n-1, in the server's (S3 byte) order
+  SIZE      of the most recently written copy; MODIFIED is when the store wrote that copy
+            (S3's LastModified: listings carry no logical mtime), local time, to the minute
+  STATE     same        every store holds it, provably identical
+            different   at least two stores hold different content
+            partial     some store that answered lacks it
+            unverified  cheap evidence (sizes, single-part ETags) could not decide;
+                        --verify settles it with a metadata read per such file (no bodies)
+  STORES    the stores holding it, then the ones missing it: server2 (missing: server1)
+  Stores that did not answer are named in a warning on stderr, not marked as missing.
+  Pages of 1,000 names are printed as they arrive.
+
+--json prints {"files": [{"index", "name", "size", "mtime", "state", "stores"}, …],
+"unavailable", "count", "pages"} ("verified": N with --verify), one file per line.
+
+Examples:
+  $ dfs ls
+  $ dfs ls docs/                               names starting with docs/
+  $ dfs ls --verify
+  $ dfs ls --json | jq -r '.files[] | select(.state != "same") | .name'`;
+
+export const PUT_HELP = `
+Up to 4 MiB the file goes in one request; larger files are uploaded in parts straight to
+every target store (presigned URLs), 4 parts at a time, each read from disk once, so memory
+stays at a few parts whatever the file size. A part is tried 3 times per store; a store that
+keeps failing is dropped and reported while the others complete. On an error or Ctrl-C the
+upload is aborted, so no parts are left behind (a store refusing the abort is named).
+The file's modification time becomes the logical mtime: newest wins between stores.
+
+--json prints the API answer ("key", "size", "mtime", "results": one outcome per store) plus
+"file", "via" (inline or multipart) and, for multipart, "multipart": {"partSize", "parts",
+"uploads", "aborted", "abortFailed"}.
+
+Examples:
+  $ dfs put fileA.txt                          stored as fileA.txt on every store
+  $ dfs put ~/Videos/talk.mp4 --as talks/2024.mp4
+  $ dfs put notes.txt --to server1             replication copies it to the others
+  $ dfs put -- -odd-name.txt`;
+
+export const RM_HELP = `
+Deletes NAME from every store holding it; a tombstone remembers the delete, so a store that is
+down now loses its copy at the next sync instead of bringing it back. Asks first on a
+terminal; anywhere else (scripts, pipes) nothing is deleted without -y.
+
+--json prints the API answer: {"key", "mtime", "results": one outcome per store}.
+
+Examples:
+  $ dfs rm fileA.txt
+  $ dfs rm docs/old.pdf -y --json`;
+
+export const SYNC_HELP = `
+Compares every store (listings first, then metadata and bytes only where needed) and prints,
+like rclone check, the counts and one line per step with its reason:
+  3 matching files
+  2 differences found
+  1 file missing on server1
+  copy    fileB.txt  server2 → server1  server2 newer (2024-05-02T… vs server1 2024-05-01T…)
+  delete  old.txt    from server1       deleted at 2024-05-03T…, after the last write (…)
+Then, unless --dry-run, applies the steps in batches of 100 (a progress bar on a terminal)
+and prints how many were done and why any failed. The newest copy wins; deletes follow
+tombstones. The server refuses (exit 7) when a store is unavailable or empty, or when the plan
+would delete over half of a store: check why, then add --force.
+
+--json prints the report {"dryRun", "counts": {"match", "differ", "missing": {store: N},
+"copies", "deletes"}, "entries", "unavailable"} plus "applied": {"done", "failed",
+"notAttempted", "batches"} when steps were applied.
+
+Examples:
+  $ dfs sync --dry-run                         report only (exit 4 when something differs)
+  $ dfs sync
+  $ dfs sync --force                           go on with a store down`;
+
+export const WATCH_HELP = `
+Prints what the servers do, one line per event, oldest first:
+  13:30:05  server1 → server2  fileB.txt  replicate (modified)
+Starts with the last minute (--since-start: only what happens from now on) and runs until
+Ctrl-C, --count N events, or --timeout S seconds. A lost connection is retried.
+
+--json prints each event as one JSON line: {"id", "time", "action", "key", "from", "to", "reason"}.
+
+Examples:
+  $ dfs watch
+  $ dfs watch --json --since-start | jq -c 'select(.action == "conflict")'
+  $ dfs watch --count 1 --timeout 30           wait for the next event (exit 1 if none comes)`;
