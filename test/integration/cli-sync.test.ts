@@ -1,0 +1,228 @@
+/**
+ * Runs the real `node bin/dfs.js sync …` against a fake API (node:http on 127.0.0.1) that
+ * answers POST /reconcile with a canned dry-run report and applies batches of POST /reconcile/apply.
+ */
+import { spawn } from 'node:child_process';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { PlanEntry, SyncReport } from '../../lib/types';
+
+const BIN = join(__dirname, '..', '..', 'bin', 'dfs.js');
+
+const COPY_B: PlanEntry = {
+  key: 'fileB.txt',
+  action: 'copy',
+  from: 'server2',
+  to: ['server1'],
+  reason: 'server2 newer (2024-05-02T11:30:00.000Z vs server1 2024-05-01T10:00:00.000Z)',
+};
+const COPY_C: PlanEntry = { key: 'fileC.txt', action: 'copy', from: 'server2', to: ['server1'], reason: 'missing on server1' };
+const DELETE_X: PlanEntry = {
+  key: 'x.txt',
+  action: 'delete',
+  from: ['server1'],
+  deletedAt: '2024-05-03T08:00:00.000Z',
+  reason: 'deleted at 2024-05-03T08:00:00.000Z, after the last write (2024-05-01T10:00:00.000Z)',
+};
+
+const report = (entries: PlanEntry[], extra: Partial<SyncReport> = {}): SyncReport => ({
+  dryRun: true,
+  counts: { match: 3, differ: 1, missing: { server1: 2, server2: 0 }, copies: 2, deletes: 1 },
+  entries,
+  unavailable: [],
+  ...extra,
+});
+
+/** 250 copies: three apply batches (100, 100, 50). */
+const MANY: PlanEntry[] = Array.from({ length: 250 }, (_, i) => ({ ...COPY_C, key: `bulk/${String(i).padStart(3, '0')}.txt` }));
+
+interface Scenario {
+  reconcile: { status: number; body: unknown };
+  /** Keys POST /reconcile/apply reports as failed. */
+  failing?: Record<string, string>;
+  /** Answer this status to the Nth apply batch (1-based). */
+  batchError?: { n: number; status: number };
+}
+
+let server: Server;
+let endpoint: string;
+let seen: { url: string; body: string }[] = [];
+let scenario: Scenario;
+
+function answer(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(body));
+}
+
+function serve(req: IncomingMessage, res: ServerResponse): void {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    const body = Buffer.concat(chunks).toString('utf8');
+    seen.push({ url: `${req.method} ${req.url}`, body });
+    const url = new URL(req.url ?? '', 'http://x');
+    if (req.method === 'POST' && url.pathname === '/reconcile') return answer(res, scenario.reconcile.status, scenario.reconcile.body);
+    if (req.method === 'POST' && url.pathname === '/reconcile/apply') {
+      const n = seen.filter((s) => s.url === 'POST /reconcile/apply').length;
+      if (scenario.batchError?.n === n) return answer(res, scenario.batchError.status, { error: 'Internal' });
+      const { entries } = JSON.parse(body) as { entries: PlanEntry[] };
+      if (entries.length > 100) return answer(res, 400, { error: 'BadRequest', message: 'entries: at most 100' });
+      const failed = entries.filter((e) => scenario.failing?.[e.key]).map((e) => ({ key: e.key, error: scenario.failing![e.key]! }));
+      return answer(res, 200, { done: entries.length - failed.length, failed });
+    }
+    answer(res, 404, { error: 'NotFound', message: `no route for ${req.method} ${req.url}` });
+  });
+}
+
+let home: string;
+
+beforeAll(async () => {
+  server = createServer(serve);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  home = mkdtempSync(join(tmpdir(), 'dfs-home-'));
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  rmSync(home, { recursive: true, force: true });
+});
+
+beforeEach(() => {
+  seen = [];
+  scenario = { reconcile: { status: 200, body: report([COPY_B, COPY_C, DELETE_X]) } };
+});
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function dfs(...args: string[]): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: home,
+      env: { PATH: process.env.PATH ?? '', HOME: home, XDG_CONFIG_HOME: join(home, 'config'), DFS_ENDPOINT: endpoint },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const batches = () => seen.filter((s) => s.url === 'POST /reconcile/apply').map((s) => (JSON.parse(s.body) as { entries: PlanEntry[] }).entries);
+
+describe('dfs sync --dry-run', () => {
+  it('prints counts first, then one line per step with its reason, and exits 4', async () => {
+    const r = await dfs('sync', '--dry-run');
+    expect(r).toMatchObject({ code: 4, stderr: '' });
+    expect(r.stdout).toBe(
+      [
+        '3 matching files',
+        '3 differences found',
+        '1 file with different content',
+        '2 files missing on server1',
+        '0 files missing on server2',
+        'copy    fileB.txt  server2 → server1  server2 newer (2024-05-02T11:30:00.000Z vs server1 2024-05-01T10:00:00.000Z)',
+        'copy    fileC.txt  server2 → server1  missing on server1',
+        'delete  x.txt      from server1       deleted at 2024-05-03T08:00:00.000Z, after the last write (2024-05-01T10:00:00.000Z)',
+        'dry run: nothing changed; dfs sync would make 2 copies and 1 delete',
+        '',
+      ].join('\n'),
+    );
+    expect(seen.map((s) => s.url)).toEqual(['POST /reconcile?dryRun=1']);
+  });
+
+  it('exits 0 when nothing differs', async () => {
+    scenario.reconcile.body = report([], { counts: { match: 4, differ: 0, missing: { server1: 0, server2: 0 }, copies: 0, deletes: 0 } });
+    const r = await dfs('sync', '--dry-run');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('4 matching files\n0 differences found\n0 files missing on server1\n0 files missing on server2\n');
+  });
+
+  it('warns about stores that did not answer (with --force)', async () => {
+    scenario.reconcile.body = report([COPY_B], { unavailable: ['server3'] });
+    const r = await dfs('sync', '--dry-run', '--force');
+    expect(seen.map((s) => s.url)).toEqual(['POST /reconcile?dryRun=1&force=1']);
+    expect(r.stderr).toBe('warning: server3 did not answer; the plan covers only the stores that did\n');
+  });
+
+  it('--json prints the report', async () => {
+    const r = await dfs('sync', '--dry-run', '--json');
+    expect(r.code).toBe(4);
+    expect(JSON.parse(r.stdout)).toEqual(report([COPY_B, COPY_C, DELETE_X]));
+  });
+});
+
+describe('dfs sync', () => {
+  it('applies the dry-run plan in batches of at most 100 and sums them up', async () => {
+    scenario.reconcile.body = report(MANY);
+    const r = await dfs('sync');
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout).toMatch(/^3 matching files\n250 differences found\n/);
+    expect(r.stdout.endsWith('applied 250 of 250 steps\n')).toBe(true);
+    expect(r.stdout).not.toContain('dry run');
+    expect(seen[0]!.url).toBe('POST /reconcile?dryRun=1');
+    expect(batches().map((b) => b.length)).toEqual([100, 100, 50]);
+    expect(batches().flat()).toEqual(MANY);
+  });
+
+  it('does nothing more when nothing differs', async () => {
+    scenario.reconcile.body = report([], { counts: { match: 4, differ: 0, missing: {}, copies: 0, deletes: 0 } });
+    const r = await dfs('sync');
+    expect(r.code).toBe(0);
+    expect(batches()).toEqual([]);
+  });
+
+  it('reports failed steps with their reasons and exits 1', async () => {
+    scenario.failing = { 'fileC.txt': 'store server1 is unavailable' };
+    const r = await dfs('sync');
+    expect(r.code).toBe(1);
+    expect(r.stdout.endsWith('applied 2 of 3 steps; 1 failed\n')).toBe(true);
+    expect(r.stderr).toBe('failed  fileC.txt  store server1 is unavailable\ndfs: run dfs sync again to retry the failed steps\n');
+  });
+
+  it('stops at a batch the server fails, counting the rest as not attempted', async () => {
+    scenario.reconcile.body = report(MANY);
+    scenario.batchError = { n: 2, status: 500 };
+    const r = await dfs('sync', '--json');
+    expect(r.code).toBe(1);
+    expect(batches().map((b) => b.length)).toEqual([100, 100]); // the third is never sent
+    const out = JSON.parse(r.stdout);
+    expect(out.dryRun).toBe(false);
+    expect(out.applied).toMatchObject({ done: 100, notAttempted: 50, batches: 2 });
+    expect(out.applied.failed).toHaveLength(100);
+    expect(out.applied.failed[0].error).toBe('its batch failed (the server failed (500 Internal)); some of its steps may have run');
+  });
+
+  it('prints a safety guard refusal (409), suggests --force and exits 7', async () => {
+    scenario.reconcile = {
+      status: 409,
+      body: { error: 'Conflict', message: 'server2 is completely empty while other stores are not: refusing (a wrong bucket?); use force to fill it' },
+    };
+    const r = await dfs('sync');
+    expect(r.code).toBe(7);
+    expect(r.stderr).toBe(
+      'dfs: refused by a safety guard: server2 is completely empty while other stores are not: refusing (a wrong bucket?); use force to fill it; add --force to go on anyway\n',
+    );
+    expect(batches()).toEqual([]);
+    const j = await dfs('sync', '--json');
+    expect(JSON.parse(j.stdout)).toMatchObject({ error: 'Conflict', hint: 'dfs sync --force' });
+  });
+
+  it('exits 5 when no store answered', async () => {
+    scenario.reconcile = { status: 503, body: { error: 'Unavailable', message: 'no store answered', unavailable: ['server1', 'server2'] } };
+    const r = await dfs('sync', '--dry-run');
+    expect(r.code).toBe(5);
+    expect(r.stderr).toBe('dfs: no store answered (server1, server2); nothing can be compared\n');
+  });
+});
