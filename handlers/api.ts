@@ -1,6 +1,6 @@
 import { http, ok, type ApiRequest, type ApiResponse } from './http';
 import { getDeps } from './deps';
-import { BadRequestError, NotFoundError, PayloadTooLargeError } from '../lib/errors';
+import { BadRequestError, PayloadTooLargeError, RouteNotFoundError } from '../lib/errors';
 import { parseKey } from '../lib/keys';
 import { readFile } from '../lib/read';
 import { listFiles } from '../lib/listing';
@@ -68,7 +68,7 @@ async function route(req: ApiRequest, deps: Deps): Promise<ApiResponse> {
   if (exact) return exact(req, deps);
   const byMethod = req.path.startsWith(FILES) ? fileRoutes[req.method] : undefined;
   if (byMethod) return byMethod(req, deps, parseKey(req.path.slice(FILES.length)));
-  throw new NotFoundError(`no route for ${req.method} ${req.path}`);
+  throw new RouteNotFoundError(`no route for ${req.method} ${req.path}`);
 }
 
 /** `{"op":"get","key":"fileB.txt"}` becomes the same request as `GET /files/fileB.txt`. */

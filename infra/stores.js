@@ -74,6 +74,10 @@ const bucket = (name) => ({
       RestrictPublicBuckets: true,
     },
     OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+    // Parts of uploads a client never completed nor aborted (a killed CLI) are billed until removed.
+    LifecycleConfiguration: {
+      Rules: [{ Id: 'abort-incomplete-uploads', Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } }],
+    },
   },
 });
 

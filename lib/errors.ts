@@ -40,6 +40,12 @@ export class ConflictError extends DfsError {
   readonly code = 'Conflict';
 }
 
+/** No such route: a wrong endpoint or an old client, not a missing file. */
+export class RouteNotFoundError extends DfsError {
+  readonly status = 404;
+  readonly code = 'NoRoute';
+}
+
 export class PayloadTooLargeError extends DfsError {
   readonly status = 413;
   readonly code = 'PayloadTooLarge';

@@ -148,7 +148,7 @@ describe('presigned multipart upload on s3rver', () => {
     expect(aborted.results.map((r) => r.store)).toEqual(['server1', 'server2']);
     // S3 answers 204. s3rver 3.7 has no AbortMultipartUpload route and answers 405, which
     // the answer reports per store rather than hiding; the parts stay in its upload folder.
-    for (const r of aborted.results) expect(r.ok || /^MethodNotAllowed/.test(r.error!)).toBe(true);
+    for (const r of aborted.results) expect(r.ok).toBe(true); // s3rver has no abort: flavor s3rver takes its 405 as done
     for (const s of stores) expect(await headObject(s, 'aborted.bin')).toBeNull();
     const after = await snapshot();
     expect([...after.server1!, ...after.server2!].some((k) => k.startsWith('aborted.bin'))).toBe(false);

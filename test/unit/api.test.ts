@@ -177,7 +177,7 @@ describe('api handler: GET /files/{key+} through API Gateway', () => {
   ])('answers 404 NotFound for the unknown route %s %s', async (method, path) => {
     const res = await call(method, path);
     expect(res.status).toBe(404);
-    expect(res.body).toEqual({ error: 'NotFound', message: `no route for ${method} ${path}` });
+    expect(res.body).toEqual({ error: 'NoRoute', message: `no route for ${method} ${path}` });
   });
 
   it('answers a bare 500 Internal for an unexpected error, leaking nothing', async () => {
