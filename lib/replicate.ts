@@ -14,6 +14,7 @@ import { writeTombstone } from './tombstones';
  *   server1 ← W (user)      event → copy W to server2..N, each copy tagged
  *                                   dfs-replica-of=server1, dfs-source-etag=ETag(W)
  *   serverK ← copy of W     event → every peer already holds W's bytes → no-op
+ *                                   (a peer without it deleted it since → no-op as well)
  *
  * so one write costs N-1 copies and N-1 no-op events, whatever the interleaving: an event
  * never writes a copy its target already equals, and never overwrites a newer one.
@@ -176,6 +177,14 @@ async function replicateWrite(deps: Deps, ev: ObjectEvent): Promise<ReplicationO
     peers.map(async (to) => {
       try {
         const dst = await headObject(to, ev.key);
+        if (!dst && src.metadata[REPLICA_OF] !== undefined) {
+          // A copy's event never fills a gap. The write it copies goes to every store from its
+          // own event, so a store without it lost it to a delete since, whose event removes this
+          // copy too. Copying it back would undo that delete, and with the delete's event running
+          // at the same time the two chase each other from store to store.
+          out.skipped.push(to.name);
+          return;
+        }
         const d = await decideCopy(deps, ev.key, src, dst, to.name);
         if (!d.copy && d.action === 'conflict') {
           // The peer holds a newer version than the one this event is about (an older write
