@@ -184,6 +184,19 @@ describe('handleS3Event on s3rver events', () => {
     expect((await get('server1', 'keep.txt'))!.text).toBe('written after the delete');
   });
 
+  it("does not undo a delete that lands before the copy's own event is handled", async () => {
+    await handleS3Event(deps, await put('server1', 'undo.txt', 'short-lived', 1_000));
+    const copied = tap.takeOne('server2');
+    const removed = await del('server1', 'undo.txt'); // the user deletes it before replication settles
+
+    expect(await handleS3Event(deps, copied)).toEqual([{ copied: [], deleted: [], skipped: ['server1'], failed: [] }]);
+    expect(tap.take(STORES)).toEqual([]); // server1's copy is not brought back
+    expect(await handleS3Event(deps, removed)).toEqual([{ copied: [], deleted: ['server2'], skipped: [], failed: [] }]);
+    expect([await get('server1', 'undo.txt'), await get('server2', 'undo.txt')]).toEqual([undefined, undefined]);
+    await settle(tap.takeOne('server2'));
+    expect([await get('server1', 'undo.txt'), await get('server2', 'undo.txt')]).toEqual([undefined, undefined]);
+  });
+
   it('skips events for objects already gone, writing nothing to any store', async () => {
     const created = await put('server1', 'brief.txt', 'here and gone', 1_000);
     const removed = await del('server1', 'brief.txt');

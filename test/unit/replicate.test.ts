@@ -351,16 +351,13 @@ describe('replicateEvent: a write that races another (S3 answers 412)', () => {
     expect(steps()).toEqual([['replicate', 'server1', 'server2', 'created']]);
   });
 
-  it('with three stores, two events racing to fill server3 make one copy: the loser gets 412, retries, finds it equal', async () => {
+  it('makes one copy when S3 delivers the same event twice and both race to fill server2: the loser gets 412, retries, finds it equal', async () => {
     write('bucket-1', 'a.txt', 'hello', T);
-    const d = deps({}, 3);
-    // server1's write reached server2 only so far; now server1's event and server2's (replica)
-    // event both HEAD server3, find nothing, and both copy there with IfNoneMatch '*'.
-    fake.copy({ Bucket: 'bucket-2', Key: 'a.txt', CopySource: 'bucket-1/a.txt', Metadata: { mtime: String(T), [REPLICA_OF]: 'server1', [SOURCE_ETAG]: unquote(has('bucket-1', 'a.txt')!.etag) } });
+    // Both deliveries HEAD server2 (nothing) before either copy lands; then both copy with IfNoneMatch '*'.
     let secondArrived: () => void = () => undefined;
     const bothHeaded = new Promise<void>((r) => (secondArrived = r));
     let firstLanded: Promise<unknown> | undefined;
-    s3mock.on(CopyObjectCommand, { Bucket: 'bucket-3' }).callsFake(async (i: CopyObjectCommandInput) => {
+    s3mock.on(CopyObjectCommand, { Bucket: 'bucket-2' }).callsFake(async (i: CopyObjectCommandInput) => {
       if (!firstLanded) {
         firstLanded = bothHeaded.then(() => fake.copy(i));
         return firstLanded;
@@ -369,14 +366,37 @@ describe('replicateEvent: a write that races another (S3 answers 412)', () => {
       await firstLanded;
       return fake.copy(i);
     });
-    const outcomes = (await handleAll(d, [notification('ObjectCreated:Put', 'bucket-1', 'a.txt'), notification('ObjectCreated:Copy', 'bucket-2', 'a.txt')])).flat();
+    const event = notification('ObjectCreated:Put', 'bucket-1', 'a.txt');
+    const outcomes = (await handleAll(deps(), [event, event])).flat();
 
-    const toServer3 = copies().filter((c) => c.Bucket === 'bucket-3');
-    expect(toServer3.map((c) => c.IfNoneMatch)).toEqual(['*', '*']);
-    expect(outcomes.flatMap((o) => o.copied)).toEqual(['server3']);
+    expect(copies().map((c) => c.IfNoneMatch)).toEqual(['*', '*']);
+    expect(outcomes.flatMap((o) => o.copied)).toEqual(['server2']);
     expect(outcomes.flatMap((o) => o.failed)).toEqual([]);
-    expect(textOf('bucket-3', 'a.txt')).toBe('hello');
+    expect(textOf('bucket-2', 'a.txt')).toBe('hello');
     expect(journal().filter((e) => e.action === 'replicate')).toHaveLength(1);
+  });
+
+  it("leaves a store the copy's event finds empty to the original write's event (three stores)", async () => {
+    write('bucket-1', 'a.txt', 'hello', T);
+    const d = deps({}, 3);
+    // server1's event has copied to server2 and not yet to server3.
+    await replicateEvent({ ...d, stores: d.stores.slice(0, 2) }, created(d.stores[0]!, 'a.txt'));
+    s3mock.resetHistory();
+    const out = await replicateEvent(d, created(d.stores[1]!, 'a.txt'));
+    expect({ ...out, skipped: out.skipped.sort() }).toEqual({ copied: [], deleted: [], skipped: ['server1', 'server3'], failed: [] });
+    expect(storeWrites()).toEqual([]);
+    expect(await replicateEvent(d, created(d.stores[0]!, 'a.txt'))).toMatchObject({ copied: ['server3'], skipped: ['server2'] });
+  });
+
+  it("does not bring back a copy's source that was deleted since (the delete's event removes the copy)", async () => {
+    write('bucket-1', 'a.txt', 'hello', T - 1000);
+    await replicateEvent(deps(), created(stores[0]!, 'a.txt'));
+    fake.delete('bucket-1', 'a.txt'); // a user deletes it on server1 before the copy's event runs
+    s3mock.resetHistory();
+    expect(await replicateEvent(deps(), created(stores[1]!, 'a.txt'))).toEqual({ copied: [], deleted: [], skipped: ['server1'], failed: [] });
+    expect(storeWrites()).toEqual([]);
+    expect(await replicateEvent(deps(), removed(stores[0]!, 'a.txt', T))).toMatchObject({ deleted: ['server2'] });
+    expect(has('bucket-2', 'a.txt')).toBeUndefined();
   });
 
   it('gives up after three attempts and throws, so that Lambda retries the invocation', async () => {
