@@ -1,7 +1,7 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { Deps } from './deps';
 import { ConflictError, StoreUnavailableError } from './errors';
-import { isMissing, isMultipartEtag, onStore, type ObjectHead, type Store } from './stores';
+import { isMissing, isMultipartEtag, onStore, storeNamed, type ObjectHead, type Store } from './stores';
 
 /**
  * Whether two copies hold the same bytes, and the evidence for it. Every "different" carries
@@ -91,8 +91,8 @@ export async function compareBytes(
   a: ObjectHead,
   b: ObjectHead,
 ): Promise<Verdict> {
-  const storeA = storeNamed(deps, a.store);
-  const storeB = storeNamed(deps, b.store);
+  const storeA = storeNamed(deps.stores, a.store);
+  const storeB = storeNamed(deps.stores, b.store);
   const chunk = deps.compareChunkBytes;
   const size = a.size;
   const abort = new AbortController();
@@ -133,11 +133,6 @@ function firstDifference(x: Buffer, y: Buffer): number {
   return n;
 }
 
-function storeNamed(deps: Pick<Deps, 'stores'>, name: string): Store {
-  const store = deps.stores.find((s) => s.name === name);
-  if (!store) throw new Error(`no store named ${name}`);
-  return store;
-}
 
 /** Copies holding the same bytes; `heads[0]` is the representative the others were compared with. */
 export interface ContentGroup {

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import type { Deps } from './deps';
 import { AllStoresUnavailableError, StoreUnavailableError } from './errors';
 import { ChangedWhileReadingError, getBytes, groupByContent, type ContentGroup } from './compare';
-import { headObject, isMissing, onStore, toObjectHead, type ObjectHead, type Store } from './stores';
+import { headObject, isMissing, onStore, storeNamed, toObjectHead, type ObjectHead, type Store } from './stores';
 import type { Content, CopyInfo, ReadAnswer, VersionInfo } from './types';
 
 export interface ReadOptions {
@@ -156,7 +156,7 @@ async function loadContent(
     const body = fetched ?? (await fetchWhole(deps, key, group));
     return { base64: body.toString('base64') };
   }
-  const store = deps.stores.find((s) => s.name === holders[0])!;
+  const store = storeNamed(deps.stores, holders[0]!);
   const url = await getSignedUrl(store.s3, new GetObjectCommand({ Bucket: store.bucket, Key: key }), {
     expiresIn: deps.urlExpirySeconds,
   });
@@ -168,7 +168,7 @@ async function fetchWhole(deps: Deps, key: string, group: ContentGroup): Promise
   let lastError: unknown;
   for (const head of group.heads) {
     try {
-      return await getBytes(deps, deps.stores.find((s) => s.name === head.store)!, key, head);
+      return await getBytes(deps, storeNamed(deps.stores, head.store), key, head);
     } catch (err) {
       if (!(err instanceof StoreUnavailableError)) throw err;
       lastError = err;

@@ -1,5 +1,5 @@
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { StoreUnavailableError } from './errors';
+import { StoreUnavailableError, UnknownStoreError } from './errors';
 import { createS3Client, type Config } from './config';
 
 /** A store ready to use: its name, its bucket and the client that reaches it. */
@@ -30,6 +30,13 @@ export function connectStores(config: Pick<Config, 'stores' | 's3Endpoint'>): St
     }
     return { name: s.name, bucket: s.bucket, ...pair };
   });
+}
+
+/** The store called `name`; throws UnknownStoreError listing the configured ones. */
+export function storeNamed(stores: Store[], name: string): Store {
+  const store = stores.find((s) => s.name === name);
+  if (!store) throw new UnknownStoreError(`unknown store "${name}"; stores are: ${stores.map((s) => s.name).join(', ')}`);
+  return store;
 }
 
 /** What a HEAD (or the headers of a GET) tells about one copy. */

@@ -2,14 +2,14 @@ import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import type { Deps } from './deps';
 import { AllStoresUnavailableError, ConflictError, StoreUnavailableError } from './errors';
 import { groupByContent } from './compare';
-import { headObject, onStore, type ObjectHead, type Store } from './stores';
+import { headObject, onStore, storeNamed, type ObjectHead, type Store } from './stores';
 import { listTombstones, readTombstone } from './tombstones';
 import { mergeListings, openListing, stateOf, type ListedObject } from './listing';
 import { copyObject, decideCopy, isNewer } from './replicate';
 import { appendEvent } from './journal';
 import type { PlanEntry, SyncReport } from './types';
 import { z } from 'zod';
-import { parseBody, targetStores } from './upload';
+import { parseBody } from './validate';
 import { parseKey } from './keys';
 
 /** A name whose copies are not all equal, as reconcile observed it. */
@@ -198,7 +198,7 @@ export async function applyEntries(deps: Deps, body: unknown) {
   const { entries } = parseBody(applySchema, body);
   for (const e of entries) {
     parseKey(e.key);
-    for (const name of e.action === 'copy' ? [e.from, ...e.to] : e.from) targetStores(deps.stores, name);
+    for (const name of e.action === 'copy' ? [e.from, ...e.to] : e.from) storeNamed(deps.stores, name);
   }
   return applyPlan(deps, entries);
 }
@@ -228,14 +228,12 @@ export async function applyPlan(
   return { done, failed };
 }
 
-const storeNamed = (deps: Deps, name: string) => deps.stores.find((s) => s.name === name)!;
-
 async function applyCopy(deps: Deps, e: Extract<PlanEntry, { action: 'copy' }>) {
-  const from = storeNamed(deps, e.from);
+  const from = storeNamed(deps.stores, e.from);
   const src = await headObject(from, e.key);
   if (!src) return;
   for (const name of e.to) {
-    const to = storeNamed(deps, name);
+    const to = storeNamed(deps.stores, name);
     const dst = await headObject(to, e.key);
     const d = await decideCopy(deps, e.key, src, dst, name);
     if (!d.copy) continue;
@@ -246,7 +244,7 @@ async function applyCopy(deps: Deps, e: Extract<PlanEntry, { action: 'copy' }>) 
 
 async function applyDelete(deps: Deps, e: Extract<PlanEntry, { action: 'delete' }>) {
   for (const name of e.from) {
-    const store = storeNamed(deps, name);
+    const store = storeNamed(deps.stores, name);
     const h = await headObject(store, e.key);
     if (!h || h.writtenMs > Date.parse(e.deletedAt)) continue; // gone, or written again since
     await onStore(store, () => store.s3.send(new DeleteObjectCommand({ Bucket: store.bucket, Key: e.key, IfMatch: h.etag })));

@@ -11,7 +11,8 @@ import { z } from 'zod';
 import type { Deps } from './deps';
 import { BadRequestError, PayloadTooLargeError, StoreUnavailableError, UnknownStoreError } from './errors';
 import { parseKey } from './keys';
-import { describeFailure, isMissing, onStore, type Store } from './stores';
+import { describeFailure, isMissing, onStore, storeNamed, type Store } from './stores';
+import { parseBody } from './validate';
 import type { StoreOutcome, WriteAnswer, UploadPlan } from './types';
 
 /** S3's multipart bounds (https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html). */
@@ -36,12 +37,6 @@ export function targetStores(stores: Store[], to: string | undefined): Store[] {
  * The one store an upload id belongs to. Unlike `targetStores`, "all" is not a store here:
  * taken as a target list, it would silently pick the first store (or none's upload id).
  */
-function storeNamed(stores: Store[], name: string): Store {
-  const store = stores.find((s) => s.name === name);
-  if (!store) throw new UnknownStoreError(`unknown store "${name}"; stores are: ${stores.map((s) => s.name).join(', ')}`);
-  return store;
-}
-
 export function contentTypeOf(key: string): string {
   return lookup(key) || 'application/octet-stream';
 }
@@ -120,12 +115,6 @@ const startSchema = z.object({
   partSize: z.number().int().min(S3_LIMITS.minPartSize).max(S3_LIMITS.maxPartSize).optional(),
 });
 
-/** Validates a JSON body against `schema`, turning every problem into one clear BadRequestError. */
-export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
-  const r = schema.safeParse(body);
-  if (r.success) return r.data;
-  throw new BadRequestError(r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
-}
 
 /** The smallest part size that keeps the part count within S3's 10,000, never below 8 MiB. */
 export function choosePartSize(size: number, requested?: number): number {
