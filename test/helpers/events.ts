@@ -117,3 +117,96 @@ export async function backdate(s3: LocalS3, bucket: string, key: string, when: D
 export async function inBatches<T>(items: T[], width: number, fn: (item: T) => Promise<unknown>): Promise<void> {
   for (let i = 0; i < items.length; i += width) await Promise.all(items.slice(i, i + width).map(fn));
 }
+
+/* eslint-disable @typescript-eslint/no-var-requires */
+const S3Error = require('s3rver/lib/models/error') as new (code: string, message: string, detail?: object) => Error;
+
+interface KoaContext {
+  method: string;
+  path: string;
+  query: Record<string, unknown>;
+  headers: Record<string, string | undefined>;
+  body: unknown;
+  app: { store: { getMetadata(bucket: string, key: string): Promise<{ etag: string }> } };
+}
+type Middleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
+
+/**
+ * Makes s3rver honour what real S3 does and s3rver ignores, so that concurrency tests exercise
+ * the replication protocol as it runs on AWS:
+ * - conditional writes: PUT/copy with `If-None-Match: *` (412 if the key exists) or `If-Match`
+ *   (412 on another ETag, 404 if absent), `x-amz-copy-source-if-match`, DELETE with `If-Match`;
+ * - `If-Match` on GET/HEAD (s3rver honours only If-None-Match there);
+ * - atomic objects: requests on one key are serialised and a GET's body is read before the
+ *   next request on that key, because s3rver rewrites an object's file in place (a concurrent
+ *   reader could see half of each version) and its body, ETag and metadata in three steps.
+ */
+export function emulateS3Atomicity(s3: LocalS3): void {
+  const tails = new Map<string, Promise<void>>();
+  const locked = async <T>(names: string[], fn: () => Promise<T>): Promise<T> => {
+    const sorted = [...new Set(names)].sort();
+    const previous = sorted.map((n) => tails.get(n) ?? Promise.resolve());
+    let release: () => void = () => undefined;
+    const mine = new Promise<void>((r) => (release = r));
+    for (const n of sorted) tails.set(n, mine);
+    await Promise.all(previous);
+    try {
+      return await fn();
+    } finally {
+      for (const n of sorted) if (tails.get(n) === mine) tails.delete(n);
+      release();
+    }
+  };
+  const unquote = (etag: string) => etag.replace(/"/g, '');
+  const etagOf = async (ctx: KoaContext, bucket: string, key: string) => {
+    try {
+      return unquote((await ctx.app.store.getMetadata(bucket, key)).etag);
+    } catch {
+      return undefined; // no such object
+    }
+  };
+  const precondition = () => new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'If-Match' });
+  const noSuchKey = (key: string) => new S3Error('NoSuchKey', 'The specified key does not exist.', { Key: key });
+
+  const middleware: Middleware = async (ctx, next) => {
+    const m = /^\/([^/]+)\/(.+)$/.exec(ctx.path);
+    if (!m) return next();
+    const [bucket, key] = [m[1]!, decodeURIComponent(m[2]!)];
+    const names = [`${bucket}/${key}`];
+    const copySource = ctx.headers['x-amz-copy-source'];
+    let source: [string, string] | undefined;
+    if (ctx.method === 'PUT' && copySource) {
+      const raw = decodeURI(copySource).replace(/^\//, '');
+      const slash = raw.indexOf('/');
+      source = [raw.slice(0, slash), raw.slice(slash + 1)];
+      names.push(source.join('/'));
+    }
+    await locked(names, async () => {
+      const ifMatch = ctx.headers['if-match'];
+      const ifNoneMatch = ctx.headers['if-none-match'];
+      if (['PUT', 'DELETE', 'GET', 'HEAD'].includes(ctx.method) && ifMatch !== undefined) {
+        const current = await etagOf(ctx, bucket, key);
+        if (current === undefined) throw noSuchKey(key);
+        if (ifMatch !== '*' && unquote(ifMatch) !== current) throw precondition();
+      }
+      if (ctx.method === 'PUT' && ifNoneMatch === '*' && (await etagOf(ctx, bucket, key)) !== undefined) throw precondition();
+      if (source && ctx.headers['x-amz-copy-source-if-match'] !== undefined) {
+        const current = await etagOf(ctx, source[0], source[1]);
+        if (current === undefined) throw noSuchKey(source[1]);
+        if (unquote(ctx.headers['x-amz-copy-source-if-match']!) !== current) throw precondition();
+      }
+      await next();
+      const body = ctx.body as NodeJS.ReadableStream | undefined;
+      if (body && typeof (body as { pipe?: unknown }).pipe === 'function') {
+        const chunks: Buffer[] = [];
+        for await (const c of body) chunks.push(Buffer.from(c as Buffer));
+        ctx.body = Buffer.concat(chunks);
+      }
+    });
+  };
+  // Koa composes its middleware when the server starts listening: add ours, then recompose.
+  const app = s3.server as unknown as { middleware: Middleware[]; callback(): (...a: unknown[]) => void; httpServer: import('node:http').Server };
+  app.middleware.unshift(middleware);
+  app.httpServer.removeAllListeners('request');
+  app.httpServer.on('request', app.callback());
+}

@@ -1,4 +1,4 @@
-import { HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { reconcile } from '../../lib/sync';
 import { replicateEvent } from '../../lib/replicate';
@@ -277,7 +277,7 @@ describe('reconcile after a delete whose event was handled late', () => {
       await put(env.s3, b, 'late.txt', 'v1', now - HOUR);
       await backdate(env.s3, b, 'late.txt', new Date(now - HOUR));
     }
-    await env.s3.client.send(new (await import('@aws-sdk/client-s3')).DeleteObjectCommand({ Bucket: 'server1', Key: 'late.txt' }));
+    await env.s3.client.send(new DeleteObjectCommand({ Bucket: 'server1', Key: 'late.txt' }));
     await put(env.s3, 'server2', 'late.txt', 'v2, written after the delete', now - 2 * 60_000);
     await backdate(env.s3, 'server2', 'late.txt', new Date(now - 2 * 60_000));
     const kept = await replicateEvent(env.deps, { store: env.stores[0]!, key: 'late.txt', kind: 'removed', time: now - 5 * 60_000 });
