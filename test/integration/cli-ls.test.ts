@@ -2,15 +2,10 @@
  * Runs the real `node bin/dfs.js ls …` against a fake API (node:http on 127.0.0.1) that pages
  * its listing two names at a time, so every listing here spans several pages.
  */
-import { spawn } from 'node:child_process';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { ServerResponse } from 'node:http';
 import type { FileEntry, StoreEntry } from '../../lib/types';
+import { noRoute, runDfs, sendJson, useCliSandbox, type SeenRequest } from '../helpers/cli';
 
-const BIN = join(__dirname, '..', '..', 'bin', 'dfs.js');
 const T1 = '2024-05-01T10:00:00.000Z';
 const T2 = '2024-05-02T11:30:45.000Z';
 
@@ -28,44 +23,35 @@ const FILES: FileEntry[] = [
 ];
 const PAGE = 2;
 
-let server: Server;
-let endpoint: string;
-let seen: string[] = [];
 /** What the listing answers: normal, or a failure on some page. */
 let mode: 'normal' | 'down' | 'fail-page-2' | 'server2-away-on-page-2' | 'empty' = 'normal';
 
-function answer(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
-}
-
-function serve(req: IncomingMessage, res: ServerResponse): void {
-  const url = new URL(req.url ?? '', 'http://x');
-  seen.push(req.url ?? '');
+function serve(req: SeenRequest, res: ServerResponse): void {
+  const url = new URL(req.url, 'http://x');
   if (url.pathname === '/files') {
-    if (mode === 'down') return answer(res, 503, { error: 'Unavailable', message: 'no store answered (server1, server2)', unavailable: ['server1', 'server2'] });
+    if (mode === 'down') return sendJson(res, 503, { error: 'Unavailable', message: 'no store answered (server1, server2)', unavailable: ['server1', 'server2'] });
     const prefix = url.searchParams.get('prefix') ?? '';
     const after = url.searchParams.get('after');
     const files = mode === 'empty' ? [] : FILES.filter((f) => f.name.startsWith(prefix));
     // The cursor is opaque to the CLI: here "page-N" with N the page to serve.
     const page = after ? Number(after.replace('page-', '')) : 0;
-    if (mode === 'fail-page-2' && page === 1) return answer(res, 500, { error: 'Internal' });
+    if (mode === 'fail-page-2' && page === 1) return sendJson(res, 500, { error: 'Internal' });
     const slice = files.slice(page * PAGE, page * PAGE + PAGE);
     const more = (page + 1) * PAGE < files.length;
     const away = mode === 'server2-away-on-page-2' && page === 1;
     const shown = away ? slice.map((f) => ({ ...f, stores: { server1: f.stores.server1 ?? null } })) : slice;
-    return answer(res, 200, { files: shown, next: more ? `page-${page + 1}` : null, unavailable: away ? ['server2'] : [] });
+    return sendJson(res, 200, { files: shown, next: more ? `page-${page + 1}` : null, unavailable: away ? ['server2'] : [] });
   }
   if (url.pathname.startsWith('/files/') && url.searchParams.get('meta') === '1') {
     const key = decodeURIComponent(url.pathname.slice('/files/'.length));
     if (key === 'big.bin') {
-      return answer(res, 200, {
+      return sendJson(res, 200, {
         status: 'SINGLE', key, unavailable: [],
         copies: [{ store: 'server1', size: 3149049, etag: 'a-2', mtime: T2 }, { store: 'server2', size: 3149049, etag: 'b-3', mtime: T2 }],
       });
     }
     if (key === 'multi.bin') {
-      return answer(res, 200, {
+      return sendJson(res, 200, {
         status: 'DIFFERENT', key, unavailable: [],
         versions: [
           { stores: ['server1'], size: 9437184, etag: 'm-2', mtime: T1, newest: false },
@@ -74,52 +60,19 @@ function serve(req: IncomingMessage, res: ServerResponse): void {
       });
     }
   }
-  answer(res, 404, { error: 'NotFound', message: `no route for ${req.method} ${req.url}` });
+  noRoute(req, res);
 }
 
-let home: string;
-
-beforeAll(async () => {
-  server = createServer(serve);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  home = mkdtempSync(join(tmpdir(), 'dfs-home-'));
-});
-
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  rmSync(home, { recursive: true, force: true });
-});
+const sandbox = useCliSandbox(serve);
+const seen = () => sandbox.api.requests.map((r) => r.url);
 
 beforeEach(() => {
-  seen = [];
   mode = 'normal';
 });
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+const dfs = (...args: string[]) => runDfs(args, { cwd: sandbox.home, env: sandbox.env({ TZ: 'UTC' }) });
 
-function dfs(...args: string[]): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: home,
-      env: { PATH: process.env.PATH ?? '', HOME: home, XDG_CONFIG_HOME: join(home, 'config'), DFS_ENDPOINT: endpoint, TZ: 'UTC' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-const listCalls = () => seen.filter((u) => u.startsWith('/files?') || u === '/files');
+const listCalls = () => seen().filter((u) => u.startsWith('/files?') || u === '/files');
 
 describe('dfs ls', () => {
   it('follows next through every page, numbering names 0..n-1 across pages, like ls -l', async () => {
@@ -153,7 +106,7 @@ describe('dfs ls', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^0 {2}big\.bin .* same {8}server1,server2$/m);
     expect(r.stdout).toMatch(/^5 {2}multi\.bin .* different {3}server1,server2$/m);
-    const reads = seen.filter((u) => u.startsWith('/files/')).sort();
+    const reads = seen().filter((u) => u.startsWith('/files/')).sort();
     expect(reads).toEqual(['/files/big.bin?meta=1', '/files/multi.bin?meta=1']);
   });
 
