@@ -2,100 +2,49 @@
  * Runs the real `node bin/dfs.js rm …` against a fake API (node:http on 127.0.0.1); the
  * confirmation prompt, which needs a terminal, runs in-process with a stand-in question.
  */
-import { spawn } from 'node:child_process';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import type { ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { run } from '../../cli/main';
-
-const BIN = join(__dirname, '..', '..', 'bin', 'dfs.js');
-
-let server: Server;
-let endpoint: string;
-let seen: string[] = [];
-
-function answer(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
-}
+import { noRoute, runDfs, sendJson, useCliSandbox, type SeenRequest } from '../helpers/cli';
 
 const ok = (store: string) => ({ store, ok: true });
 const MTIME = '2024-05-03T08:00:00.000Z';
 
-function serve(req: IncomingMessage, res: ServerResponse): void {
-  seen.push(`${req.method} ${req.url}`);
-  const key = decodeURIComponent((req.url ?? '').replace(/^\/files\//, ''));
-  if (req.method !== 'DELETE' || !req.url?.startsWith('/files/')) return answer(res, 404, { error: 'NotFound', message: `no route for ${req.method} ${req.url}` });
+function serve(req: SeenRequest, res: ServerResponse): void {
+  const key = decodeURIComponent(req.url.replace(/^\/files\//, ''));
+  if (req.method !== 'DELETE' || !req.url.startsWith('/files/')) return noRoute(req, res);
   switch (key) {
     case 'missing.txt':
-      return answer(res, 404, { error: 'NotFound', message: 'no store holds "missing.txt"' });
+      return sendJson(res, 404, { error: 'NotFound', message: 'no store holds "missing.txt"' });
     case 'half.txt':
-      return answer(res, 207, { key, mtime: MTIME, results: [ok('server1'), { store: 'server2', ok: false, error: 'unavailable: the store did not answer; reconcile deletes it later' }] });
+      return sendJson(res, 207, { key, mtime: MTIME, results: [ok('server1'), { store: 'server2', ok: false, error: 'unavailable: the store did not answer; reconcile deletes it later' }] });
     case 'none.txt':
-      return answer(res, 503, { key, mtime: MTIME, results: [{ store: 'server1', ok: false, error: 'AccessDenied' }, { store: 'server2', ok: false, error: 'AccessDenied' }] });
+      return sendJson(res, 503, { key, mtime: MTIME, results: [{ store: 'server1', ok: false, error: 'AccessDenied' }, { store: 'server2', ok: false, error: 'AccessDenied' }] });
     case 'down.txt':
-      return answer(res, 503, { error: 'Unavailable', message: 'no store answered (server1, server2)', unavailable: ['server1', 'server2'] });
+      return sendJson(res, 503, { error: 'Unavailable', message: 'no store answered (server1, server2)', unavailable: ['server1', 'server2'] });
     default:
-      return answer(res, 200, { key, mtime: MTIME, results: [ok('server1'), ok('server2')] });
+      return sendJson(res, 200, { key, mtime: MTIME, results: [ok('server1'), ok('server2')] });
   }
 }
 
-let home: string;
-
-beforeAll(async () => {
-  server = createServer(serve);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  home = mkdtempSync(join(tmpdir(), 'dfs-home-'));
-});
-
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  rmSync(home, { recursive: true, force: true });
-});
-
-beforeEach(() => {
-  seen = [];
-});
-
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+const sandbox = useCliSandbox(serve);
+const seen = () => sandbox.api.requests.map((r) => `${r.method} ${r.url}`);
 
 /** The real CLI with stdin not a terminal (as in any script or pipe). */
-function dfs(...args: string[]): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: home,
-      env: { PATH: process.env.PATH ?? '', HOME: home, XDG_CONFIG_HOME: join(home, 'config'), DFS_ENDPOINT: endpoint },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const dfs = (...args: string[]) => runDfs(args, { cwd: sandbox.home, env: sandbox.env() });
 
 describe('dfs rm', () => {
   it('-y deletes from every store without asking', async () => {
     const r = await dfs('rm', 'docs/a b.txt', '-y');
     expect(r).toEqual({ code: 0, stdout: 'deleted docs/a b.txt from server1, server2\n', stderr: '' });
-    expect(seen).toEqual(['DELETE /files/docs/a%20b.txt']);
+    expect(seen()).toEqual(['DELETE /files/docs/a%20b.txt']);
   });
 
   it('refuses without -y when stdin is not a terminal: exit 2, nothing sent', async () => {
     const r = await dfs('rm', 'fileA.txt');
     expect(r.code).toBe(2);
     expect(r.stderr).toBe('dfs: not deleting fileA.txt: stdin is not a terminal to confirm on; add -y to delete without asking\n');
-    expect(seen).toEqual([]);
+    expect(seen()).toEqual([]);
   });
 
   it('exits 3 when no store holds the name', async () => {
@@ -123,7 +72,7 @@ describe('dfs rm', () => {
     const r = await dfs('rm', 'a/../b');
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('invalid name "a/../b"');
-    expect(seen).toEqual([]);
+    expect(seen()).toEqual([]);
   });
 
   describe('--json', () => {
@@ -153,7 +102,7 @@ describe('dfs rm', () => {
       const code = await run(argv, {
         stdout: (t) => void (io.out += t),
         stderr: (t) => void (io.err += t),
-        env: { DFS_ENDPOINT: endpoint, XDG_CONFIG_HOME: join(home, 'config') },
+        env: { DFS_ENDPOINT: sandbox.api.url, XDG_CONFIG_HOME: join(sandbox.home, 'config') },
         interactive: true,
         confirm: async (q) => {
           io.asked.push(q);
@@ -167,14 +116,14 @@ describe('dfs rm', () => {
       const r = await withAnswer(true, 'rm', 'fileA.txt');
       expect(r.asked).toEqual(['delete fileA.txt from every store? [y/N] ']);
       expect(r.code).toBe(0);
-      expect(seen).toEqual(['DELETE /files/fileA.txt']);
+      expect(seen()).toEqual(['DELETE /files/fileA.txt']);
     });
 
     it('sends nothing on no, exit 1', async () => {
       const r = await withAnswer(false, 'rm', 'fileA.txt');
       expect(r.code).toBe(1);
       expect(r.err).toBe('dfs: fileA.txt not deleted\n');
-      expect(seen).toEqual([]);
+      expect(seen()).toEqual([]);
     });
 
     it('does not ask with -y', async () => {
