@@ -2,17 +2,14 @@
  * Runs the real `node bin/dfs.js get …` against a fake API (node:http on 127.0.0.1) that serves
  * canned read answers, a presigned-style download and a fake Lambda Invoke endpoint.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import type { ServerResponse } from 'node:http';
+import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ReadAnswer } from '../../lib/types';
 import { run } from '../../cli/main';
-
-const BIN = join(__dirname, '..', '..', 'bin', 'dfs.js');
+import { noRoute, runDfs, sendJson, startFakeApi, useCliSandbox, type SeenRequest } from '../helpers/cli';
+import { useTempDirs } from '../helpers/temp';
 
 const A = 'This is the original version of file A.';
 const B1 = 'This is version 1 of file B.';
@@ -28,10 +25,6 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 type Canned = { status: number; body: unknown };
 
-let server: Server;
-let endpoint: string;
-/** Raw request URLs seen by the fake API, in order. */
-const seen: string[] = [];
 let canned: Record<string, Canned> = {};
 
 function single(key: string, text: string, stores: string[], extra: Partial<ReadAnswer> = {}): Canned {
@@ -67,7 +60,7 @@ function buildCanned(): Record<string, Canned> {
       body: {
         status: 'SINGLE', key: 'big.bin', unavailable: [],
         copies: [{ store: 'server1', size: BIG.length, etag: '"x-2"', mtime: T2 }, { store: 'server2', size: BIG.length, etag: '"y"', mtime: T2 }],
-        content: { url: `${endpoint}/blob/big?X-Amz-Signature=abc`, expires: '2030-01-01T00:00:00.000Z' },
+        content: { url: `${sandbox.api.url}/blob/big?X-Amz-Signature=abc`, expires: '2030-01-01T00:00:00.000Z' },
       },
     },
     'truncated.bin': {
@@ -75,7 +68,7 @@ function buildCanned(): Record<string, Canned> {
       body: {
         status: 'SINGLE', key: 'truncated.bin', unavailable: [],
         copies: [{ store: 'server1', size: BIG.length, etag: '"x"', mtime: T2 }],
-        content: { url: `${endpoint}/blob/truncated`, expires: '2030-01-01T00:00:00.000Z' },
+        content: { url: `${sandbox.api.url}/blob/truncated`, expires: '2030-01-01T00:00:00.000Z' },
       },
     },
     'expired.bin': {
@@ -83,7 +76,7 @@ function buildCanned(): Record<string, Canned> {
       body: {
         status: 'SINGLE', key: 'expired.bin', unavailable: [],
         copies: [{ store: 'server1', size: 10, etag: '"x"', mtime: T2 }],
-        content: { url: `${endpoint}/blob/expired`, expires: '2020-01-01T00:00:00.000Z' },
+        content: { url: `${sandbox.api.url}/blob/expired`, expires: '2020-01-01T00:00:00.000Z' },
       },
     },
     'missing.txt': { status: 404, body: { status: 'NOT_FOUND', key: 'missing.txt', unavailable: [] } },
@@ -93,13 +86,9 @@ function buildCanned(): Record<string, Canned> {
   };
 }
 
-function serve(req: IncomingMessage, res: ServerResponse): void {
-  const url = req.url ?? '';
-  seen.push(url);
-  const json = (c: Canned) => {
-    res.writeHead(c.status, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(c.body));
-  };
+function serve(req: SeenRequest, res: ServerResponse): void {
+  const url = req.url;
+  const json = (c: Canned) => sendJson(res, c.status, c.body);
   if (url.startsWith('/blob/big')) {
     res.writeHead(200, { 'content-length': BIG.length });
     // In pieces, so the client really streams.
@@ -124,73 +113,28 @@ function serve(req: IncomingMessage, res: ServerResponse): void {
     return void res.end('<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>');
   }
   if (req.method === 'POST' && url === '/2015-03-31/functions/s3-dfs-local-api/invocations') {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const op = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { op: string; key: string };
-      const c = canned[op.key] ?? { status: 404, body: { status: 'NOT_FOUND', key: op.key, unavailable: [] } };
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ statusCode: c.status, body: c.body }));
-    });
-    return;
+    const op = JSON.parse(req.body.toString('utf8')) as { op: string; key: string };
+    const c = canned[op.key] ?? { status: 404, body: { status: 'NOT_FOUND', key: op.key, unavailable: [] } };
+    return sendJson(res, 200, { statusCode: c.status, body: c.body });
   }
   if (url.startsWith('/files/')) {
     const key = decodeURIComponent(url.slice('/files/'.length));
     return json(canned[key] ?? { status: 404, body: { status: 'NOT_FOUND', key, unavailable: [] } });
   }
-  json({ status: 404, body: { error: 'NotFound', message: `no route for ${req.method} ${url}` } });
+  noRoute(req, res);
 }
 
-let home: string;
+const sandbox = useCliSandbox(serve);
+/** Raw request URLs seen by the fake API in this test, in order. */
+const seen = () => sandbox.api.requests.map((r) => r.url);
 
-beforeAll(async () => {
-  server = createServer(serve);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+beforeAll(() => {
   canned = buildCanned();
-  // A config home of our own, so a developer's ~/.config/dfs cannot leak into the tests.
-  home = mkdtempSync(join(tmpdir(), 'dfs-home-'));
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  rmSync(home, { recursive: true, force: true });
-});
+const tempDir = useTempDirs('dfs-get-');
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'dfs-get-'));
-  dirs.push(d);
-  return d;
-}
-
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the real CLI as a child process (async: the fake server lives in this process). */
-function dfs(args: string[], cwd: string, env: Record<string, string> = {}): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd,
-      env: { PATH: process.env.PATH ?? '', HOME: home, XDG_CONFIG_HOME: join(home, 'config'), DFS_ENDPOINT: endpoint, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const dfs = (args: string[], cwd: string, env: Record<string, string> = {}) => runDfs(args, { cwd, env: sandbox.env(env) });
 
 /** Every file below `dir`, relative, sorted (hidden temp files included). */
 function filesIn(dir: string, prefix = ''): string[] {
@@ -224,7 +168,7 @@ describe('dfs get', () => {
     const dir = tempDir();
     const r = await dfs(['get', 'with space+plus%.txt'], dir);
     expect(r.code).toBe(0);
-    expect(seen).toContain('/files/with%20space%2Bplus%25.txt');
+    expect(seen()).toContain('/files/with%20space%2Bplus%25.txt');
     expect(read(dir, 'with space+plus%.txt')).toBe('odd');
   });
 
@@ -343,10 +287,9 @@ describe('dfs get', () => {
 
   it('exits 1 with advice when the API cannot be reached', async () => {
     const dir = tempDir();
-    const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const closed = await startFakeApi(noRoute);
+    await closed.close();
+    const port = new URL(closed.url).port;
     const r = await dfs(['get', 'fileA.txt', '--endpoint', `http://127.0.0.1:${port}`], dir);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`cannot reach the API at http://127.0.0.1:${port} (ECONNREFUSED); the endpoint comes from --endpoint`);
@@ -390,8 +333,8 @@ describe('dfs get', () => {
   describe('endpoint', () => {
     it('comes from the config file when no flag or DFS_ENDPOINT is set', async () => {
       const dir = tempDir();
-      mkdirSync(join(home, 'config', 'dfs'), { recursive: true });
-      writeFileSync(join(dir, 'config.json'), JSON.stringify({ endpoint }));
+      mkdirSync(join(sandbox.home, 'config', 'dfs'), { recursive: true });
+      writeFileSync(join(dir, 'config.json'), JSON.stringify({ endpoint: sandbox.api.url }));
       const r = await dfs(['get', 'fileC.txt', '-o', 'out'], dir, { DFS_ENDPOINT: '', DFS_CONFIG: join(dir, 'config.json') });
       expect(r.code).toBe(0);
       expect(read(dir, 'out/fileC.txt')).toBe('This file only exists on SERVER 2.');
@@ -399,7 +342,7 @@ describe('dfs get', () => {
 
     it('--endpoint wins over DFS_ENDPOINT', async () => {
       const dir = tempDir();
-      const r = await dfs(['get', 'fileA.txt', '--endpoint', endpoint], dir, { DFS_ENDPOINT: 'http://127.0.0.1:9' });
+      const r = await dfs(['get', 'fileA.txt', '--endpoint', sandbox.api.url], dir, { DFS_ENDPOINT: 'http://127.0.0.1:9' });
       expect(r.code).toBe(0);
     });
   });
@@ -407,7 +350,7 @@ describe('dfs get', () => {
   describe('--via lambda', () => {
     it('invokes the function with {"op":"get","key"} and handles the answers like HTTP', async () => {
       const dir = tempDir();
-      const env = { DFS_LAMBDA_ENDPOINT: endpoint, DFS_ENDPOINT: 'http://127.0.0.1:9' };
+      const env = { DFS_LAMBDA_ENDPOINT: sandbox.api.url, DFS_ENDPOINT: 'http://127.0.0.1:9' };
       const b = await dfs(['get', 'fileB.txt', '--via', 'lambda', '--resolve', 'newest'], dir, env);
       expect(b).toMatchObject({ code: 0 });
       expect(read(dir, 'fileB.txt')).toBe(B2);
@@ -441,23 +384,23 @@ describe('dfs get', () => {
 
     it.each(BAD)('refuses %s with exit 2, before any request, writing nothing', async (_label, name, why) => {
       const dir = tempDir();
-      const before = seen.length;
+      const before = seen().length;
       const r = await dfs(['get', name], dir);
       expect(r.code).toBe(2);
       expect(r.stderr).toMatch(/^dfs: invalid name ".*": /);
       expect(r.stderr).toMatch(why);
       expect(r.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/); // echoed escaped, not raw
       expect(filesIn(dir)).toEqual([]);
-      expect(seen.length).toBe(before);
+      expect(seen().length).toBe(before);
     });
 
     it('refuses a NUL byte (argv cannot carry one, so in-process)', async () => {
       let stderr = '';
-      const before = seen.length;
-      const code = await run(['get', 'a\u0000b'], { stdout: () => {}, stderr: (t) => void (stderr += t), env: { DFS_ENDPOINT: endpoint }, interactive: false });
+      const before = seen().length;
+      const code = await run(['get', 'a\u0000b'], { stdout: () => {}, stderr: (t) => void (stderr += t), env: { DFS_ENDPOINT: sandbox.api.url }, interactive: false });
       expect(code).toBe(2);
       expect(stderr).toContain('invalid name "a\\u0000b": key contains a control character');
-      expect(seen.length).toBe(before);
+      expect(seen().length).toBe(before);
     });
   });
 });
