@@ -61,3 +61,18 @@ export async function trialDfs(args: string[], opts: CommandOptions = {}): Promi
     return `\`dfs ${args[0]}\` does not work against the local stack yet (${detail.replace(/\s+/g, ' ').slice(0, 300)})`;
   }
 }
+
+/**
+ * runDfs, tried a second time when the first fails. The local stack rebuilds and reloads its
+ * handlers whenever lib/ or handlers/ change (serverless-esbuild's watch), dropping requests in
+ * flight; in a working tree others edit, a long command can lose its connection that way. The
+ * first failure is returned so the row can say so.
+ */
+export async function runDfsRetried(args: string[], opts: CommandOptions = {}): Promise<{ run: CommandRun; failedOnce?: string }> {
+  try {
+    return { run: await runDfs(args, opts) };
+  } catch (err) {
+    const failedOnce = (err as Error).message.replace(/\s+/g, ' ').slice(0, 300);
+    return { run: await runDfs(args, opts), failedOnce };
+  }
+}

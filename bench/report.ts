@@ -71,7 +71,7 @@ function markdownSection(name: string, { info, rows }: Recorded[string]): string
   return [
     `### ${name}`,
     '',
-    `${info.date} · ${info.machine} · load ${info.load[0]} → ${info.load[1]} · ${info.seconds.toFixed(0)} s`,
+    `${info.date} · ${info.machine} · load ${info.load[0]} → ${info.load[1]} · ${info.seconds < 10 ? info.seconds.toFixed(1) : info.seconds.toFixed(0)} s`,
     `sizes: \`${info.sizes}\``,
     '',
     ...table,

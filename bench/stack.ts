@@ -48,9 +48,11 @@ export function missingStack(needFunction?: string): string | undefined {
 /** True when serverless.yml's `functions:` block declares `name`. */
 export function hasFunction(name: string): boolean {
   const yml = readFileSync(join(ROOT, 'serverless.yml'), 'utf8');
-  const block = yml.slice(yml.search(/^functions:/m));
-  const end = block.slice(1).search(/^\S/m);
-  return new RegExp(`^  ${name}:`, 'm').test(end < 0 ? block : block.slice(0, end + 1));
+  const start = yml.search(/^functions:/m);
+  if (start < 0) return false;
+  const block = yml.slice(start);
+  const end = block.search(/\n\S/); // the next top-level key
+  return new RegExp(`^  ${name}:`, 'm').test(end < 0 ? block : block.slice(0, end));
 }
 
 /** The buckets scripts/stack.ts derives for STORES (infra/stores layoutOf, prefix `<service>-local`). */

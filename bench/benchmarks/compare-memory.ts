@@ -79,6 +79,7 @@ export const compareMemory: Benchmark = {
         value: `${growth >= 0 ? '+' : ''}${fmtMB(growth)}`,
         goal: `flat (≤ +${fmtMB(FLAT_BYTES)})`,
         verdict: growth <= FLAT_BYTES ? 'pass' : 'miss',
+        note: `${(last.mib / first.mib).toFixed(0)}× the size, ${growth >= 0 ? '+' : ''}${((100 * growth) / first.bytes).toFixed(0)} % the peak; "flat" here means at most ${fmtMB(FLAT_BYTES)} more`,
       });
     }
     return rows;

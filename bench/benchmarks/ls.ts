@@ -28,7 +28,7 @@ export const ls: Benchmark = {
     // lib alone, in-process: the goal's stand-in while the CLI cannot be measured, else what the API adds.
     if (typeof viaCli !== 'string') return [...viaCli, ...(await inProcess(ctx, false))];
     const metric = `\`dfs ls --json\`, ${fmtCount(ctx.sizes.keys)} keys per store / rclone lsl × 2`;
-    return [skipped('ls', metric, `≤ ${GOAL}×`, `${viaCli}; measured in-process meanwhile (next rows)`), ...(await inProcess(ctx, true))];
+    return [skipped('ls', metric, `≤ ${GOAL.toFixed(1)}×`, `${viaCli}; measured in-process meanwhile (next rows)`), ...(await inProcess(ctx, true))];
   },
 };
 
@@ -72,7 +72,7 @@ function rows(label: string, sides: Sides, sizes: BenchContext['sizes'], note: s
       value: fmtMs(median(sides.dfs)),
       peer: fmtMs(median(sides.lsl)),
       ratio,
-      goal: asGoal ? `≤ ${GOAL}×` : '-',
+      goal: asGoal ? `≤ ${GOAL.toFixed(1)}×` : '-',
       verdict: asGoal ? (ratio <= GOAL ? 'pass' : 'miss') : 'info',
       note: `median of ${sizes.runs}; ${note}; rclone lsl HEADs every object for its mtime metadata`,
     },

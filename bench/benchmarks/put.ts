@@ -9,7 +9,7 @@ import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { missingCli, runDfs, trialDfs } from '../cli';
+import { missingCli, runDfsRetried, trialDfs } from '../cli';
 import { fmtMB, fmtMs, fmtSize, median, MiB, skipped, type Benchmark, type Row } from '../harness';
 import { AWS, awsEnv, runCommand, runTogether } from '../peers';
 import { contentStream, newSeed } from '../s3';
@@ -27,7 +27,7 @@ export const put: Benchmark = {
     const why = (await missingCli('put', ['--to'])) ?? missingStack();
     if (why) {
       return [
-        skipped('put', `time, \`dfs put --to all\` ${what} / aws s3 cp × 2`, `≤ ${GOAL}×`, why),
+        skipped('put', `time, \`dfs put --to all\` ${what} / aws s3 cp × 2`, `≤ ${GOAL.toFixed(1)}×`, why),
         skipped('put', `peak RSS of dfs put, ${what}`, '≤ 200 MB', why),
       ];
     }
@@ -45,17 +45,19 @@ export const put: Benchmark = {
       const broken = await trialDfs(['put', trial, '--as', 'bench/trial.bin', '--to', 'all', '--json', '--endpoint', s.apiUrl]);
       if (broken) {
         return [
-          skipped('put', `time, \`dfs put --to all\` ${what} / aws s3 cp × 2`, `≤ ${GOAL}×`, broken),
+          skipped('put', `time, \`dfs put --to all\` ${what} / aws s3 cp × 2`, `≤ ${GOAL.toFixed(1)}×`, broken),
           skipped('put', `peak RSS of dfs put, ${what}`, '≤ 200 MB', broken),
         ];
       }
       const a: number[] = [];
       const b: number[] = [];
       let rss = 0;
+      const failures: string[] = [];
       for (let r = 0; r < sizes.runs; r++) {
         log(`put: run ${r + 1}/${sizes.runs}`);
         const key = `bench/put-${r}.bin`;
-        const d = await runDfs(['put', file, '--as', key, '--to', 'all', '--json', '--endpoint', s.apiUrl]);
+        const { run: d, failedOnce } = await runDfsRetried(['put', file, '--as', key, '--to', 'all', '--json', '--endpoint', s.apiUrl]);
+        if (failedOnce) failures.push(`run ${r + 1} failed once and was retried: ${failedOnce}`);
         await expectCopies(s, key, sizes.bigMiB * MiB);
         a.push(d.ms);
         rss = Math.max(rss, d.maxRssBytes);
@@ -79,9 +81,9 @@ export const put: Benchmark = {
           value: fmtMs(median(a)),
           peer: fmtMs(median(b)),
           ratio,
-          goal: `≤ ${GOAL}×`,
+          goal: `≤ ${GOAL.toFixed(1)}×`,
           verdict: ratio <= GOAL ? 'pass' : 'miss',
-          note: `median of ${sizes.runs}, from spawn to exit, against the local stack`,
+          note: [`median of ${sizes.runs}, from spawn to exit, against the local stack`, ...failures].join('; '),
         },
         {
           bench: 'put',

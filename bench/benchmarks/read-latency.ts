@@ -79,7 +79,7 @@ export const readLatency: Benchmark = {
           value: fmtMs(median(a)),
           peer: fmtMs(median(b)),
           ratio,
-          goal: `≤ ${GOAL}×`,
+          goal: `≤ ${GOAL.toFixed(1)}×`,
           verdict: ratio <= GOAL ? 'pass' : 'miss',
           note: `p90 ${fmtMs(quantile(a, 0.9))} vs ${fmtMs(quantile(b, 0.9))} (${p90.toFixed(2)}×); readFile = GET on server1 ∥ HEAD on server2, compare, base64; same S3 client (keep-alive) for both sides`,
         },
