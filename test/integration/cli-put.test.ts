@@ -2,31 +2,20 @@
  * Runs the real `node bin/dfs.js put …` against a fake API (node:http on 127.0.0.1) that also
  * plays the stores behind presigned part URLs, so a multipart upload is checked byte for byte.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import type { ServerResponse } from 'node:http';
+import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StoreOutcome } from '../../lib/types';
+import { noRoute, sendJson, startDfs, useCliSandbox, type SeenRequest } from '../helpers/cli';
+import { useTempDirs } from '../helpers/temp';
 
-const BIN = join(__dirname, '..', '..', 'bin', 'dfs.js');
 const STORES = ['server1', 'server2'];
 const MTIME = new Date('2024-05-01T10:00:00.000Z');
 // The fake API's part size: small, so a 5 MiB file makes 161 parts and two sign batches.
 const PART = 32 * 1024;
 
-interface Seen {
-  method: string;
-  url: string;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-}
-
-let server: Server;
-let endpoint: string;
-let seen: Seen[] = [];
 /** Parts received per `store/uploadId`, by part number. */
 let parts = new Map<string, Map<number, Buffer>>();
 /** Objects completed per `store/key`. */
@@ -36,17 +25,12 @@ let onHeldPart: (() => void) | undefined;
 const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const json = (body: Buffer) => JSON.parse(body.toString('utf8'));
-const apiCalls = () => seen.filter((s) => !s.url.startsWith('/s3/'));
-const posts = (path: string) => seen.filter((s) => s.method === 'POST' && s.url === path).map((s) => json(s.body));
-
-function answer(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
-}
+const apiCalls = () => seen().filter((s) => !s.url.startsWith('/s3/'));
+const posts = (path: string) => seen().filter((s) => s.method === 'POST' && s.url === path).map((s) => json(s.body));
 
 const outcome = (store: string, ok: boolean, error?: string): StoreOutcome => (ok ? { store, ok, etag: 'e' } : { store, ok, error: error ?? 'failed' });
 
-function route(req: Seen, res: ServerResponse): void {
+function route(req: SeenRequest, res: ServerResponse): void {
   const url = new URL(req.url, 'http://x');
   // Presigned part URLs: /s3/<store>/<uploadId>/<n>?X-Amz-Signature=…
   if (url.pathname.startsWith('/s3/')) {
@@ -69,18 +53,18 @@ function route(req: Seen, res: ServerResponse): void {
     const key = decodeURIComponent(url.pathname.slice('/files/'.length));
     const to = url.searchParams.get('to') ?? 'all';
     const targets = to === 'all' ? STORES : [to];
-    if (key === 'too-big-for-inline.txt') return answer(res, 413, { error: 'PayloadTooLarge', message: 'over the inline limit' });
-    if (key === 'half.txt') return answer(res, 207, { key, size: req.body.length, mtime: 'm', results: [outcome('server1', true), outcome('server2', false, 'NoSuchBucket: The specified bucket does not exist')] });
-    if (key === 'none.txt') return answer(res, 503, { key, results: STORES.map((s) => outcome(s, false, 'TimeoutError: socket hang up')) });
-    if (key === 'refused.txt') return answer(res, 400, { error: 'UnknownStore', message: 'unknown store "server9"; stores are: all, server1, server2' });
+    if (key === 'too-big-for-inline.txt') return sendJson(res, 413, { error: 'PayloadTooLarge', message: 'over the inline limit' });
+    if (key === 'half.txt') return sendJson(res, 207, { key, size: req.body.length, mtime: 'm', results: [outcome('server1', true), outcome('server2', false, 'NoSuchBucket: The specified bucket does not exist')] });
+    if (key === 'none.txt') return sendJson(res, 503, { key, results: STORES.map((s) => outcome(s, false, 'TimeoutError: socket hang up')) });
+    if (key === 'refused.txt') return sendJson(res, 400, { error: 'UnknownStore', message: 'unknown store "server9"; stores are: all, server1, server2' });
     for (const s of targets) objects.set(`${s}/${key}`, req.body);
-    return answer(res, 200, { key, size: req.body.length, mtime: new Date(Number(req.headers['x-dfs-mtime'])).toISOString(), results: targets.map((s) => outcome(s, true)) });
+    return sendJson(res, 200, { key, size: req.body.length, mtime: new Date(Number(req.headers['x-dfs-mtime'])).toISOString(), results: targets.map((s) => outcome(s, true)) });
   }
   if (req.method === 'POST' && url.pathname === '/uploads') {
     const b = json(req.body) as { key: string; size: number; to: string };
     const targets = b.to === 'all' ? STORES : [b.to];
     const kind = b.key.startsWith('hang') ? 'hang' : b.key.startsWith('flaky') ? 'flaky' : 'up';
-    return answer(res, 200, {
+    return sendJson(res, 200, {
       key: b.key,
       size: b.size,
       mtime: 'm',
@@ -92,8 +76,8 @@ function route(req: Seen, res: ServerResponse): void {
   }
   if (req.method === 'POST' && url.pathname === '/uploads/sign') {
     const b = json(req.body) as { uploads: { store: string; uploadId: string }[]; parts: number[] };
-    const urls = Object.fromEntries(b.uploads.map((u) => [u.store, b.parts.map((n) => `${endpoint}/s3/${u.store}/${u.uploadId}/${n}?X-Amz-Signature=abc`)]));
-    return answer(res, 200, { urls, expires: '2030-01-01T00:00:00.000Z' });
+    const urls = Object.fromEntries(b.uploads.map((u) => [u.store, b.parts.map((n) => `${sandbox.api.url}/s3/${u.store}/${u.uploadId}/${n}?X-Amz-Signature=abc`)]));
+    return sendJson(res, 200, { urls, expires: '2030-01-01T00:00:00.000Z' });
   }
   if (req.method === 'POST' && url.pathname === '/uploads/complete') {
     const b = json(req.body) as { key: string; uploads: { store: string; uploadId: string; parts: { n: number; etag: string }[] }[] };
@@ -104,73 +88,27 @@ function route(req: Seen, res: ServerResponse): void {
       objects.set(`${u.store}/${b.key}`, Buffer.concat(pieces as Buffer[]));
       return outcome(u.store, true);
     });
-    return answer(res, 200, { key: b.key, results });
+    return sendJson(res, 200, { key: b.key, results });
   }
   if (req.method === 'POST' && url.pathname === '/uploads/abort') {
     const b = json(req.body) as { key: string; uploads: { store: string }[] };
-    return answer(res, 200, { key: b.key, results: b.uploads.map((u) => outcome(u.store, true)) });
+    return sendJson(res, 200, { key: b.key, results: b.uploads.map((u) => outcome(u.store, true)) });
   }
-  answer(res, 404, { error: 'NotFound', message: `no route for ${req.method} ${req.url}` });
+  noRoute(req, res);
 }
 
-function serve(req: IncomingMessage, res: ServerResponse): void {
-  const chunks: Buffer[] = [];
-  req.on('data', (c: Buffer) => chunks.push(c));
-  req.on('end', () => {
-    const s: Seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks) };
-    seen.push(s);
-    route(s, res);
-  });
-}
-
-let home: string;
+const sandbox = useCliSandbox(route);
+const seen = () => sandbox.api.requests;
+const tempDir = useTempDirs('dfs-put-');
 let dir: string;
 
-beforeAll(async () => {
-  server = createServer(serve);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  home = mkdtempSync(join(tmpdir(), 'dfs-home-'));
-});
-
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  rmSync(home, { recursive: true, force: true });
-});
-
 beforeEach(() => {
-  seen = [];
   parts = new Map();
   objects = new Map();
-  dir = mkdtempSync(join(tmpdir(), 'dfs-put-'));
+  dir = tempDir();
 });
 
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
-
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function start(args: string[], env: Record<string, string> = {}): { child: ChildProcess; done: Promise<Ran> } {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    cwd: dir,
-    env: { PATH: process.env.PATH ?? '', HOME: home, XDG_CONFIG_HOME: join(home, 'config'), DFS_ENDPOINT: endpoint, TZ: 'UTC', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  const done = new Promise<Ran>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-  return { child, done };
-}
-
+const start = (args: string[]) => startDfs(args, { cwd: dir, env: sandbox.env({ TZ: 'UTC' }) });
 const dfs = (...args: string[]) => start(args).done;
 
 /** A file in the test folder with a known mtime. */
@@ -195,7 +133,7 @@ describe('dfs put, small files (one PUT)', () => {
     const r = await dfs('put', 'fileA.txt');
     expect(r).toEqual({ code: 0, stdout: 'stored fileA.txt (39 B) on server1, server2\n', stderr: '' });
     expect(apiCalls()).toHaveLength(1);
-    const put = seen[0]!;
+    const put = seen()[0]!;
     expect(put.method).toBe('PUT');
     expect(put.url).toBe('/files/fileA.txt?to=all');
     expect(put.headers['x-dfs-mtime']).toBe(String(MTIME.getTime()));
@@ -208,14 +146,14 @@ describe('dfs put, small files (one PUT)', () => {
     const r = await dfs('put', 'local.txt', '--as', 'docs/a b+c.txt', '--to', 'server1');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('stored local.txt as docs/a b+c.txt (1 B) on server1; replication copies it to the other stores\n');
-    expect(seen[0]!.url).toBe('/files/docs/a%20b%2Bc.txt?to=server1');
+    expect(seen()[0]!.url).toBe('/files/docs/a%20b%2Bc.txt?to=server1');
   });
 
   it('sends an empty file inline too', async () => {
     file('empty.txt', '');
     const r = await dfs('put', 'empty.txt');
     expect(r.code).toBe(0);
-    expect(seen[0]!.body.length).toBe(0);
+    expect(seen()[0]!.body.length).toBe(0);
   });
 
   it('exits 6 when only some stores took it, naming each failure', async () => {
@@ -273,7 +211,7 @@ describe('dfs put, large files (multipart through presigned URLs)', () => {
     const r = await dfs('put', 'big.bin');
     expect(r).toMatchObject({ code: 0, stderr: '' });
     expect(r.stdout).toBe('stored big.bin (5.0 MiB, 161 parts) on server1, server2\n');
-    expect(seen.some((s) => s.method === 'PUT' && s.url.startsWith('/files/'))).toBe(false);
+    expect(seen().some((s) => s.method === 'PUT' && s.url.startsWith('/files/'))).toBe(false);
     expect(posts('/uploads')).toEqual([{ key: 'big.bin', size: SIZE, mtime: MTIME.getTime(), to: 'all' }]);
     const signed = posts('/uploads/sign') as { parts: number[] }[];
     expect(signed.map((s) => s.parts.length)).toEqual([100, 61]);
@@ -299,7 +237,7 @@ describe('dfs put, large files (multipart through presigned URLs)', () => {
     expect((posts('/uploads/complete')[0] as { uploads: { store: string }[] }).uploads.map((u) => u.store)).toEqual(['server1']);
     expect(posts('/uploads/abort')).toEqual([{ key: 'flaky.bin', uploads: [{ store: 'server2', uploadId: 'flaky-server2' }] }]);
     // Retried, then given up: server2 did not get a PUT for every part.
-    const server2Puts = seen.filter((s) => s.url.startsWith('/s3/server2/')).length;
+    const server2Puts = seen().filter((s) => s.url.startsWith('/s3/server2/')).length;
     expect(server2Puts).toBeLessThan(161);
   });
 
@@ -350,13 +288,13 @@ describe('dfs put, refused arguments (nothing sent)', () => {
     const r = await dfs(...args);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(message);
-    expect(seen).toEqual([]);
+    expect(seen()).toEqual([]);
   });
 
   it('prints the refusal as JSON with --json', async () => {
     const r = await dfs('put', 'nope.txt', '--json');
     expect(r.code).toBe(2);
     expect(JSON.parse(r.stdout)).toEqual({ error: 'NoSuchFile', message: 'no such file: nope.txt' });
-    expect(seen).toEqual([]);
+    expect(seen()).toEqual([]);
   });
 });
