@@ -2,15 +2,9 @@
  * Runs the real `node bin/dfs.js sync …` against a fake API (node:http on 127.0.0.1) that
  * answers POST /reconcile with a canned dry-run report and applies batches of POST /reconcile/apply.
  */
-import { spawn } from 'node:child_process';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { ServerResponse } from 'node:http';
 import type { PlanEntry, SyncReport } from '../../lib/types';
-
-const BIN = join(__dirname, '..', '..', 'bin', 'dfs.js');
+import { noRoute, runDfs, sendJson, useCliSandbox, type SeenRequest } from '../helpers/cli';
 
 const COPY_B: PlanEntry = {
   key: 'fileB.txt',
@@ -47,79 +41,33 @@ interface Scenario {
   batchError?: { n: number; status: number };
 }
 
-let server: Server;
-let endpoint: string;
-let seen: { url: string; body: string }[] = [];
 let scenario: Scenario;
 
-function answer(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
+function serve(req: SeenRequest, res: ServerResponse): void {
+  const body = req.body.toString('utf8');
+  const url = new URL(req.url, 'http://x');
+  if (req.method === 'POST' && url.pathname === '/reconcile') return sendJson(res, scenario.reconcile.status, scenario.reconcile.body);
+  if (req.method === 'POST' && url.pathname === '/reconcile/apply') {
+    const n = seen().filter((s) => s.url === 'POST /reconcile/apply').length;
+    if (scenario.batchError?.n === n) return sendJson(res, scenario.batchError.status, { error: 'Internal' });
+    const { entries } = JSON.parse(body) as { entries: PlanEntry[] };
+    if (entries.length > 100) return sendJson(res, 400, { error: 'BadRequest', message: 'entries: at most 100' });
+    const failed = entries.filter((e) => scenario.failing?.[e.key]).map((e) => ({ key: e.key, error: scenario.failing![e.key]! }));
+    return sendJson(res, 200, { done: entries.length - failed.length, failed });
+  }
+  noRoute(req, res);
 }
 
-function serve(req: IncomingMessage, res: ServerResponse): void {
-  const chunks: Buffer[] = [];
-  req.on('data', (c: Buffer) => chunks.push(c));
-  req.on('end', () => {
-    const body = Buffer.concat(chunks).toString('utf8');
-    seen.push({ url: `${req.method} ${req.url}`, body });
-    const url = new URL(req.url ?? '', 'http://x');
-    if (req.method === 'POST' && url.pathname === '/reconcile') return answer(res, scenario.reconcile.status, scenario.reconcile.body);
-    if (req.method === 'POST' && url.pathname === '/reconcile/apply') {
-      const n = seen.filter((s) => s.url === 'POST /reconcile/apply').length;
-      if (scenario.batchError?.n === n) return answer(res, scenario.batchError.status, { error: 'Internal' });
-      const { entries } = JSON.parse(body) as { entries: PlanEntry[] };
-      if (entries.length > 100) return answer(res, 400, { error: 'BadRequest', message: 'entries: at most 100' });
-      const failed = entries.filter((e) => scenario.failing?.[e.key]).map((e) => ({ key: e.key, error: scenario.failing![e.key]! }));
-      return answer(res, 200, { done: entries.length - failed.length, failed });
-    }
-    answer(res, 404, { error: 'NotFound', message: `no route for ${req.method} ${req.url}` });
-  });
-}
-
-let home: string;
-
-beforeAll(async () => {
-  server = createServer(serve);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  home = mkdtempSync(join(tmpdir(), 'dfs-home-'));
-});
-
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  rmSync(home, { recursive: true, force: true });
-});
+const sandbox = useCliSandbox(serve);
+const seen = () => sandbox.api.requests.map((r) => ({ url: `${r.method} ${r.url}`, body: r.body.toString('utf8') }));
 
 beforeEach(() => {
-  seen = [];
   scenario = { reconcile: { status: 200, body: report([COPY_B, COPY_C, DELETE_X]) } };
 });
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+const dfs = (...args: string[]) => runDfs(args, { cwd: sandbox.home, env: sandbox.env() });
 
-function dfs(...args: string[]): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: home,
-      env: { PATH: process.env.PATH ?? '', HOME: home, XDG_CONFIG_HOME: join(home, 'config'), DFS_ENDPOINT: endpoint },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-const batches = () => seen.filter((s) => s.url === 'POST /reconcile/apply').map((s) => (JSON.parse(s.body) as { entries: PlanEntry[] }).entries);
+const batches = () => seen().filter((s) => s.url === 'POST /reconcile/apply').map((s) => (JSON.parse(s.body) as { entries: PlanEntry[] }).entries);
 
 describe('dfs sync --dry-run', () => {
   it('prints counts first, then one line per step with its reason, and exits 4', async () => {
@@ -139,7 +87,7 @@ describe('dfs sync --dry-run', () => {
         '',
       ].join('\n'),
     );
-    expect(seen.map((s) => s.url)).toEqual(['POST /reconcile?dryRun=1']);
+    expect(seen().map((s) => s.url)).toEqual(['POST /reconcile?dryRun=1']);
   });
 
   it('exits 0 when nothing differs', async () => {
@@ -152,7 +100,7 @@ describe('dfs sync --dry-run', () => {
   it('warns about stores that did not answer (with --force)', async () => {
     scenario.reconcile.body = report([COPY_B], { unavailable: ['server3'] });
     const r = await dfs('sync', '--dry-run', '--force');
-    expect(seen.map((s) => s.url)).toEqual(['POST /reconcile?dryRun=1&force=1']);
+    expect(seen().map((s) => s.url)).toEqual(['POST /reconcile?dryRun=1&force=1']);
     expect(r.stderr).toBe('warning: server3 did not answer; the plan covers only the stores that did\n');
   });
 
@@ -171,7 +119,7 @@ describe('dfs sync', () => {
     expect(r.stdout).toMatch(/^3 matching files\n250 differences found\n/);
     expect(r.stdout.endsWith('applied 250 of 250 steps\n')).toBe(true);
     expect(r.stdout).not.toContain('dry run');
-    expect(seen[0]!.url).toBe('POST /reconcile?dryRun=1');
+    expect(seen()[0]!.url).toBe('POST /reconcile?dryRun=1');
     expect(batches().map((b) => b.length)).toEqual([100, 100, 50]);
     expect(batches().flat()).toEqual(MANY);
   });
