@@ -2,15 +2,9 @@
  * Runs the real `node bin/dfs.js watch …` against a fake API (node:http on 127.0.0.1) whose
  * journal answers a scripted sequence of pages, keyed by the `after` cursor.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import type { ServerResponse } from 'node:http';
 import type { EventPage, JournalEvent } from '../../lib/types';
-
-const BIN = join(__dirname, '..', '..', 'bin', 'dfs.js');
+import { noRoute, sendJson, startDfs, useCliSandbox, type SeenRequest } from '../helpers/cli';
 
 const ev = (n: number, rest: Omit<JournalEvent, 'id' | 'time'>): JournalEvent => ({
   id: `00171455760000${n}-0000000${n}`,
@@ -31,68 +25,28 @@ const PAGES: Record<string, EventPage> = {
   [E4.id]: { events: [], next: E4.id, more: false },
 };
 
-let server: Server;
-let endpoint: string;
-let seen: string[] = [];
 let refuse = false;
 
-function answer(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
+function serve(req: SeenRequest, res: ServerResponse): void {
+  const url = new URL(req.url, 'http://x');
+  if (url.pathname !== '/events') return noRoute(req, res);
+  if (refuse) return sendJson(res, 400, { error: 'BadRequest', message: '"after" must be an event id from a previous answer' });
+  sendJson(res, 200, PAGES[url.searchParams.get('after') ?? ''] ?? { events: [], next: null, more: false });
 }
 
-function serve(req: IncomingMessage, res: ServerResponse): void {
-  const url = new URL(req.url ?? '', 'http://x');
-  if (url.pathname !== '/events') return answer(res, 404, { error: 'NotFound', message: `no route for ${req.method} ${req.url}` });
-  seen.push(url.searchParams.get('after') ?? '');
-  if (refuse) return answer(res, 400, { error: 'BadRequest', message: '"after" must be an event id from a previous answer' });
-  answer(res, 200, PAGES[url.searchParams.get('after') ?? ''] ?? { events: [], next: null, more: false });
-}
-
-let home: string;
-
-beforeAll(async () => {
-  server = createServer(serve);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  home = mkdtempSync(join(tmpdir(), 'dfs-home-'));
-});
-
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  rmSync(home, { recursive: true, force: true });
-});
+const sandbox = useCliSandbox(serve);
+/** The `after` of each journal read in this test. */
+const seen = () =>
+  sandbox.api.requests
+    .map((r) => new URL(r.url, 'http://x'))
+    .filter((url) => url.pathname === '/events')
+    .map((url) => url.searchParams.get('after') ?? '');
 
 beforeEach(() => {
-  seen = [];
   refuse = false;
 });
 
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function start(args: string[], env: Record<string, string> = {}): { child: ChildProcess; done: Promise<Ran>; firstLine: Promise<void> } {
-  const child = spawn(process.execPath, [BIN, ...args], {
-    cwd: home,
-    env: { PATH: process.env.PATH ?? '', HOME: home, XDG_CONFIG_HOME: join(home, 'config'), DFS_ENDPOINT: endpoint, TZ: 'UTC', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  const firstLine = new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()));
-  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  const done = new Promise<Ran>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-  return { child, done, firstLine };
-}
-
+const start = (args: string[]) => startDfs(args, { cwd: sandbox.home, env: sandbox.env({ TZ: 'UTC' }) });
 const dfs = (...args: string[]) => start(args).done;
 
 describe('dfs watch', () => {
@@ -109,7 +63,7 @@ describe('dfs watch', () => {
       ].join('\n'),
       stderr: '',
     });
-    expect(seen).toEqual(['', E2.id, E3.id]);
+    expect(seen()).toEqual(['', E2.id, E3.id]);
   });
 
   it('--json prints each event as one JSON line', async () => {
@@ -122,7 +76,7 @@ describe('dfs watch', () => {
     const r = await dfs('watch', '--since-start', '--count', '1');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('10:00:04  fileC.txt  lock\n');
-    expect(seen).toEqual(['', E2.id, E3.id]);
+    expect(seen()).toEqual(['', E2.id, E3.id]);
   });
 
   // How many of the four events come within the timeout depends on the machine's load.
@@ -139,8 +93,8 @@ describe('dfs watch', () => {
   });
 
   it('stops on Ctrl-C with exit 0', async () => {
-    const { child, done, firstLine } = start(['watch']);
-    await firstLine;
+    const { child, done, firstOutput } = start(['watch']);
+    await firstOutput;
     child.kill('SIGINT');
     const r = await done;
     expect(r.code).toBe(0);
@@ -162,6 +116,6 @@ describe('dfs watch', () => {
     const r = await dfs('watch', ...args);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(message);
-    expect(seen).toEqual([]);
+    expect(seen()).toEqual([]);
   });
 });
