@@ -1,25 +1,19 @@
 /** bin/dfs.js: bundles cli/ on first use, reuses the bundle while fresh, ships no server code. */
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-
-const BIN = join(__dirname, '..', '..', 'bin', 'dfs.js');
+import { runDfs } from '../helpers/cli';
+import { makeTempDir, removeDir } from '../helpers/temp';
 
 let cache: string;
 beforeAll(() => {
-  cache = mkdtempSync(join(tmpdir(), 'dfs-cache-'));
+  cache = makeTempDir('dfs-cache-');
 });
-afterAll(() => rmSync(cache, { recursive: true, force: true }));
+afterAll(() => removeDir(cache));
 
-function dfs(...args: string[]): Promise<{ code: number | null; stdout: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH ?? '', DFS_CLI_CACHE: cache }, stdio: ['ignore', 'pipe', 'inherit'] });
-    let stdout = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout }));
-  });
+/** The CLI with a bundle cache of its own; a failing build shows its errors in the test output. */
+async function dfs(...args: string[]): Promise<{ code: number | null; stdout: string }> {
+  const { code, stdout } = await runDfs(args, { env: { DFS_CLI_CACHE: cache }, stderr: 'inherit' });
+  return { code, stdout };
 }
 
 const bundle = () => join(cache, 'dfs.js');
