@@ -1,9 +1,10 @@
 import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { handler } from '../../handlers/api';
 import { logger } from '../../handlers/http';
 import * as read from '../../lib/read';
+import { apiEvent } from '../helpers/apigw';
 import { FakeS3, networkError, s3Error } from '../helpers/mock-s3';
 
 // handlers/deps.ts builds its deps from the environment at first use: this is the wiring under test.
@@ -37,33 +38,9 @@ beforeEach(() => {
 
 afterEach(() => jest.restoreAllMocks());
 
-/** An API Gateway HTTP API (payload 2.0) event; `rawPath` is percent-encoded as a browser sends it. */
-function apiEvent(method: string, rawPath: string, query?: Record<string, string>): APIGatewayProxyEventV2 {
-  return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath,
-    rawQueryString: new URLSearchParams(query).toString(),
-    headers: { accept: 'application/json' },
-    ...(query ? { queryStringParameters: query } : {}),
-    isBase64Encoded: false,
-    requestContext: {
-      accountId: '123456789012',
-      apiId: 'api',
-      domainName: 'api.example.com',
-      domainPrefix: 'api',
-      http: { method, path: rawPath, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'jest' },
-      requestId: 'req-1',
-      routeKey: '$default',
-      stage: '$default',
-      time: '01/Jan/2026:00:00:00 +0000',
-      timeEpoch: 0,
-    },
-  };
-}
-
 async function call(method: string, rawPath: string, query?: Record<string, string>) {
-  const res = (await handler(apiEvent(method, rawPath, query))) as APIGatewayProxyStructuredResultV2 & { body: string };
+  const event = apiEvent(method, rawPath, { query, headers: { accept: 'application/json' } });
+  const res = (await handler(event)) as APIGatewayProxyStructuredResultV2 & { body: string };
   return { status: res.statusCode, raw: res.body, body: JSON.parse(res.body) as Record<string, unknown>, headers: res.headers };
 }
 

@@ -1,4 +1,4 @@
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { errorResponse, http, logger, ok, type ApiRequest, type Route } from '../../handlers/http';
 import {
   AllStoresUnavailableError,
@@ -9,31 +9,7 @@ import {
   StoreUnavailableError,
   UnknownStoreError,
 } from '../../lib/errors';
-
-/** An API Gateway HTTP API (payload 2.0) event, as the Lambda receives it. */
-function apiEvent(method: string, rawPath: string, over: Partial<APIGatewayProxyEventV2> = {}): APIGatewayProxyEventV2 {
-  return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath,
-    rawQueryString: '',
-    headers: {},
-    isBase64Encoded: false,
-    requestContext: {
-      accountId: '123456789012',
-      apiId: 'api',
-      domainName: 'api.example.com',
-      domainPrefix: 'api',
-      http: { method, path: rawPath, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'jest' },
-      requestId: 'req-1',
-      routeKey: '$default',
-      stage: '$default',
-      time: '01/Jan/2026:00:00:00 +0000',
-      timeEpoch: 0,
-    },
-    ...over,
-  };
-}
+import { apiEvent } from '../helpers/apigw';
 
 let logError: jest.SpyInstance;
 let logWarn: jest.SpyInstance;
@@ -69,7 +45,7 @@ describe('http: API Gateway events', () => {
     await handler(
       apiEvent('get', '/files/dir/a%20b%2Bc%25.txt', {
         headers: { 'X-Dfs-User': 'ann', Accept: 'application/json' },
-        queryStringParameters: { meta: '1', prefix: 'a b' },
+        query: { meta: '1', prefix: 'a b' },
       }),
     );
 
