@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-s3';
 // @smithy/util-stream is not installed on its own; the SDK bundles the same mixin in @smithy/core.
 import { sdkStreamMixin } from '@smithy/core/serde';
-import type { AwsClientStub } from 'aws-sdk-client-mock';
+import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import type { Store } from '../../lib/stores';
 
 /** One object as S3 holds it. */
@@ -77,9 +77,22 @@ export class FakeS3 {
   private readonly faults: Fault[] = [];
   private readonly hooks: ((command: Command, input: Input) => void)[] = [];
 
-  constructor(mock: AwsClientStub<S3Client>) {
-    mock.on(HeadObjectCommand).callsFake(async (input: HeadObjectCommandInput) => this.head(input));
-    mock.on(GetObjectCommand).callsFake(async (input: GetObjectCommandInput) => this.get(input));
+  constructor(private readonly mock: AwsClientStub<S3Client>) {
+    this.answerMock();
+  }
+
+  /** Empties every bucket, forgets faults, hooks and counts, and answers the mock again (after its `reset()`). */
+  reset(): void {
+    this.buckets.clear();
+    this.served.clear();
+    this.faults.length = 0;
+    this.hooks.length = 0;
+    this.answerMock();
+  }
+
+  private answerMock(): void {
+    this.mock.on(HeadObjectCommand).callsFake(async (input: HeadObjectCommandInput) => this.head(input));
+    this.mock.on(GetObjectCommand).callsFake(async (input: GetObjectCommandInput) => this.get(input));
   }
 
   put(bucket: string, key: string, content: string | Buffer, opts: PutOptions = {}): FakeObject {
@@ -194,6 +207,20 @@ function lazyBody(bytes: Buffer, onServe: (n: number) => void) {
     },
   });
   return sdkStreamMixin(stream);
+}
+
+/**
+ * For a test file: mocks every S3Client with one FakeS3 behind it; before each test both are
+ * reset (no recorded calls, no objects, faults or hooks).
+ */
+export function useFakeS3(): { s3mock: AwsClientStub<S3Client>; fake: FakeS3 } {
+  const s3mock = mockClient(S3Client);
+  const fake = new FakeS3(s3mock);
+  beforeEach(() => {
+    s3mock.reset();
+    fake.reset();
+  });
+  return { s3mock, fake };
 }
 
 /** Stores `server1..serverN` on buckets `bucket-1..bucket-N`, each with its own client. */

@@ -1,11 +1,10 @@
-import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { mockClient } from 'aws-sdk-client-mock';
 import { handler } from '../../handlers/api';
 import { logger } from '../../handlers/http';
 import * as read from '../../lib/read';
 import { apiEvent } from '../helpers/apigw';
-import { FakeS3, networkError, s3Error } from '../helpers/mock-s3';
+import { networkError, s3Error, useFakeS3 } from '../helpers/mock-s3';
 
 // handlers/deps.ts builds its deps from the environment at first use: this is the wiring under test.
 const ENV = {
@@ -25,13 +24,10 @@ afterAll(() => {
   }
 });
 
-const s3mock = mockClient(S3Client);
-let fake: FakeS3;
+const { s3mock, fake } = useFakeS3();
 let logError: jest.SpyInstance;
 
 beforeEach(() => {
-  s3mock.reset();
-  fake = new FakeS3(s3mock);
   logError = jest.spyOn(logger, 'error').mockImplementation(() => undefined);
   jest.spyOn(logger, 'warn').mockImplementation(() => undefined);
 });

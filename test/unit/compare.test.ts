@@ -1,19 +1,11 @@
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { mockClient } from 'aws-sdk-client-mock';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { ChangedWhileReadingError, cheapVerdict, compareBytes, groupByContent } from '../../lib/compare';
 import { StoreUnavailableError } from '../../lib/errors';
 import { headObject, toObjectHead, type ObjectHead } from '../../lib/stores';
 import { makeDeps } from '../helpers/deps';
-import { FakeS3, makeStores, s3Error } from '../helpers/mock-s3';
+import { makeStores, s3Error, useFakeS3 } from '../helpers/mock-s3';
 
-const s3mock = mockClient(S3Client);
-let fake: FakeS3;
-
-beforeEach(() => {
-  s3mock.reset();
-  fake = new FakeS3(s3mock);
-});
-
+const { s3mock, fake } = useFakeS3();
 const stores = makeStores(3);
 const CHUNK = 1024;
 

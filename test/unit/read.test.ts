@@ -1,20 +1,12 @@
-import { GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { mockClient } from 'aws-sdk-client-mock';
+import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { Deps } from '../../lib/deps';
 import { AllStoresUnavailableError } from '../../lib/errors';
 import { readFile } from '../../lib/read';
 import type { ReadAnswer } from '../../lib/types';
 import { makeDeps } from '../helpers/deps';
-import { FakeS3, makeStores, networkError, s3Error } from '../helpers/mock-s3';
+import { makeStores, networkError, s3Error, useFakeS3 } from '../helpers/mock-s3';
 
-const s3mock = mockClient(S3Client);
-let fake: FakeS3;
-
-beforeEach(() => {
-  s3mock.reset();
-  fake = new FakeS3(s3mock);
-});
-
+const { s3mock, fake } = useFakeS3();
 const stores = makeStores(3);
 const CHUNK = 1024;
 

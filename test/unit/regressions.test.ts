@@ -1,13 +1,10 @@
-import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { mockClient } from 'aws-sdk-client-mock';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { readFile } from '../../lib/read';
 import { parseStores } from '../../lib/config';
 import { makeDeps } from '../helpers/deps';
-import { FakeS3, makeStores, s3Error } from '../helpers/mock-s3';
+import { makeStores, s3Error, useFakeS3 } from '../helpers/mock-s3';
 
-const s3mock = mockClient(S3Client);
-let fake: FakeS3;
-beforeEach(() => { s3mock.reset(); fake = new FakeS3(s3mock); });
+const { fake } = useFakeS3();
 const stores = makeStores(2);
 
 describe('read-path regressions found in review', () => {
