@@ -172,6 +172,14 @@ function seconds(value: string): number {
 
 const helpAfter = (text: string) => `${text}\n\n${CONNECTION_HELP}\n\n${EXIT_HELP}\n`;
 
+/**
+ * Adds the API command `name` to `program`: `define` gives its description, arguments and own
+ * options; the options every API command shares and the help text `help` come after them.
+ */
+function apiCommand(program: Command, name: string, help: string, define: (cmd: Command) => Command): Command {
+  return withApiOptions(define(program.command(name))).addHelpText('after', helpAfter(help));
+}
+
 /** Runs one `dfs` invocation (`argv` without node and script) and returns its exit code. */
 export async function run(argv: string[], io: Io = processIo()): Promise<number> {
   const json = argv.includes('--json');
@@ -189,16 +197,14 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
     .showHelpAfterError('(add --help for usage)')
     .addHelpText('after', `\n${EXAMPLES}\n\n${CONNECTION_HELP}\n\n${EXIT_HELP}\n`);
 
-  withApiOptions(
-    program
-      .command('get')
+  apiCommand(program, 'get', GET_HELP, (cmd) =>
+    cmd
       .description('download NAME; when the stores hold different versions, save each one')
       .argument('<name>', 'file name (key) in the store, e.g. fileA.txt or docs/a.pdf')
       .option('-o, --output-dir <dir>', 'folder to save into', '.')
       .option('--force', 'replace existing files')
       .option('--resolve <newest|store>', 'when copies differ, save only the newest or that store\'s version, as NAME'),
   )
-    .addHelpText('after', helpAfter(GET_HELP))
     .action(async (name: string, flags: GetFlags) => {
       const result = await getFile(
         () => connect(flags, io.env),
@@ -210,14 +216,12 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       exitCode = result.exitCode;
     });
 
-  withApiOptions(
-    program
-      .command('ls')
+  apiCommand(program, 'ls', LS_HELP, (cmd) =>
+    cmd
       .description('list every file: index, name, size, time, state across stores, which stores hold it')
       .argument('[prefix]', 'only names starting with this, e.g. docs/')
       .option('--verify', 'settle "unverified" states with a metadata read per file (no bodies)'),
   )
-    .addHelpText('after', helpAfter(LS_HELP))
     .action(async (prefix: string | undefined, flags: LsFlags) => {
       const table = new LsTable();
       const doc = flags.json ? new LsJson((t) => io.stdout(t)) : undefined;
@@ -241,15 +245,13 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       }
     });
 
-  withApiOptions(
-    program
-      .command('put')
+  apiCommand(program, 'put', PUT_HELP, (cmd) =>
+    cmd
       .description('upload FILE, by default to every store, under its base name or --as NAME')
       .argument('<file>', 'the local file to upload')
       .option('--as <name>', 'file name (key) in the store; default the base name of FILE')
       .option('--to <all|store>', 'write to every store, or to one and let replication spread it', 'all'),
   )
-    .addHelpText('after', helpAfter(PUT_HELP))
     .action(async (file: string, flags: PutFlags) => {
       const progress = await progressFor(io, flags);
       const result = await interruptible(io, (signal) =>
@@ -260,14 +262,12 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       exitCode = result.exitCode;
     });
 
-  withApiOptions(
-    program
-      .command('rm')
+  apiCommand(program, 'rm', RM_HELP, (cmd) =>
+    cmd
       .description('delete NAME from every store (asks first unless -y)')
       .argument('<name>', 'file name (key) in the store')
       .option('-y, --yes', 'do not ask; needed when stdin is not a terminal'),
   )
-    .addHelpText('after', helpAfter(RM_HELP))
     .action(async (name: string, flags: RmFlags) => {
       const result = await removeFile(() => connect(flags, io.env), { name, yes: Boolean(flags.yes) }, io.confirm ? { confirm: io.confirm } : {});
       if (flags.json) printJson(io, result.answer);
@@ -275,14 +275,12 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       exitCode = result.exitCode;
     });
 
-  withApiOptions(
-    program
-      .command('sync')
+  apiCommand(program, 'sync', SYNC_HELP, (cmd) =>
+    cmd
       .description('find every difference between the stores and repair it (newest wins, deletes kept)')
       .option('--dry-run', 'only report what differs and what would be done')
       .option('--force', 'go on past the safety guards (a store down or empty, over 50 % deletes)'),
   )
-    .addHelpText('after', helpAfter(SYNC_HELP))
     .action(async (flags: SyncFlags) => {
       const dryRun = Boolean(flags.dryRun);
       const progress = await progressFor(io, flags);
@@ -300,15 +298,13 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       exitCode = result.exitCode;
     });
 
-  withApiOptions(
-    program
-      .command('watch')
+  apiCommand(program, 'watch', WATCH_HELP, (cmd) =>
+    cmd
       .description('print what the servers do, live: replication, deletes, reconcile steps')
       .option('--since-start', 'leave out the last minute; show only what happens from now on')
       .option('--count <n>', 'stop after N events', positiveInt('--count'))
       .option('--timeout <seconds>', 'stop after this long (exit 1 if --count events did not come)', seconds),
   )
-    .addHelpText('after', helpAfter(WATCH_HELP))
     .action(async (flags: WatchFlags) => {
       const result = await interruptible(io, (signal) =>
         watchEvents(
