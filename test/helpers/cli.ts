@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { makeTempDir, removeDir } from './temp';
 
-export const BIN = join(__dirname, '..', '..', 'bin', 'dfs.js');
+const BIN = join(__dirname, '..', '..', 'bin', 'dfs.js');
 
 /** How a run of the CLI ended. */
 export interface Ran {
