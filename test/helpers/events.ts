@@ -80,25 +80,33 @@ export async function listAll(s3: S3Client, bucket: string, prefix?: string) {
 /** The whole journal, oldest first, read straight from the control bucket (no settle window). */
 export async function readJournal(control: { s3: S3Client; bucket: string }): Promise<JournalEvent[]> {
   const objects = await listAll(control.s3, control.bucket, 'journal/');
-  const events = await Promise.all(
-    objects.map(async (o) => {
-      const res = await control.s3.send(new GetObjectCommand({ Bucket: control.bucket, Key: o.key }));
-      return JSON.parse(await res.Body!.transformToString()) as JournalEvent;
-    }),
-  );
+  const events = await mapLimit(objects, 32, async (o) => {
+    const res = await control.s3.send(new GetObjectCommand({ Bucket: control.bucket, Key: o.key }));
+    return JSON.parse(await res.Body!.transformToString()) as JournalEvent;
+  });
   return events.sort((a, b) => (a.id < b.id ? -1 : 1));
 }
 
 /** Key → body text of every object in a store. */
 export async function contents(store: Store): Promise<Map<string, string>> {
   const objects = await listAll(store.s3, store.bucket);
-  const bodies = await Promise.all(
-    objects.map(async (o) => {
-      const res = await store.s3.send(new GetObjectCommand({ Bucket: store.bucket, Key: o.key }));
-      return [o.key, await res.Body!.transformToString()] as const;
+  const bodies = await mapLimit(objects, 32, async (o) => {
+    const res = await store.s3.send(new GetObjectCommand({ Bucket: store.bucket, Key: o.key }));
+    return [o.key, await res.Body!.transformToString()] as const;
+  });
+  return new Map(bodies);
+}
+
+/** `fn` over `items` with at most `width` calls in flight (a thousand at once swamps s3rver); results in order. */
+export async function mapLimit<T, R>(items: T[], width: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(width, items.length) }, async () => {
+      for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]!);
     }),
   );
-  return new Map(bodies);
+  return out;
 }
 
 /**
@@ -209,4 +217,51 @@ export function emulateS3Atomicity(s3: LocalS3): void {
   app.middleware.unshift(middleware);
   app.httpServer.removeAllListeners('request');
   app.httpServer.on('request', app.callback());
+}
+
+interface S3rverStore {
+  getResourcePath(bucket: string, key: string, resource: string): string;
+  putMetadata(bucket: string, key: string, metadata: object, md5: string): Promise<void>;
+  putObject(object: { bucket: string; key: string; content: Buffer | NodeJS.ReadableStream; metadata: object }): Promise<{ size: number; md5: string }>;
+}
+
+/**
+ * s3rver 3.7.1 answers a PUT (and emits its event) once the body has gone through its MD5
+ * transform, before the file it writes is flushed: a GET, HEAD or CopyObject right after can
+ * see the object empty or cut short. Replication reads right after the event, so on s3rver as it
+ * is a replica is sometimes empty. This makes s3rver answer once the bytes are on disk, as S3 does.
+ */
+export function awaitS3rverWrites(s3: LocalS3): void {
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { createHash } = require('node:crypto') as typeof import('node:crypto');
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const fs = require('node:fs') as typeof import('node:fs');
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const { dirname } = require('node:path') as typeof import('node:path');
+  const store = (s3.server as unknown as { store: S3rverStore }).store;
+  store.putObject = async function putObject(object) {
+    const path = this.getResourcePath(object.bucket, object.key, 'object');
+    await fs.promises.mkdir(dirname(path), { recursive: true });
+    const hash = createHash('md5');
+    let size = 0;
+    await new Promise<void>((resolve, reject) => {
+      const file = fs.createWriteStream(path).on('error', reject).on('finish', resolve);
+      if (Buffer.isBuffer(object.content)) {
+        hash.update(object.content);
+        size = object.content.length;
+        file.end(object.content);
+        return;
+      }
+      object.content
+        .on('error', reject)
+        .on('data', (chunk: Buffer) => {
+          hash.update(chunk);
+          size += chunk.length;
+        })
+        .pipe(file);
+    });
+    const md5 = hash.digest('hex');
+    await this.putMetadata(object.bucket, object.key, object.metadata, md5);
+    return { size, md5 };
+  };
 }

@@ -7,7 +7,7 @@ import type { Store } from '../../lib/stores';
 import type { JournalEvent } from '../../lib/types';
 import { startS3rver, type LocalS3 } from '../helpers/s3rver';
 import { makeDeps } from '../helpers/deps';
-import { contents, emulateS3Atomicity, EventTap, readJournal, waitFor } from '../helpers/events';
+import { awaitS3rverWrites, contents, emulateS3Atomicity, EventTap, readJournal, waitFor } from '../helpers/events';
 
 /*
  * Replication as it runs deployed: s3rver's event emitter plays S3 → Lambda. Every event is
@@ -17,9 +17,10 @@ import { contents, emulateS3Atomicity, EventTap, readJournal, waitFor } from '..
  * users at once; then we wait until no handler runs and nothing has happened for a while, and
  * compare the stores with each other and with what newest-wins allows.
  *
- * s3rver is made to honour S3's conditional writes and atomic objects (emulateS3Atomicity), which
- * the replication protocol relies on and s3rver lacks. CONVERGENCE_PLAIN=1 adds a run on s3rver
- * as it is, reported only (lost updates and torn copies are expected there).
+ * s3rver is made to honour S3's conditional writes and atomic objects (emulateS3Atomicity) and to
+ * answer a PUT once its bytes are written (awaitS3rverWrites), which the replication protocol relies
+ * on and s3rver lacks. CONVERGENCE_PLAIN=1 adds a run on s3rver as it is, reported only (lost
+ * updates, extra copies and empty replicas are expected there).
  * CONVERGENCE_SEED replays a workload; CONVERGENCE_DEBUG=1 (or =f3.txt,…) prints the timelines of the
  * names the oracle faults (and of those named).
  *
@@ -232,7 +233,10 @@ function scenario(likeS3: boolean, deleteShare: number) {
   const ctx = {} as { s3: LocalS3; r: Run; one: Map<string, string>; two: Map<string, string>; journal: JournalEvent[] };
   beforeAll(async () => {
     ctx.s3 = await startS3rver(['server1', 'server2', 'control']);
-    if (likeS3) emulateS3Atomicity(ctx.s3);
+    if (likeS3) {
+      awaitS3rverWrites(ctx.s3);
+      emulateS3Atomicity(ctx.s3);
+    }
     await run(ctx.s3, workload(SEED, deleteShare), (r) => (ctx.r = r));
     [ctx.one, ctx.two] = (await Promise.all(ctx.r.stores.map(contents))) as [Map<string, string>, Map<string, string>];
     ctx.journal = await readJournal(ctx.r.deps.control);

@@ -12,7 +12,7 @@ import type { Store } from '../../lib/stores';
 import type { PlanEntry } from '../../lib/types';
 import { closedPort, startS3rver, type LocalS3 } from '../helpers/s3rver';
 import { makeDeps } from '../helpers/deps';
-import { backdate, contents, inBatches, readJournal } from '../helpers/events';
+import { awaitS3rverWrites, backdate, contents, inBatches, readJournal } from '../helpers/events';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
@@ -20,6 +20,7 @@ const HOUR = 3600_000;
 
 async function setUp(): Promise<{ s3: LocalS3; stores: Store[]; deps: Deps }> {
   const s3 = await startS3rver(['server1', 'server2', 'control']);
+  awaitS3rverWrites(s3); // else a copy right after a PUT may read the file not yet written
   const stores = ['server1', 'server2'].map((name) => ({ name, bucket: name, s3: s3.client }));
   return { s3, stores, deps: makeDeps(stores, { flavor: 's3rver' }) };
 }
@@ -103,7 +104,7 @@ describe('reconcile of 1,000 names with every kind of difference', () => {
       const written = c.kind === 'recreated2' ? c.tomb + 10 * 60_000 : c.tomb - HOUR;
       for (const [bucket, copy] of [['server1', c.s1], ['server2', c.s2]] as const) if (copy) await backdate(s3, bucket, c.key, new Date(written));
     });
-  }, 60_000);
+  }, 120_000);
   afterAll(() => env?.s3.stop());
 
   const count = (...kinds: Kind[]) => all.filter((c) => kinds.includes(c.kind)).length;
@@ -124,7 +125,7 @@ describe('reconcile of 1,000 names with every kind of difference', () => {
 
     for (const e of report.entries) expect(e).toEqual(expectedEntry(byKey.get(e.key)!));
     expect(await readJournal(env.deps.control)).toEqual([]);
-  }, 60_000);
+  }, 120_000);
 
   /** The entry the plan must hold for a case, reason included, in rclone's words. */
   function expectedEntry(c: Case): PlanEntry {
@@ -170,13 +171,13 @@ describe('reconcile of 1,000 names with every kind of difference', () => {
     }
     const journal = await readJournal(env.deps.control);
     expect(journal.filter((e) => e.action === 'reconcile')).toHaveLength(report.counts.copies + report.counts.deletes);
-  }, 120_000);
+  }, 240_000);
 
   it('then finds nothing to do', async () => {
     const report = await reconcile(env.deps, { dryRun: true });
     expect(report.entries).toEqual([]);
     expect(report.counts).toEqual({ match: 800, differ: 0, missing: { server1: 0, server2: 0 }, copies: 0, deletes: 0 });
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('reconcile guards', () => {

@@ -9,7 +9,7 @@ import type { Deps } from '../../lib/deps';
 import type { Store } from '../../lib/stores';
 import { startS3rver, type LocalS3 } from '../helpers/s3rver';
 import { makeDeps } from '../helpers/deps';
-import { EventTap, readJournal, type S3Notification } from '../helpers/events';
+import { awaitS3rverWrites, EventTap, readJournal, type S3Notification } from '../helpers/events';
 
 /*
  * Replication on a real s3rver, fed the notifications s3rver itself emits (flavor 's3rver':
@@ -25,6 +25,7 @@ const STORES = ['server1', 'server2'];
 
 beforeAll(async () => {
   s3 = await startS3rver(['server1', 'server2', 'control']);
+  awaitS3rverWrites(s3); // else a read right after a PUT's event may find the file not yet written
   tap = new EventTap(s3);
   stores = STORES.map((name) => ({ name, bucket: name, s3: s3.client }));
   deps = makeDeps(stores, { flavor: 's3rver' });
