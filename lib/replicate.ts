@@ -6,7 +6,7 @@ import { StoreUnavailableError } from './errors';
 import { ChangedWhileReadingError, cheapVerdict, compareBytes } from './compare';
 import { headObject, isMissing, onStore, type ObjectHead, type Store } from './stores';
 import { appendEvent } from './journal';
-import { writeTombstone } from './tombstones';
+import { readTombstone, writeTombstone } from './tombstones';
 
 /*
  * Replication, one S3 event at a time. The loop guard, for a write W on server1 with N stores:
@@ -221,23 +221,40 @@ async function replicateWrite(deps: Deps, ev: ObjectEvent): Promise<ReplicationO
   return out;
 }
 
+/** How far a delete event's time may be from the moment replication made that delete. */
+export const ECHO_WINDOW_MS = 5000;
+
+/*
+ * Deletes, and their echoes:
+ *
+ *   user deletes K on server1 at t0   event → tombstone {time: t0, echoes: {server2: t1}},
+ *                                             then server2's K deleted at ≈ t1
+ *   server2's K removed at t1          event → tombstone names server2 at ≈ t1: our own echo,
+ *                                             no-op (not a new delete dated t1, which would
+ *                                             take a write made on server1 between t0 and t1)
+ */
 async function replicateDelete(deps: Deps, ev: ObjectEvent): Promise<ReplicationOutcome> {
   const out: ReplicationOutcome = { copied: [], deleted: [], skipped: [], failed: [] };
+  const peerNames = deps.stores.filter((s) => s !== ev.store).map((s) => s.name);
+  const prior = await readTombstone(deps, ev.key);
+  const echoAt = prior?.echoes?.[ev.store.name];
+  if (echoAt !== undefined && Math.abs(ev.time - echoAt) <= ECHO_WINDOW_MS) {
+    out.skipped.push(...peerNames);
+    return out;
+  }
   if (await headObject(ev.store, ev.key)) {
-    out.skipped.push(...deps.stores.filter((s) => s !== ev.store).map((s) => s.name));
+    out.skipped.push(...peerNames);
     return out; // re-created since: its own created event replicates it
   }
-  await writeTombstone(deps, { key: ev.key, time: ev.time, who: `${ev.store.name} (event)` });
   const peers = deps.stores.filter((s) => s !== ev.store);
+  const targets: { to: Store; dst: ObjectHead }[] = [];
   await Promise.all(
     peers.map(async (to) => {
       try {
         const dst = await headObject(to, ev.key);
         if (!dst) {
           out.skipped.push(to.name);
-          return;
-        }
-        if (dst.writtenMs > ev.time) {
+        } else if (dst.writtenMs > ev.time) {
           out.skipped.push(to.name);
           await appendEvent(deps, {
             action: 'conflict',
@@ -246,8 +263,23 @@ async function replicateDelete(deps: Deps, ev: ObjectEvent): Promise<Replication
             to: [to.name],
             reason: `${to.name} written after the delete (${iso(dst.writtenMs)} vs ${iso(ev.time)}): kept`,
           });
-          return;
-        }
+        } else targets.push({ to, dst });
+      } catch (err) {
+        if (!retryable(err)) throw err;
+        out.failed.push(to.name);
+      }
+    }),
+  );
+  const now = Date.now();
+  await writeTombstone(deps, {
+    key: ev.key,
+    time: ev.time,
+    who: `${ev.store.name} (event)`,
+    echoes: Object.fromEntries(targets.map(({ to }) => [to.name, now])),
+  });
+  await Promise.all(
+    targets.map(async ({ to, dst }) => {
+      try {
         await onStore(to, () => to.s3.send(new DeleteObjectCommand({ Bucket: to.bucket, Key: ev.key, IfMatch: dst.etag })));
         out.deleted.push(to.name);
         await appendEvent(deps, { action: 'delete', key: ev.key, from: ev.store.name, to: [to.name], reason: 'deleted' });

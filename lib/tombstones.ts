@@ -12,6 +12,11 @@ export interface Tombstone {
   /** Deletion time, ms since 1970. */
   time: number;
   who: string;
+  /**
+   * Stores whose copy replication deleted to carry this delete out, with when (ms): their
+   * own delete events are echoes, not new deletes (lib/replicate.ts).
+   */
+  echoes?: Record<string, number>;
 }
 
 const PREFIX = 'tombstones/';

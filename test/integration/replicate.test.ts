@@ -153,7 +153,7 @@ describe('handleS3Event on s3rver events', () => {
 
     expect(await handleS3Event(deps, event)).toEqual([{ copied: [], deleted: ['server2'], skipped: [], failed: [] }]);
     expect(await get('server2', 'gone.txt')).toBeUndefined();
-    expect(await readTombstone(deps, 'gone.txt')).toEqual({ key: 'gone.txt', time: Date.parse(event.Records[0]!.eventTime), who: 'server1 (event)' });
+    expect(await readTombstone(deps, 'gone.txt')).toEqual({ key: 'gone.txt', time: Date.parse(event.Records[0]!.eventTime), who: 'server1 (event)', echoes: { server2: expect.any(Number) } });
     expect((await journalSince(before)).map((e) => [e.action, e.from, e.to, e.reason])).toEqual([['delete', 'server1', ['server2'], 'deleted']]);
 
     // server2's own delete event finds nothing left to delete anywhere.

@@ -416,8 +416,31 @@ describe('replicateEvent: a delete', () => {
     expect(await replicateEvent(deps(), removed(stores[0]!, 'a.txt', T))).toEqual({ copied: [], deleted: ['server2'], skipped: [], failed: [] });
     expect(s3mock).toHaveReceivedCommandWith(DeleteObjectCommand, { Bucket: 'bucket-2', Key: 'a.txt', IfMatch: peer.etag });
     expect(has('bucket-2', 'a.txt')).toBeUndefined();
-    expect(tombstones()).toEqual([{ key: 'a.txt', time: T, who: 'server1 (event)' }]);
+    expect(tombstones()).toEqual([{ key: 'a.txt', time: T, who: 'server1 (event)', echoes: { server2: expect.any(Number) } }]);
     expect(steps()).toEqual([['delete', 'server1', 'server2', 'deleted']]);
+  });
+
+  it("treats the delete event of a copy it removed itself as an echo: a write made since survives", async () => {
+    write('bucket-2', 'a.txt', 'hello', T - 5000);
+    await replicateEvent(deps(), removed(stores[0]!, 'a.txt', T));
+    // A user writes a new version on server1; S3 dates writes to the second, so it can look
+    // older than the echo's event (which S3 stamps when replication deleted server2's copy).
+    const now = Date.now();
+    write('bucket-1', 'a.txt', 'new', now, now);
+    s3mock.resetHistory();
+    expect(await replicateEvent(deps(), removed(stores[1]!, 'a.txt', now + 1000))).toEqual({
+      copied: [], deleted: [], skipped: ['server1'], failed: [],
+    });
+    expect(s3mock).not.toHaveReceivedCommand(DeleteObjectCommand);
+    expect(has('bucket-1', 'a.txt')).toBeDefined();
+  });
+
+  it('takes a delete on a store far from the echo time for a new delete', async () => {
+    write('bucket-2', 'a.txt', 'hello', T - 5000);
+    await replicateEvent(deps(), removed(stores[0]!, 'a.txt', T));
+    const later = Date.now() + 60_000;
+    write('bucket-1', 'a.txt', 'again', T + 1, later - 10_000);
+    expect(await replicateEvent(deps(), removed(stores[1]!, 'a.txt', later))).toMatchObject({ deleted: ['server1'] });
   });
 
   it('keeps a peer written after the delete and journals the conflict', async () => {
