@@ -173,10 +173,24 @@ async function replicateWrite(deps: Deps, ev: ObjectEvent): Promise<ReplicationO
     return out;
   }
   const peers = deps.stores.filter((s) => s !== ev.store);
+  // Read at most once, and only when a peer lacks the key: was it deleted after this write?
+  let deletedLater: Promise<boolean> | undefined;
+  const isDeletedLater = () =>
+    (deletedLater ??= readTombstone(deps, ev.key).then(
+      // LastModified has one-second resolution: only a delete clearly after the write counts.
+      (t) => t !== undefined && t.time > src.writtenMs + 1000,
+    ));
   await Promise.all(
     peers.map(async (to) => {
       try {
         const dst = await headObject(to, ev.key);
+        if (!dst && (await isDeletedLater())) {
+          // The event of a write that a later delete overtook: that delete's own event removes
+          // this copy; copying it to the peer would bring the deleted file back.
+          out.skipped.push(to.name);
+          await appendEvent(deps, { action: 'skip', key: ev.key, from: ev.store.name, to: [to.name], reason: 'deleted after this write' });
+          return;
+        }
         if (!dst && src.metadata[REPLICA_OF] !== undefined) {
           // A copy's event never fills a gap. The write it copies goes to every store from its
           // own event, so a store without it lost it to a delete since, whose event removes this

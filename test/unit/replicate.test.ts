@@ -420,6 +420,15 @@ describe('replicateEvent: a delete', () => {
     expect(steps()).toEqual([['delete', 'server1', 'server2', 'deleted']]);
   });
 
+  it('does not copy a write to a peer when a later delete has tombstoned the key', async () => {
+    write('bucket-2', 'a.txt', 'old', T - 60_000, T - 60_000);
+    await replicateEvent(deps(), removed(stores[0]!, 'a.txt', T)); // tombstone at T, server2 deleted
+    write('bucket-1', 'a.txt', 'written before the delete', T - 30_000, T - 30_000);
+    s3mock.resetHistory();
+    expect(await replicateEvent(deps(), created(stores[0]!, 'a.txt'))).toMatchObject({ copied: [], skipped: ['server2'] });
+    expect(has('bucket-2', 'a.txt')).toBeUndefined();
+  });
+
   it("treats the delete event of a copy it removed itself as an echo: a write made since survives", async () => {
     write('bucket-2', 'a.txt', 'hello', T - 5000);
     await replicateEvent(deps(), removed(stores[0]!, 'a.txt', T));
