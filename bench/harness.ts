@@ -36,7 +36,7 @@ export interface Sizes {
   latencyN: number;
   /** Writes in the replication run (BENCH_REPLICATION_N, default 200). */
   replicationN: number;
-  /** Repetitions of whole-command timings, each side (BENCH_RUNS, default 3). */
+  /** Repetitions of whole-command timings, each side (BENCH_RUNS, default 5). */
   runs: number;
   /** True when no size was overridden: only such runs are recorded in BENCHMARKS.md. */
   defaults: boolean;
@@ -64,7 +64,7 @@ export function readSizes(env: NodeJS.ProcessEnv = process.env): Sizes {
     manyKeys: positive(env, 'BENCH_MANY_KEYS', 100_000),
     latencyN: Math.max(200, positive(env, 'BENCH_LATENCY_N', 1000)),
     replicationN: positive(env, 'BENCH_REPLICATION_N', 200),
-    runs: positive(env, 'BENCH_RUNS', 3),
+    runs: positive(env, 'BENCH_RUNS', 5),
     defaults: SIZE_VARS.every((v) => !env[v]),
   };
 }
@@ -96,6 +96,12 @@ export function quantile(values: number[], q: number): number {
 }
 
 export const median = (values: number[]) => quantile(values, 0.5);
+
+/** Every sample, in seconds, for a note: `dfs 4.1–6.9 s, peer 3.8–7.0 s` shows how noisy a run was. */
+export function spread(label: string, values: number[]): string {
+  const s = (ms: number) => (ms / 1000).toFixed(1);
+  return `${label} ${values.map(s).join(' / ')} s`;
+}
 
 export function nowMs(): number {
   return Number(process.hrtime.bigint()) / 1e6;

@@ -12,7 +12,7 @@ import { listFiles } from '../../lib/listing';
 import { missingCli, runDfs, trialDfs } from '../cli';
 import { benchDeps } from '../clients';
 import { loadDataset, sharedDataset, type Dataset } from '../datasets';
-import { fmtCount, fmtMs, median, nowMs, skipped, type BenchContext, type Benchmark, type Row } from '../harness';
+import { fmtCount, fmtMs, median, nowMs, skipped, spread, type BenchContext, type Benchmark, type Row } from '../harness';
 import { RCLONE, rcloneEnv, runCommand, runTogether } from '../peers';
 import { missingStack, startBenchStack } from '../stack';
 
@@ -74,7 +74,7 @@ function rows(label: string, sides: Sides, sizes: BenchContext['sizes'], note: s
       ratio,
       goal: asGoal ? `≤ ${GOAL.toFixed(1)}×` : '-',
       verdict: asGoal ? (ratio <= GOAL ? 'pass' : 'miss') : 'info',
-      note: `median of ${sizes.runs}; ${note}; rclone lsl HEADs every object for its mtime metadata`,
+      note: `median of ${sizes.runs} (${spread('dfs', sides.dfs)}; ${spread('rclone lsl', sides.lsl)}; ${spread('with --use-server-modtime', sides.serverModtime)}); ${note}; rclone lsl HEADs every object for its mtime metadata`,
     },
     {
       bench: 'ls',

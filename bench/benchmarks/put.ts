@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { missingCli, runDfsRetried, trialDfs } from '../cli';
-import { fmtMB, fmtMs, fmtSize, median, MiB, skipped, type Benchmark, type Row } from '../harness';
+import { fmtMB, fmtMs, fmtSize, median, MiB, skipped, spread, type Benchmark, type Row } from '../harness';
 import { AWS, awsEnv, runCommand, runTogether } from '../peers';
 import { contentStream, newSeed } from '../s3';
 import { missingStack, startBenchStack, type BenchStack } from '../stack';
@@ -83,7 +83,7 @@ export const put: Benchmark = {
           ratio,
           goal: `≤ ${GOAL.toFixed(1)}×`,
           verdict: ratio <= GOAL ? 'pass' : 'miss',
-          note: [`median of ${sizes.runs}, from spawn to exit, against the local stack`, ...failures].join('; '),
+          note: [`median of ${sizes.runs} (${spread('dfs', a)}; ${spread('aws', b)}), from spawn to exit, against the local stack`, ...failures].join('; '),
         },
         {
           bench: 'put',

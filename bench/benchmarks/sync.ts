@@ -7,7 +7,7 @@ import { reconcile } from '../../lib/sync';
 import { missingCli, runDfs, trialDfs } from '../cli';
 import { benchDeps } from '../clients';
 import { loadDataset, sharedDataset, type Dataset } from '../datasets';
-import { fmtCount, fmtMs, median, nowMs, skipped, type BenchContext, type Benchmark, type Row } from '../harness';
+import { fmtCount, fmtMs, median, nowMs, skipped, spread, type BenchContext, type Benchmark, type Row } from '../harness';
 import { RCLONE, rcloneEnv, runCommand } from '../peers';
 import { missingStack, startBenchStack } from '../stack';
 
@@ -74,7 +74,7 @@ async function inProcess({ s3, sizes, log }: BenchContext, asGoal: boolean): Pro
     ratio,
     goal: asGoal ? `≤ ${GOAL.toFixed(1)}×` : '-',
     verdict: asGoal ? (ratio <= GOAL ? 'pass' : 'miss') : 'info',
-    note: `median of ${sizes.runs}; ${dataset.differ} names differ, ${dataset.missing[0]} + ${dataset.missing[1]} are missing on one side: both list both buckets, then dfs HEADs every copy of a name the listings do not settle (${heads} HEADs, for logical mtimes) where rclone decides on the listings alone; no process start-up or HTTP on the dfs side`,
+    note: `median of ${sizes.runs} (${spread('dfs', a)}; ${spread('rclone', b)}); ${dataset.differ} names differ, ${dataset.missing[0]} + ${dataset.missing[1]} are missing on one side: both list both buckets, then dfs HEADs every copy of a name the listings do not settle (${heads} HEADs, for logical mtimes) where rclone decides on the listings alone; no process start-up or HTTP on the dfs side`,
   };
 }
 
@@ -111,7 +111,7 @@ async function viaStack({ sizes, log }: BenchContext): Promise<Row[] | string> {
       ratio,
       goal: `≤ ${GOAL.toFixed(1)}×`,
       verdict: ratio <= GOAL ? 'pass' : 'miss',
-      note: `median of ${sizes.runs}, both from spawn to exit, against the local stack (API Gateway + Lambda emulation on the dfs side)`,
+      note: `median of ${sizes.runs} (${spread('dfs', a)}; ${spread('rclone', b)}), both from spawn to exit, against the local stack (API Gateway + Lambda emulation on the dfs side)`,
     },
   ];
 }
