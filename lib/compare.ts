@@ -1,7 +1,7 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { Deps } from './deps';
 import { ConflictError, StoreUnavailableError } from './errors';
-import { isMissing, isMultipartEtag, onStore, storeNamed, type ObjectHead, type Store } from './stores';
+import { isMissing, isMultipartEtag, onStore, readBody, storeNamed, type ObjectHead, type Store } from './stores';
 
 /**
  * Whether two copies hold the same bytes, and the evidence for it. Every "different" carries
@@ -54,10 +54,11 @@ export async function getBytes(
   head: ObjectHead,
   range?: [number, number],
   signal?: AbortSignal,
+  into?: Buffer,
 ): Promise<Buffer> {
   try {
-    const res = await onStore(store, () =>
-      store.s3.send(
+    const bytes = await onStore(store, async () => {
+      const res = await store.s3.send(
         new GetObjectCommand({
           Bucket: store.bucket,
           Key: key,
@@ -65,9 +66,9 @@ export async function getBytes(
           ...(range ? { Range: `bytes=${range[0]}-${range[1]}` } : {}),
         }),
         { abortSignal: signal },
-      ),
-    );
-    const bytes = Buffer.from(await res.Body!.transformToByteArray());
+      );
+      return readBody(res.Body, res.ContentLength, into);
+    });
     if (deps.meter) deps.meter.bodyBytes += bytes.length;
     return bytes;
   } catch (err) {
@@ -78,12 +79,12 @@ export async function getBytes(
 }
 
 /** Ranged reads kept in flight per side, so the network stays busy while we compare. */
-const PIPELINE_DEPTH = 2;
+const PIPELINE_DEPTH = 3;
 
 /**
  * Compares two same-size copies byte for byte in ranged chunks, stopping at the first chunk
- * that differs. At most PIPELINE_DEPTH chunks per side are in memory at once, whatever the
- * file size; outstanding reads are aborted as soon as an answer is known.
+ * that differs. PIPELINE_DEPTH chunk buffers per side are allocated once and reused, so memory
+ * is fixed whatever the file size; outstanding reads are aborted as soon as an answer is known.
  */
 export async function compareBytes(
   deps: Pick<Deps, 'stores' | 'compareChunkBytes' | 'meter'>,
@@ -96,11 +97,19 @@ export async function compareBytes(
   const chunk = deps.compareChunkBytes;
   const size = a.size;
   const abort = new AbortController();
+  // Chunk n goes into slot n % PIPELINE_DEPTH: when it is requested, the chunk that last used
+  // the slot (n - PIPELINE_DEPTH) has been compared already.
+  const slotSize = Math.min(chunk, size);
+  const slots = Array.from({ length: Math.min(PIPELINE_DEPTH, Math.ceil(size / chunk)) }, () => [
+    Buffer.allocUnsafe(slotSize),
+    Buffer.allocUnsafe(slotSize),
+  ]);
   const fetchPair = (start: number) => {
     const end = Math.min(start + chunk, size) - 1;
+    const [intoA, intoB] = slots[(start / chunk) % slots.length]!;
     const pair = Promise.all([
-      getBytes(deps, storeA, key, a, [start, end], abort.signal),
-      getBytes(deps, storeB, key, b, [start, end], abort.signal),
+      getBytes(deps, storeA, key, a, [start, end], abort.signal, intoA),
+      getBytes(deps, storeB, key, b, [start, end], abort.signal, intoB),
     ]);
     pair.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
     return pair;

@@ -38,7 +38,7 @@ const DEFAULTS = Object.freeze({
   inlineLimit: 1024 * 1024,
   putInlineLimit: 4 * 1024 * 1024,
   urlExpirySeconds: 900,
-  compareChunkBytes: 8 * 1024 * 1024,
+  compareChunkBytes: 3 * 1024 * 1024,
 });
 
 type Env = Record<string, string | undefined>;

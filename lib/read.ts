@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import type { Deps } from './deps';
 import { AllStoresUnavailableError, StoreUnavailableError } from './errors';
 import { ChangedWhileReadingError, getBytes, groupByContent, type ContentGroup } from './compare';
-import { headObject, isMissing, onStore, storeNamed, toObjectHead, type ObjectHead, type Store } from './stores';
+import { headObject, isMissing, onStore, readBody, storeNamed, toObjectHead, type ObjectHead, type Store } from './stores';
 import type { Content, CopyInfo, ReadAnswer, VersionInfo } from './types';
 
 export interface ReadOptions {
@@ -135,7 +135,7 @@ async function probeWithGet(deps: Deps, store: Store, key: string): Promise<Prob
     (res.Body as Readable | undefined)?.destroy();
     return { head };
   }
-  const body = await onStore(store, async () => Buffer.from(await res.Body!.transformToByteArray()));
+  const body = await onStore(store, () => readBody(res.Body, res.ContentLength));
   if (deps.meter) deps.meter.bodyBytes += body.length;
   return { head, body };
 }

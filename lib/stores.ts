@@ -1,4 +1,5 @@
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { Readable } from 'node:stream';
 import { StoreUnavailableError, UnknownStoreError } from './errors';
 import { createS3Client, type Config } from './config';
 
@@ -129,6 +130,28 @@ export async function onStore<T>(store: Store, call: () => Promise<T>): Promise<
     if (isMissing(err)) throw err;
     throw new StoreUnavailableError(store.name, { cause: err });
   }
+}
+
+/**
+ * Reads a whole response body into one buffer. With the length known (always, from S3) the
+ * bytes are copied once into a buffer of that size: collecting chunks and concatenating them
+ * would hold every byte two or three times at the peak of a large compare. With `into`, the
+ * bytes land in (the start of) that buffer instead.
+ */
+export async function readBody(body: unknown, length: number | undefined, into?: Buffer): Promise<Buffer> {
+  if (!(body instanceof Readable) || length === undefined) {
+    return Buffer.from(await (body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+  }
+  // A caller reading chunk after chunk lends its own buffer, so nothing is left for the GC.
+  const out = into && into.length >= length ? into.subarray(0, length) : Buffer.allocUnsafe(length);
+  let at = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    if (at + chunk.length > length) throw new Error(`body longer than its Content-Length ${length}`);
+    chunk.copy(out, at);
+    at += chunk.length;
+  }
+  if (at !== length) throw new Error(`body ended after ${at} of ${length} bytes`);
+  return out;
 }
 
 /** A store failure in words for a per-store outcome: the S3 error's name and message. */

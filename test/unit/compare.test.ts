@@ -154,9 +154,9 @@ describe('compareBytes', () => {
     });
 
     const total = 2 * content.length;
-    expect(d.meter!.bodyBytes).toBeLessThanOrEqual(total / 4);
-    expect(fake.servedTotal()).toBeLessThanOrEqual(total / 4);
-    expect(rangedGets().length).toBeLessThanOrEqual(4);
+    expect(d.meter!.bodyBytes).toBeLessThanOrEqual((total * 3) / 10) // at most the 3 chunk pairs in flight;
+    expect(fake.servedTotal()).toBeLessThanOrEqual((total * 3) / 10);
+    expect(rangedGets().length).toBeLessThanOrEqual(6);
     expect(s3mock).toHaveReceivedCommandWith(GetObjectCommand, { Bucket: 'bucket-2', Range: `bytes=0-${CHUNK - 1}`, IfMatch: '"def-10"' });
   });
 

@@ -69,7 +69,7 @@ describe('loadConfig', () => {
       controlBucket: 'control',
       inlineLimit: 1024 * 1024,
       urlExpirySeconds: 900,
-      compareChunkBytes: 8 * 1024 * 1024,
+      compareChunkBytes: 3 * 1024 * 1024,
     });
     expect(config).not.toHaveProperty('s3Endpoint');
   });

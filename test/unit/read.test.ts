@@ -141,8 +141,8 @@ describe('readFile: streamed compare', () => {
     await different(deps, 'big');
 
     const total = 2 * SIZE;
-    expect(deps.meter!.bodyBytes).toBeLessThanOrEqual(total / 5);
-    expect(fake.servedTotal()).toBeLessThanOrEqual(total / 5);
+    expect(deps.meter!.bodyBytes).toBeLessThanOrEqual((total * 3) / 10) // at most the 3 chunk pairs in flight;
+    expect(fake.servedTotal()).toBeLessThanOrEqual((total * 3) / 10);
     // The only whole-object GET is the speculative probe, whose body is left unread.
     const whole = gets().filter((i) => i.Range === undefined);
     expect(whole).toEqual([expect.objectContaining({ Bucket: 'bucket-1' })]);
