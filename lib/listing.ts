@@ -57,7 +57,7 @@ export function compareKeys(a: string, b: string): number {
  * decide (multipart ETags), else `same`.
  */
 export function stateOf(copies: ListedObject[], storeNames: string[], missing: number): FileState {
-  const heads = copies.map((c, i) => asHead(storeNames[i]!, c));
+  const heads = copies.map((c, i) => listedHead(storeNames[i]!, c));
   let undecided = false;
   for (const h of heads.slice(1)) {
     const v = cheapVerdict(heads[0]!, h);
@@ -68,7 +68,8 @@ export function stateOf(copies: ListedObject[], storeNames: string[], missing: n
   return undecided ? 'unverified' : 'same';
 }
 
-function asHead(store: string, o: ListedObject): ObjectHead {
+/** What a listing tells of a copy, as a head for the cheap equality rule. */
+export function listedHead(store: string, o: ListedObject): ObjectHead {
   // Our buckets use SSE-S3, where a single-part ETag is the content's MD5.
   return { store, size: o.size, etag: o.etag, mtimeMs: o.lastModifiedMs, writtenMs: o.lastModifiedMs, checksums: {}, etagIsMd5: true, metadata: {} };
 }

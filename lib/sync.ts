@@ -1,10 +1,10 @@
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import type { Deps } from './deps';
 import { AllStoresUnavailableError, ConflictError, StoreUnavailableError } from './errors';
-import { groupByContent } from './compare';
+import { cheapVerdict, groupByContent } from './compare';
 import { headObject, onStore, storeNamed, type ObjectHead, type Store } from './stores';
 import { listTombstones, readTombstone } from './tombstones';
-import { mergeListings, openListing, stateOf, type ListedObject } from './listing';
+import { compareKeys, listedHead, mergeListings, openListing, stateOf, type ListedObject } from './listing';
 import { copyObject, decideCopy, isNewer } from './replicate';
 import { appendEvent } from './journal';
 import type { PlanEntry, SyncReport } from './types';
@@ -121,10 +121,16 @@ export async function reconcile(deps: Deps, opts: SyncOptions = {}): Promise<Syn
       counts.match++;
       continue;
     }
+    const plain = state === 'partial' && !tombstones.has(m.key) ? missingOnly(names, m.key, m.copies) : undefined;
+    if (plain) {
+      entries.push(plain); // settled by the listings: no HEAD, no mtime needed
+      continue;
+    }
     batch.push({ key: m.key, listed: m.copies });
     if (batch.length >= HEAD_BATCH) await flush();
   }
   await flush();
+  entries.sort((a, b) => compareKeys(a.key, b.key));
   checkGuards(live, objects, entries, opts.force ?? false);
   const report: SyncReport = { dryRun: opts.dryRun ?? false, counts: { ...counts, copies: 0, deletes: 0 }, entries, unavailable };
   for (const e of entries) e.action === 'copy' ? (report.counts.copies += e.to.length) : (report.counts.deletes += e.from.length);
@@ -132,6 +138,20 @@ export async function reconcile(deps: Deps, opts: SyncOptions = {}): Promise<Syn
   report.applied = await applyPlan(deps, entries, opts.onProgress);
   return report;
 }
+
+/**
+ * A name some stores lack, never deleted, whose copies the listings prove equal: copy it to
+ * the others. Its mtime cannot matter, so it costs no HEAD. Undefined when more must be known.
+ */
+function missingOnly(names: string[], key: string, listed: (ListedObject | undefined)[]): PlanEntry | undefined {
+  const holders = names.filter((_, i) => listed[i]);
+  const first = listed.find((c) => c !== undefined)!;
+  const proven = listed.every((c, i) => !c || cheapVerdict(listedHead(names[i]!, first), listedHead(names[i]!, c))?.same === true);
+  if (!proven) return undefined;
+  const to = names.filter((_, i) => !listed[i]);
+  return { key, action: 'copy', from: holders[0]!, to, reason: to.map((s) => `missing on ${s}`).join('; ') };
+}
+
 
 function checkGuards(stores: Store[], objects: Record<string, number>, entries: PlanEntry[], force: boolean) {
   if (force) return;
