@@ -76,9 +76,16 @@ export function listedHead(store: string, o: ListedObject): ObjectHead {
 
 /**
  * One store's objects under `prefix`, after `after`, page by page. The first page is fetched
- * eagerly by `openListing` so that a store that is down is known before merging starts.
+ * eagerly so that a store that is down is known before merging starts; with `readAhead` each
+ * next page is requested as soon as the previous one arrives.
  */
-export async function openListing(store: Store, prefix: string, after: string | undefined, pageSize: number) {
+export async function openListing(
+  store: Store,
+  prefix: string,
+  after: string | undefined,
+  pageSize: number,
+  opts: { readAhead?: boolean } = {},
+) {
   const fetchPage = (token?: string) =>
     onStore(store, () =>
       store.s3.send(
@@ -94,9 +101,14 @@ export async function openListing(store: Store, prefix: string, after: string | 
   async function* objects(): AsyncGenerator<ListedObject> {
     let page = first;
     for (;;) {
+      const token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      // A full walk (reconcile) asks for the next page while this one is consumed; a paged
+      // listing does not, as it usually stops within the first page.
+      const ahead = token && opts.readAhead ? fetchPage(token) : undefined;
+      ahead?.catch(() => undefined); // awaited below; not unhandled meanwhile
       for (const o of page.Contents ?? []) yield toListed(o);
-      if (!page.IsTruncated || !page.NextContinuationToken) return;
-      page = await fetchPage(page.NextContinuationToken);
+      if (!token) return;
+      page = await (ahead ?? fetchPage(token));
     }
   }
   return objects();

@@ -80,7 +80,7 @@ const HEAD_BATCH = 32;
  * half a store deleted — each can be overridden with `force`.
  */
 export async function reconcile(deps: Deps, opts: SyncOptions = {}): Promise<SyncReport> {
-  const opened = await Promise.allSettled(deps.stores.map((s) => openListing(s, '', undefined, 1000)));
+  const opened = await Promise.allSettled(deps.stores.map((s) => openListing(s, '', undefined, 1000, { readAhead: true })));
   const unavailable = deps.stores.filter((_, i) => opened[i]!.status === 'rejected').map((s) => s.name);
   for (const r of opened) if (r.status === 'rejected' && !(r.reason instanceof StoreUnavailableError)) throw r.reason;
   if (unavailable.length === deps.stores.length) throw new AllStoresUnavailableError(unavailable);
@@ -110,26 +110,35 @@ export async function reconcile(deps: Deps, opts: SyncOptions = {}): Promise<Syn
     batch = [];
   };
 
-  for await (const m of mergeListings(listings)) {
-    const present = m.copies.filter((c): c is ListedObject => c !== undefined);
-    m.copies.forEach((c, i) => {
-      if (c) objects[names[i]!]!++;
-      else counts.missing[names[i]!]!++;
-    });
-    const state = stateOf(present, names.filter((_, i) => m.copies[i]), m.copies.length - present.length);
-    if (state === 'same') {
-      counts.match++;
-      continue;
+  const planAll = async () => {
+    for await (const m of mergeListings(listings)) {
+      const present = m.copies.filter((c): c is ListedObject => c !== undefined);
+      m.copies.forEach((c, i) => {
+        if (c) objects[names[i]!]!++;
+        else counts.missing[names[i]!]!++;
+      });
+      const state = stateOf(present, names.filter((_, i) => m.copies[i]), m.copies.length - present.length);
+      if (state === 'same') {
+        counts.match++;
+        continue;
+      }
+      const plain = state === 'partial' && !tombstones.has(m.key) ? missingOnly(names, m.key, m.copies) : undefined;
+      if (plain) {
+        entries.push(plain); // settled by the listings: no HEAD, no mtime needed
+        continue;
+      }
+      batch.push({ key: m.key, listed: m.copies });
+      if (batch.length >= HEAD_BATCH) await flush();
     }
-    const plain = state === 'partial' && !tombstones.has(m.key) ? missingOnly(names, m.key, m.copies) : undefined;
-    if (plain) {
-      entries.push(plain); // settled by the listings: no HEAD, no mtime needed
-      continue;
-    }
-    batch.push({ key: m.key, listed: m.copies });
-    if (batch.length >= HEAD_BATCH) await flush();
+    await flush();
+  };
+  try {
+    await planAll();
+  } catch (err) {
+    // A store that stops answering mid-walk: nothing was applied, the next run starts over.
+    if (!(err instanceof StoreUnavailableError)) throw err;
+    throw new ConflictError(`${err.store} stopped answering during reconcile; nothing was applied, try again`);
   }
-  await flush();
   entries.sort((a, b) => compareKeys(a.key, b.key));
   checkGuards(live, objects, entries, opts.force ?? false);
   const report: SyncReport = { dryRun: opts.dryRun ?? false, counts: { ...counts, copies: 0, deletes: 0 }, entries, unavailable };
