@@ -3,7 +3,7 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Deps } from './deps';
 import { BadRequestError, AllStoresUnavailableError, StoreUnavailableError } from './errors';
 import { cheapVerdict } from './compare';
-import { onStore, type ObjectHead, type Store } from './stores';
+import { bareEtag, onStore, type ObjectHead, type Store } from './stores';
 import type { FileEntry, FileState, Listing, StoreEntry } from './types';
 
 /** One object as a store's listing shows it. */
@@ -191,7 +191,7 @@ function toEntry(merged: MergedName, names: string[]): FileEntry {
   const present: ListedObject[] = [];
   const presentNames: string[] = [];
   merged.copies.forEach((c, i) => {
-    stores[names[i]!] = c ? { size: c.size, etag: c.etag.replace(/^"|"$/g, ''), mtime: new Date(c.lastModifiedMs).toISOString() } : null;
+    stores[names[i]!] = c ? { size: c.size, etag: bareEtag(c.etag), mtime: new Date(c.lastModifiedMs).toISOString() } : null;
     if (c) {
       present.push(c);
       presentNames.push(names[i]!);

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import type { Deps } from './deps';
 import { AllStoresUnavailableError, StoreUnavailableError } from './errors';
 import { ChangedWhileReadingError, getBytes, groupByContent, type ContentGroup } from './compare';
-import { headObject, isMissing, onStore, readBody, storeNamed, toObjectHead, type ObjectHead, type Store } from './stores';
+import { bareEtag, headObject, isMissing, onStore, readBody, storeNamed, toObjectHead, type ObjectHead, type Store } from './stores';
 import type { Content, CopyInfo, ReadAnswer, VersionInfo } from './types';
 
 export interface ReadOptions {
@@ -107,7 +107,7 @@ async function answer(
     versions.push({
       stores: g.heads.map((h) => h.store),
       size: rep.size,
-      etag: cleanEtag(rep.etag),
+      etag: bareEtag(rep.etag),
       mtime: new Date(maxMtime(g)).toISOString(),
       newest: g === newest,
       ...(content ? { content } : {}),
@@ -184,8 +184,6 @@ function pickNewest(groups: ContentGroup[]): ContentGroup {
   return groups.reduce((best, g) => (maxMtime(g) > maxMtime(best) ? g : best));
 }
 
-const cleanEtag = (etag: string) => etag.replace(/^"|"$/g, '');
-
 function copyInfo(h: ObjectHead): CopyInfo {
-  return { store: h.store, size: h.size, etag: cleanEtag(h.etag), mtime: new Date(h.mtimeMs).toISOString() };
+  return { store: h.store, size: h.size, etag: bareEtag(h.etag), mtime: new Date(h.mtimeMs).toISOString() };
 }

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import type { Deps } from './deps';
 import { StoreUnavailableError } from './errors';
 import { ChangedWhileReadingError, cheapVerdict, compareBytes } from './compare';
-import { headObject, isMissing, onStore, type ObjectHead, type Store } from './stores';
+import { bareEtag, headObject, isMissing, onStore, type ObjectHead, type Store } from './stores';
 import { appendEvent } from './journal';
 import { readTombstone, writeTombstone } from './tombstones';
 
@@ -27,16 +27,15 @@ export const REPLICA_OF = 'dfs-replica-of';
 export const SOURCE_ETAG = 'dfs-source-etag';
 const MAX_COPY_OBJECT = 5 * 1024 ** 3;
 
-const bare = (etag: string) => etag.replace(/"/g, '');
 
 /** Total order on versions: later logical mtime wins, ties broken by ETag so all agree. */
-export function isNewer(a: ObjectHead, b: ObjectHead): boolean {
-  return a.mtimeMs !== b.mtimeMs ? a.mtimeMs > b.mtimeMs : bare(a.etag) > bare(b.etag);
+export function isNewer(a: Pick<ObjectHead, 'mtimeMs' | 'etag'>, b: Pick<ObjectHead, 'mtimeMs' | 'etag'>): boolean {
+  return a.mtimeMs !== b.mtimeMs ? a.mtimeMs > b.mtimeMs : bareEtag(a.etag) > bareEtag(b.etag);
 }
 
 /** True when `b` is known to hold `a`'s bytes (or the reverse) without reading a body. */
 export function knownEqual(a: ObjectHead, b: ObjectHead): boolean | undefined {
-  if (b.metadata[SOURCE_ETAG] === bare(a.etag) || a.metadata[SOURCE_ETAG] === bare(b.etag)) {
+  if (b.metadata[SOURCE_ETAG] === bareEtag(a.etag) || a.metadata[SOURCE_ETAG] === bareEtag(b.etag)) {
     if (a.size === b.size) return true;
   }
   const v = cheapVerdict(a, b);
@@ -90,7 +89,7 @@ export async function copyObject(
   src: ObjectHead,
   dstEtag: string | null,
 ): Promise<void> {
-  const Metadata = { ...src.metadata, mtime: String(src.mtimeMs), [REPLICA_OF]: from.name, [SOURCE_ETAG]: bare(src.etag) };
+  const Metadata = { ...src.metadata, mtime: String(src.mtimeMs), [REPLICA_OF]: from.name, [SOURCE_ETAG]: bareEtag(src.etag) };
   const condition = dstEtag ? { IfMatch: dstEtag } : { IfNoneMatch: '*' };
   // s3rver's CopyObject with MetadataDirective REPLACE rewrites the body and metadata but not
   // the MD5 it stores beside them, so a copy over an existing object would keep the old

@@ -104,6 +104,9 @@ export function toObjectHead(store: string, h: HeadLike): ObjectHead {
   };
 }
 
+/** An ETag without its quotes, as the API shows it and replica metadata records it. */
+export const bareEtag = (etag: string) => etag.replace(/"/g, '');
+
 export function isMultipartEtag(etag: string): boolean {
   return etag.includes('-');
 }

@@ -43,7 +43,7 @@ export function planName(stores: string[], o: Observed): PlanEntry | undefined {
       reason: `deleted at ${iso(o.tombstone)}, after the last write (${iso(lastWrite)})`,
     };
   }
-  const newest = holders.reduce((a, b) => (isNewer(headish(b, o), headish(a, o)) ? b : a));
+  const newest = holders.reduce((a, b) => (isNewer(o.copies[b]!, o.copies[a]!) ? b : a));
   const src = o.copies[newest]!;
   const to = stores.filter((s) => !o.copies[s] || o.copies[s]!.group !== src.group);
   if (to.length === 0) return undefined;
@@ -56,10 +56,6 @@ export function planName(stores: string[], o: Observed): PlanEntry | undefined {
   return { key: o.key, action: 'copy', from: newest, to, reason: reasons.join('; ') };
 }
 
-function headish(store: string, o: Observed): ObjectHead {
-  const c = o.copies[store]!;
-  return { store, size: c.size, etag: c.etag, mtimeMs: c.mtimeMs, writtenMs: c.writtenMs, checksums: {}, etagIsMd5: true, metadata: {} };
-}
 
 export interface SyncOptions {
   dryRun?: boolean;

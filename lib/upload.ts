@@ -11,7 +11,7 @@ import { z } from 'zod';
 import type { Deps } from './deps';
 import { BadRequestError, PayloadTooLargeError, StoreUnavailableError, UnknownStoreError } from './errors';
 import { parseKey } from './keys';
-import { describeFailure, isMissing, onStore, storeNamed, type Store } from './stores';
+import { bareEtag, describeFailure, isMissing, onStore, storeNamed, type Store } from './stores';
 import { parseBody } from './validate';
 import type { StoreOutcome, WriteAnswer, UploadPlan } from './types';
 
@@ -67,6 +67,11 @@ async function onEach<T>(targets: Store[], write: (s: Store) => Promise<T>): Pro
 }
 
 
+/** Per-store outcomes for the answer, each with the ETag S3 gave the write. */
+function withEtags(results: (StoreOutcome & { value?: { ETag?: string } })[]): StoreOutcome[] {
+  return results.map(({ value, ...r }) => (value?.ETag ? { ...r, etag: bareEtag(value.ETag) } : r));
+}
+
 export interface PutInput {
   key: string;
   body: Buffer;
@@ -103,7 +108,7 @@ export async function putFile(deps: Deps, input: PutInput): Promise<WriteAnswer>
     key,
     size: input.body.length,
     mtime: new Date(mtimeMs).toISOString(),
-    results: results.map(({ value, ...r }) => (value?.ETag ? { ...r, etag: value.ETag.replace(/"/g, '') } : r)),
+    results: withEtags(results),
   };
 }
 
@@ -215,7 +220,7 @@ export async function completeUpload(deps: Deps, body: unknown): Promise<WriteAn
   });
   return {
     key,
-    results: results.map(({ value, ...r }) => (value?.ETag ? { ...r, etag: value.ETag.replace(/"/g, '') } : r)),
+    results: withEtags(results),
   };
 }
 
