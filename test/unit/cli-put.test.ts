@@ -94,10 +94,15 @@ describe('putFile, multipart', () => {
     const { api } = fakeApi(['server1']);
     const inFlight = new Set<string>();
     let most = 0;
+    // The first part is held until a second is in flight (or 2 s pass): reading parts from disk
+    // takes real time, so without a hold a fast fake finishes each part before the next starts.
+    let second!: () => void;
+    const secondArrived = new Promise<void>((resolve) => (second = resolve));
     const { f } = fakeSender(async (url) => {
       inFlight.add(url.pathname);
       most = Math.max(most, inFlight.size);
-      await new Promise((resolve) => setImmediate(resolve));
+      if (inFlight.size >= 2) second();
+      await Promise.race([secondArrived, new Promise((resolve) => setTimeout(resolve, 2000))]);
       inFlight.delete(url.pathname);
       return { ok: true, etag: '"e"' };
     });
