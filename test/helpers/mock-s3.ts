@@ -12,6 +12,7 @@ import {
 import { sdkStreamMixin } from '@smithy/core/serde';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import type { Store } from '../../lib/stores';
+import { formatMtime } from '../../lib/stamps';
 
 /** One object as S3 holds it. */
 export interface FakeObject {
@@ -28,7 +29,7 @@ export interface FakeObject {
 export interface PutOptions {
   /** Quoted or not; defaults to the quoted MD5 of the bytes. */
   etag?: string;
-  /** Logical mtime in ms, stored as `x-amz-meta-mtime`. */
+  /** Logical mtime in ms, stored as `x-amz-meta-mtime` in rclone's format. */
   mtime?: number;
   metadata?: Record<string, string>;
   lastModified?: Date;
@@ -37,7 +38,8 @@ export interface PutOptions {
   sse?: FakeObject['sse'];
 }
 
-type Command = 'HeadObject' | 'GetObject';
+/** Requests FakeS3 answers, and those a subclass (test/helpers/conditional-s3.ts) adds. */
+export type Command = 'HeadObject' | 'GetObject' | 'PutObject' | 'CopyObject' | 'DeleteObject' | 'ListObjectsV2';
 type Input = HeadObjectCommandInput | GetObjectCommandInput;
 
 interface Fault {
@@ -77,7 +79,7 @@ export class FakeS3 {
   private readonly faults: Fault[] = [];
   private readonly hooks: ((command: Command, input: Input) => void)[] = [];
 
-  constructor(private readonly mock: AwsClientStub<S3Client>) {
+  constructor(protected readonly mock: AwsClientStub<S3Client>) {
     this.answerMock();
   }
 
@@ -90,14 +92,14 @@ export class FakeS3 {
     this.answerMock();
   }
 
-  private answerMock(): void {
+  protected answerMock(): void {
     this.mock.on(HeadObjectCommand).callsFake(async (input: HeadObjectCommandInput) => this.head(input));
     this.mock.on(GetObjectCommand).callsFake(async (input: GetObjectCommandInput) => this.get(input));
   }
 
   put(bucket: string, key: string, content: string | Buffer, opts: PutOptions = {}): FakeObject {
     const bytes = Buffer.isBuffer(content) ? content : Buffer.from(content);
-    const metadata = { ...opts.metadata, ...(opts.mtime !== undefined ? { mtime: String(opts.mtime) } : {}) };
+    const metadata = { ...opts.metadata, ...(opts.mtime !== undefined ? { mtime: formatMtime(opts.mtime) } : {}) };
     const obj: FakeObject = {
       bytes,
       etag: opts.etag ? quote(opts.etag) : md5Etag(bytes),
@@ -131,10 +133,15 @@ export class FakeS3 {
     return [...this.served.values()].reduce((a, b) => a + b, 0);
   }
 
-  private check(command: Command, input: Input): FakeObject {
+  /** Throws the first fault registered for this request, if any. */
+  protected fault(command: Command, input: { Bucket?: string }): void {
     for (const f of this.faults) {
-      if (f.bucket === input.Bucket && (!f.command || f.command === command) && (!f.when || f.when(input))) throw f.error();
+      if (f.bucket === input.Bucket && (!f.command || f.command === command) && (!f.when || f.when(input as Input))) throw f.error();
     }
+  }
+
+  private check(command: Command, input: Input): FakeObject {
+    this.fault(command, input);
     for (const hook of this.hooks) hook(command, input);
     const obj = this.buckets.get(input.Bucket!)?.get(input.Key!);
     if (!obj) {

@@ -11,7 +11,7 @@ const CHUNK = 1024;
 
 /** A head as HEAD would describe it, for the pure part of the rule. */
 function head(store: string, over: Partial<ObjectHead> = {}): ObjectHead {
-  const plain = { store, size: 10, etag: '"0123456789abcdef0123456789abcdef"', mtimeMs: 0, writtenMs: 0, checksums: {}, etagIsMd5: true, metadata: {} };
+  const plain = { store, size: 10, etag: '"0123456789abcdef0123456789abcdef"', mtimeMs: 0, lastModifiedMs: 0, checksums: {}, etagIsMd5: true, metadata: {} };
   return { ...plain, ...over };
 }
 

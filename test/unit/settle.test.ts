@@ -1,0 +1,421 @@
+import { CopyObjectCommand, DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { applyKeyPlan, isNewer, knownSame, observeKey, planKey, settleKey, type KeyView } from '../../lib/settle';
+import { META, writeMetadata } from '../../lib/stamps';
+import { tombstoneKey, type Tombstone } from '../../lib/tombstones';
+import type { ObjectHead, Store } from '../../lib/stores';
+import type { JournalEvent } from '../../lib/types';
+import { makeDeps } from '../helpers/deps';
+import { T, testClient, useConditionalS3 } from '../helpers/conditional-s3';
+import { networkError, s3Error } from '../helpers/mock-s3';
+
+/*
+ * planKey is the decision half of settling a key (pure: every row a plain call); applyKeyPlan
+ * and settleKey act on a ConditionalS3 that refuses stale conditional writes as S3 does.
+ */
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+interface CopyOpts {
+  mtime?: number;
+  made?: number;
+  id?: string;
+  etag?: string;
+  size?: number;
+  replicaOf?: string;
+  unstamped?: boolean;
+}
+
+/** A copy as HEAD describes it: stamped (made = mtime unless told) unless `unstamped`. */
+function copyOf(store: string, o: CopyOpts = {}): ObjectHead {
+  const mtime = o.mtime ?? T;
+  const made = o.made ?? mtime;
+  const id = o.id ?? `w-${store}`;
+  const metadata = o.unstamped ? { mtime: String(mtime) } : writeMetadata({ id, madeMs: made, who: 'ann' }, mtime);
+  if (o.replicaOf) metadata[META.replicaOf] = o.replicaOf;
+  return {
+    store,
+    size: o.size ?? 10,
+    etag: o.etag ?? `"etag-${store}"`,
+    mtimeMs: mtime,
+    ...(o.unstamped ? {} : { stamp: { id, madeMs: made, who: 'ann' } }),
+    lastModifiedMs: made,
+    checksums: {},
+    etagIsMd5: true,
+    metadata,
+  };
+}
+
+const tombstone = (deletedAt: number): Tombstone => ({ key: 'k.txt', deletedAt, who: 'bob', intents: [] });
+const view = (copies: [string, ObjectHead | null][], deletedAt?: number): KeyView => ({
+  key: 'k.txt',
+  copies: new Map(copies),
+  unavailable: [],
+  ...(deletedAt !== undefined ? { tombstone: tombstone(deletedAt) } : {}),
+});
+const all = () => true;
+const none = () => false;
+
+describe('isNewer', () => {
+  const v = (mtimeMs: number, etag: string) => ({ mtimeMs, etag });
+
+  it('orders by mtime first, one millisecond apart', () => {
+    expect(isNewer(v(T + 1, '"0000"'), v(T, '"ffff"'))).toBe(true);
+    expect(isNewer(v(T, '"ffff"'), v(T + 1, '"0000"'))).toBe(false);
+  });
+
+  it('breaks an mtime tie by ETag, quotes ignored, so exactly one side wins', () => {
+    expect([isNewer(v(T, '"bbbb"'), v(T, 'aaaa')), isNewer(v(T, 'aaaa'), v(T, '"bbbb"'))]).toEqual([true, false]);
+  });
+
+  it('calls nothing newer than itself or an equal version', () => {
+    expect(isNewer(v(T, '"aaaa"'), v(T, '"aaaa"'))).toBe(false);
+    expect(isNewer(v(T, '"aaaa"'), v(T, 'aaaa'))).toBe(false);
+  });
+
+  it('ignores when S3 wrote the copy', () => {
+    const written: ObjectHead = { ...copyOf('a', { etag: '"aaaa"' }), lastModifiedMs: T + 99_000 };
+    expect(isNewer(written, copyOf('b', { mtime: T + 1, etag: '"aaaa"' }))).toBe(false);
+  });
+});
+
+describe('knownSame', () => {
+  it('takes two copies of one write (same id, same size) as the same, whatever their ETags', () => {
+    const a = copyOf('server1', { id: 'w', etag: '"abc-3"' });
+    const b = copyOf('server2', { id: 'w', etag: '"def-2"' });
+    expect(knownSame(a, b)).toBe(true);
+    expect(knownSame(b, a)).toBe(true);
+  });
+
+  it('does not trust the id when the sizes differ', () => {
+    expect(knownSame(copyOf('server1', { id: 'w', size: 10, etag: '"a-2"' }), copyOf('server2', { id: 'w', size: 11, etag: '"a-2"' }))).toBe(false);
+  });
+
+  it('falls back to the cheap evidence for different writes: equal MD5s, different MD5s, undecidable multipart ETags', () => {
+    expect(knownSame(copyOf('a', { etag: '"aaaa"' }), copyOf('b', { etag: '"aaaa"' }))).toBe(true);
+    expect(knownSame(copyOf('a', { etag: '"aaaa"' }), copyOf('b', { etag: '"bbbb"' }))).toBe(false);
+    expect(knownSame(copyOf('a', { etag: '"x-2"' }), copyOf('b', { etag: '"y-3"' }))).toBe(false);
+  });
+
+  it('does not take an unstamped copy as the same write as anything', () => {
+    expect(knownSame(copyOf('a', { unstamped: true, etag: '"x-2"' }), copyOf('b', { unstamped: true, etag: '"x-3"' }))).toBe(false);
+  });
+});
+
+describe('planKey', () => {
+  it('has nothing to do when every store holds the same write', () => {
+    const p = planKey(view([['server1', copyOf('server1', { id: 'w', etag: '"e"' })], ['server2', copyOf('server2', { id: 'w', etag: '"e"' })]]), all);
+    expect(p.steps).toEqual([]);
+    expect(p.winner?.store).toBe('server1');
+  });
+
+  it('has nothing to do for a name no store holds', () => {
+    expect(planKey(view([['server1', null], ['server2', null]], T), all)).toEqual({ key: 'k.txt', steps: [] });
+  });
+
+  it('deletes every dead copy when no live write is left, each conditional on its ETag', () => {
+    const p = planKey(view([['server1', copyOf('server1', { made: T - 5 })], ['server2', copyOf('server2', { made: T - 1, mtime: T + 99 })], ['server3', null]], T), all);
+    expect(p).toEqual({
+      key: 'k.txt',
+      steps: [
+        { op: 'delete', store: 'server1', etag: '"etag-server1"', reason: `server1's version was made ${iso(T - 5)}, before the delete at ${iso(T)}` },
+        { op: 'delete', store: 'server2', etag: '"etag-server2"', reason: `server2's version was made ${iso(T - 1)}, before the delete at ${iso(T)}` },
+      ],
+    });
+  });
+
+  it('calls a copy made exactly at the delete dead, and one made a millisecond later live', () => {
+    expect(planKey(view([['server1', copyOf('server1', { made: T })]], T), all).steps).toMatchObject([{ op: 'delete', store: 'server1' }]);
+    const later = planKey(view([['server1', copyOf('server1', { made: T + 1 })], ['server2', null]], T), all);
+    expect(later.steps).toEqual([{ op: 'copy', from: 'server1', to: 'server2', over: null, reason: 'missing on server2' }]);
+  });
+
+  it('replaces a dead copy with the live winner, whatever their mtimes', () => {
+    // The dead copy carries a later mtime: a delete beats mtime, and the later write wins.
+    const dead = copyOf('server1', { made: T - 10, mtime: T + 60_000 });
+    const live = copyOf('server2', { made: T + 10, mtime: T - 60_000 });
+    const p = planKey(view([['server1', dead], ['server2', live]], T), none);
+    expect(p.winner).toBe(live);
+    expect(p.steps).toEqual([{
+      op: 'copy', from: 'server2', to: 'server1', over: '"etag-server1"',
+      reason: `server1's version was made ${iso(T - 10)}, before the delete at ${iso(T)}; server2 holds a later write`,
+    }]);
+  });
+
+  it('overwrites a live older copy with the newer one, conditional on the older ETag', () => {
+    const p = planKey(view([['server1', copyOf('server1', { mtime: T })], ['server2', copyOf('server2', { mtime: T + 1000 })]]), none);
+    expect(p.steps).toEqual([{ op: 'copy', from: 'server2', to: 'server1', over: '"etag-server1"', reason: `server2 newer (${iso(T + 1000)} vs server1 ${iso(T)})` }]);
+  });
+
+  it('says "Sizes differ" with both sizes when they do', () => {
+    const p = planKey(view([['server1', copyOf('server1', { size: 10 })], ['server2', copyOf('server2', { size: 12, mtime: T + 1000 })]]), none);
+    expect(p.steps[0]!.reason).toBe(`Sizes differ (server2 12 vs server1 10), server2 newer (${iso(T + 1000)} vs ${iso(T)})`);
+  });
+
+  it('has nothing to do for copies of one write with different multipart ETags', () => {
+    const p = planKey(view([['server1', copyOf('server1', { id: 'w', etag: '"a-2"' })], ['server2', copyOf('server2', { id: 'w', etag: '"b-3"' })]]), all);
+    expect(p.steps).toEqual([]);
+  });
+
+  it('has nothing to do for different writes whose content the ETags prove equal', () => {
+    const p = planKey(view([['server1', copyOf('server1', { etag: '"same"', mtime: T })], ['server2', copyOf('server2', { etag: '"same"', mtime: T + 5000 })]]), all);
+    expect(p.steps).toEqual([]);
+  });
+
+  it('copies the newer of different writes whose content cannot be told apart cheaply', () => {
+    const p = planKey(view([['server1', copyOf('server1', { etag: '"a-2"', mtime: T })], ['server2', copyOf('server2', { etag: '"b-2"', mtime: T + 1 })]]), all);
+    expect(p.steps).toEqual([{ op: 'copy', from: 'server2', to: 'server1', over: '"a-2"', reason: `server2 newer (${iso(T + 1)} vs server1 ${iso(T)})` }]);
+  });
+
+  it('leaves an unstamped copy to its own event: a wait step, never a source, never a target', () => {
+    const newestButUnstamped = copyOf('server1', { unstamped: true, mtime: T + 99_000 });
+    const p = planKey(view([['server1', newestButUnstamped], ['server2', copyOf('server2', { mtime: T })], ['server3', null]]), all);
+    expect(p.winner?.store).toBe('server2');
+    expect(p.steps).toEqual([
+      { op: 'wait', store: 'server1', reason: 'server1 holds a version written outside dfs that its own event has not stamped yet' },
+      { op: 'copy', from: 'server2', to: 'server3', over: null, reason: 'missing on server3' },
+    ]);
+  });
+
+  it('neither deletes nor copies over an unstamped copy under a tombstone', () => {
+    const p = planKey(view([['server1', copyOf('server1', { unstamped: true, mtime: T - 99_000 })], ['server2', copyOf('server2', { made: T - 1 })]], T), all);
+    expect(p.steps).toEqual([
+      { op: 'wait', store: 'server1', reason: expect.any(String) },
+      { op: 'delete', store: 'server2', etag: '"etag-server2"', reason: expect.any(String) },
+    ]);
+  });
+
+  it('plans only waits when only unstamped copies exist', () => {
+    const p = planKey(view([['server1', copyOf('server1', { unstamped: true })], ['server2', null]]), all);
+    expect(p).toEqual({ key: 'k.txt', steps: [{ op: 'wait', store: 'server1', reason: expect.any(String) }] });
+  });
+
+  it('fills a gap only when fill(winner) allows, and asks it about the winner', () => {
+    const w = copyOf('server1');
+    const fill = jest.fn(() => false);
+    expect(planKey(view([['server1', w], ['server2', null]]), fill).steps).toEqual([]);
+    expect(fill).toHaveBeenCalledWith(w);
+    expect(planKey(view([['server1', w], ['server2', null]]), all).steps).toEqual([{ op: 'copy', from: 'server1', to: 'server2', over: null, reason: 'missing on server2' }]);
+  });
+
+  it('replaces dead and older copies even when fill forbids filling gaps', () => {
+    const p = planKey(view([['server1', copyOf('server1', { mtime: T + 5 })], ['server2', copyOf('server2', { mtime: T })], ['server3', null]]), none);
+    expect(p.steps.map((s) => [s.op, s.op === 'copy' ? s.to : ''])).toEqual([['copy', 'server2']]);
+  });
+
+  it('breaks a tie on mtime by ETag, the same way whatever the order of the stores', () => {
+    const a = copyOf('server1', { etag: '"a"' });
+    const b = copyOf('server2', { etag: '"c"' });
+    const c = copyOf('server3', { etag: '"b"' });
+    const orders: [string, ObjectHead][][] = [
+      [['server1', a], ['server2', b], ['server3', c]],
+      [['server3', c], ['server2', b], ['server1', a]],
+      [['server2', b], ['server3', c], ['server1', a]],
+    ];
+    for (const order of orders) {
+      const p = planKey(view(order), all);
+      expect(p.winner).toBe(b);
+      expect(p.steps.map((s) => (s.op === 'copy' ? `${s.from}->${s.to}` : s.op)).sort()).toEqual(['server2->server1', 'server2->server3']);
+    }
+  });
+
+  it('with three stores and two writes, copies the newest over the other and into the gap', () => {
+    const p = planKey(view([['server1', copyOf('server1', { mtime: T })], ['server2', copyOf('server2', { mtime: T + 1000 })], ['server3', null]]), all);
+    expect(p.steps).toEqual([
+      { op: 'copy', from: 'server2', to: 'server1', over: '"etag-server1"', reason: `server2 newer (${iso(T + 1000)} vs server1 ${iso(T)})` },
+      { op: 'copy', from: 'server2', to: 'server3', over: null, reason: 'missing on server3' },
+    ]);
+  });
+
+  it('with three stores, leaves the stores already holding the winner alone', () => {
+    const p = planKey(view([
+      ['server1', copyOf('server1', { id: 'w', mtime: T + 1000, etag: '"n"' })],
+      ['server2', copyOf('server2', { mtime: T })],
+      ['server3', copyOf('server3', { id: 'w', mtime: T + 1000, etag: '"n"' })],
+    ]), all);
+    expect(p.steps).toEqual([{ op: 'copy', from: 'server1', to: 'server2', over: '"etag-server2"', reason: expect.stringMatching(/^server1 newer/) }]);
+  });
+
+  it('is pure: the same view gives the same plan', () => {
+    const v = view([['server1', copyOf('server1', { made: T - 1 })], ['server2', copyOf('server2', { made: T + 1 })], ['server3', null]], T);
+    expect(planKey(v, all)).toEqual(planKey(v, all));
+  });
+});
+
+describe('applyKeyPlan and settleKey', () => {
+  const client = testClient();
+  const { s3mock, fake } = useConditionalS3(client);
+  const stores: Store[] = [1, 2, 3].map((n) => ({ name: `server${n}`, bucket: `bucket-${n}`, s3: client }));
+  const deps = (n = 2) => makeDeps(stores.slice(0, n), { control: { bucket: 'control', s3: client }, flavor: 'aws' });
+  const KEY = 'k.txt';
+  const journal = () => fake.records<JournalEvent>('journal/');
+  const storedTombstone = () => fake.records<Tombstone>('tombstones/')[0];
+  const setTombstone = (t: Tombstone) => fake.put('control', tombstoneKey(KEY), JSON.stringify(t));
+  const settle = (d = deps(), fill = all) => settleKey(d, KEY, { fill, by: 'replicate' });
+
+  it('copies the winner with its stamp and mtime, naming where it came from, and journals it', async () => {
+    const w = fake.stamped('bucket-1', KEY, 'new', { mtime: T, id: 'w1' });
+    const out = await settle();
+    expect(out).toMatchObject({ copied: ['server2'], deleted: [], waiting: [], failed: [], stale: false });
+    expect(fake.has('bucket-2', KEY)!.metadata).toEqual({ ...w.metadata, [META.replicaOf]: 'server1' });
+    expect(s3mock).toHaveReceivedCommandWith(CopyObjectCommand, { Bucket: 'bucket-2', IfNoneMatch: '*', CopySourceIfMatch: w.etag });
+    expect(journal().map((e) => [e.action, e.from, e.to, e.reason])).toEqual([['replicate', 'server1', ['server2'], 'missing on server2']]);
+  });
+
+  it("journals reconcile's steps as reconcile", async () => {
+    fake.stamped('bucket-1', KEY, 'new', { mtime: T });
+    await settleKey(deps(), KEY, { fill: all, by: 'reconcile' });
+    expect(journal().map((e) => e.action)).toEqual(['reconcile']);
+  });
+
+  it('marks the outcome stale when a copy is refused with 412, journalling no copy', async () => {
+    fake.stamped('bucket-1', KEY, 'first', { mtime: T });
+    const d = deps();
+    const v = await observeKey(d, KEY);
+    fake.beforeWrite.push((cmd, i) => {
+      if (cmd === 'CopyObject' && i.Bucket === 'bucket-2') fake.stamped('bucket-2', KEY, 'second', { mtime: T + 1000 });
+    });
+    const out = await applyKeyPlan(d, v, planKey(v, all), 'replicate');
+    expect(out).toEqual({ copied: [], deleted: [], waiting: [], failed: [], stale: true });
+    expect(fake.textOf('bucket-2', KEY)).toBe('second');
+    expect(journal()).toEqual([]);
+  });
+
+  it('looks again after a refused copy and settles on what it finds: the newer write that won the race spreads', async () => {
+    fake.stamped('bucket-1', KEY, 'first', { mtime: T });
+    let raced = false;
+    fake.beforeWrite.push((cmd, i) => {
+      if (cmd === 'CopyObject' && i.Bucket === 'bucket-2' && !raced) {
+        raced = true;
+        fake.stamped('bucket-2', KEY, 'second', { mtime: T + 1000 });
+      }
+    });
+    const out = await settle();
+    expect(out).toMatchObject({ copied: ['server1'], failed: [], stale: false });
+    expect([fake.textOf('bucket-1', KEY), fake.textOf('bucket-2', KEY)]).toEqual(['second', 'second']);
+    expect(s3mock.commandCalls(CopyObjectCommand).map((c) => c.args[0].input.Bucket)).toEqual(['bucket-2', 'bucket-1']);
+  });
+
+  it("reports a key that keeps changing under every look as failed ('changing') after four rounds", async () => {
+    fake.stamped('bucket-1', KEY, 'x', { mtime: T });
+    s3mock.on(CopyObjectCommand).rejects(s3Error('PreconditionFailed', 412));
+    const out = await settle();
+    expect(out.failed).toEqual(['changing']);
+    expect(out.stale).toBe(true);
+    expect(s3mock.commandCalls(CopyObjectCommand)).toHaveLength(4);
+  });
+
+  it('records the delete intent in the tombstone before it sends the DeleteObject', async () => {
+    const dead = fake.stamped('bucket-2', KEY, 'old', { mtime: T - 5000 });
+    setTombstone({ key: KEY, deletedAt: T, who: 'bob', intents: [] });
+    let seenAtDelete: Tombstone | undefined;
+    fake.beforeWrite.push((cmd) => {
+      if (cmd === 'DeleteObject') seenAtDelete = storedTombstone();
+    });
+    const before = Date.now();
+    const out = await settle();
+    expect(out).toMatchObject({ copied: [], deleted: ['server2'], failed: [], stale: false });
+    expect(fake.writes.filter((w) => !w.includes('journal/'))).toEqual(['PutObject control/tombstones/k.txt', 'DeleteObject bucket-2/k.txt']);
+    expect(seenAtDelete!.intents).toEqual([{ id: expect.stringMatching(/^[0-9a-f]{24}$/), store: 'server2', etag: dead.etag, at: expect.any(Number) }]);
+    expect(seenAtDelete!.intents[0]!.at).toBeGreaterThanOrEqual(before);
+    expect(s3mock).toHaveReceivedCommandWith(DeleteObjectCommand, { Bucket: 'bucket-2', Key: KEY, IfMatch: dead.etag });
+    expect(journal().map((e) => [e.action, e.to])).toEqual([['delete', ['server2']]]);
+  });
+
+  it('records all the intents of one plan in one tombstone write', async () => {
+    fake.stamped('bucket-1', KEY, 'a', { mtime: T - 1 });
+    fake.stamped('bucket-2', KEY, 'b', { mtime: T - 2 });
+    fake.stamped('bucket-3', KEY, 'c', { mtime: T - 3 });
+    setTombstone({ key: KEY, deletedAt: T, who: 'bob', intents: [] });
+    const out = await settle(deps(3));
+    expect(out.deleted.sort()).toEqual(['server1', 'server2', 'server3']);
+    expect(fake.writes.filter((w) => w.includes('tombstones/'))).toHaveLength(1);
+    expect(storedTombstone()!.intents.map((i) => i.store)).toEqual(['server1', 'server2', 'server3']);
+  });
+
+  it('fails the intent of a delete S3 refused at once (412), and looks again: the write that replaced it is kept', async () => {
+    fake.stamped('bucket-2', KEY, 'old', { mtime: T - 5000 });
+    setTombstone({ key: KEY, deletedAt: T, who: 'bob', intents: [] });
+    fake.beforeWrite.push((cmd) => {
+      if (cmd === 'DeleteObject' && fake.textOf('bucket-2', KEY) === 'old') fake.stamped('bucket-2', KEY, 'new', { mtime: T + 2000 });
+    });
+    const out = await settle(deps(), none);
+    expect(out).toMatchObject({ deleted: [], failed: [], stale: false });
+    expect(fake.textOf('bucket-2', KEY)).toBe('new');
+    expect(storedTombstone()!.intents).toEqual([expect.objectContaining({ store: 'server2', failed: true })]);
+    expect(storedTombstone()!.deletedAt).toBe(T);
+  });
+
+  it("turns the event a refused delete's intent had taken into a user's delete (its time joins deletedAt) and marks it stale", async () => {
+    fake.stamped('bucket-2', KEY, 'old', { mtime: T - 5000 });
+    setTombstone({ key: KEY, deletedAt: T, who: 'bob', intents: [] });
+    // A user deletes server2's copy first; its event is taken for our echo before our delete is refused.
+    fake.beforeWrite.push((cmd) => {
+      if (cmd !== 'DeleteObject' || !fake.has('bucket-2', KEY)) return;
+      fake.delete('bucket-2', KEY);
+      const t = storedTombstone()!;
+      setTombstone({ ...t, intents: t.intents.map((i) => ({ ...i, event: { seq: '0A', time: T + 7 } })) });
+    });
+    const d = deps();
+    const v = await observeKey(d, KEY);
+    const out = await applyKeyPlan(d, v, planKey(v, none), 'replicate');
+    expect(out).toEqual({ copied: [], deleted: [], waiting: [], failed: [], stale: true });
+    expect(storedTombstone()).toEqual({
+      key: KEY, deletedAt: T + 7, who: 'server2 (direct)',
+      intents: [expect.objectContaining({ store: 'server2', failed: true, event: { seq: '0A', time: T + 7 } })],
+    });
+  });
+
+  it('keeps the intent of a delete refused only after an SDK retry: the first attempt may have done it', async () => {
+    fake.stamped('bucket-2', KEY, 'old', { mtime: T - 5000 });
+    setTombstone({ key: KEY, deletedAt: T, who: 'bob', intents: [] });
+    s3mock.on(DeleteObjectCommand).rejects(Object.assign(s3Error('PreconditionFailed', 412), { $metadata: { httpStatusCode: 412, attempts: 2 } }));
+    const d = deps();
+    const v = await observeKey(d, KEY);
+    const out = await applyKeyPlan(d, v, planKey(v, none), 'replicate');
+    expect(out.stale).toBe(true);
+    expect(storedTombstone()!.intents).toEqual([expect.not.objectContaining({ failed: true })]);
+  });
+
+  it('puts a store that is down for the copy in failed, and the others copied', async () => {
+    fake.stamped('bucket-1', KEY, 'x', { mtime: T });
+    fake.fail('bucket-3', networkError, { command: 'CopyObject' });
+    const out = await settle(deps(3));
+    expect(out).toMatchObject({ copied: ['server2'], failed: ['server3'], stale: false });
+  });
+
+  it('puts a store whose delete fails in failed, its intent left pending', async () => {
+    fake.stamped('bucket-2', KEY, 'old', { mtime: T - 5000 });
+    setTombstone({ key: KEY, deletedAt: T, who: 'bob', intents: [] });
+    fake.fail('bucket-2', () => s3Error('InternalError', 500), { command: 'DeleteObject' });
+    const out = await settle();
+    expect(out).toMatchObject({ deleted: [], failed: ['server2'], stale: false });
+    expect(fake.has('bucket-2', KEY)).toBeDefined();
+    expect(storedTombstone()!.intents).toEqual([expect.not.objectContaining({ failed: true })]);
+  });
+
+  it('carries the stores that did not answer the look into failed, and settles the rest', async () => {
+    fake.stamped('bucket-1', KEY, 'x', { mtime: T });
+    fake.fail('bucket-3', networkError, { command: 'HeadObject' });
+    const out = await settle(deps(3));
+    expect(out).toMatchObject({ copied: ['server2'], failed: ['server3'] });
+    expect(out.view.unavailable).toEqual(['server3']);
+  });
+
+  it('reports waiting stores and touches nothing there', async () => {
+    fake.direct('bucket-1', KEY, 'raw', { mtime: T + 5 });
+    fake.stamped('bucket-2', KEY, 'x', { mtime: T });
+    const out = await settle();
+    expect(out).toMatchObject({ copied: [], waiting: ['server1'], failed: [] });
+    expect(fake.writes).toEqual([]);
+  });
+
+  it('settles from the view it is given, without looking first', async () => {
+    fake.stamped('bucket-1', KEY, 'x', { mtime: T });
+    const d = deps();
+    const v = await observeKey(d, KEY);
+    s3mock.resetHistory();
+    await settleKey(d, KEY, { fill: all, by: 'api', view: v });
+    expect(s3mock.commandCalls(CopyObjectCommand)).toHaveLength(1);
+    expect(s3mock.calls().filter((c) => c.args[0].constructor.name === 'HeadObjectCommand')).toHaveLength(0);
+  });
+});
