@@ -7,7 +7,7 @@ const stores = makeStores(2); // server1 on bucket-1, server2 on bucket-2
 const TIME = '2026-01-02T03:04:05.678Z';
 
 /** One record shaped like AWS's (event structure version 2.1), with the fields that matter overridable. */
-function record(over: { eventName?: unknown; eventTime?: unknown; bucket?: unknown; key?: unknown } = {}) {
+function record(over: { eventName?: unknown; eventTime?: unknown; bucket?: unknown; key?: unknown; sequencer?: unknown; eTag?: unknown } = {}) {
   return {
     eventVersion: '2.1',
     eventSource: 'aws:s3',
@@ -19,7 +19,12 @@ function record(over: { eventName?: unknown; eventTime?: unknown; bucket?: unkno
       s3SchemaVersion: '1.0',
       configurationId: 'replicate',
       bucket: { name: 'bucket' in over ? over.bucket : 'bucket-1', arn: 'arn:aws:s3:::bucket-1' },
-      object: { key: 'key' in over ? over.key : 'docs/a.txt', size: 12, eTag: '0123', sequencer: '0065A1B2C3D4E5F6A7' },
+      object: {
+        key: 'key' in over ? over.key : 'docs/a.txt',
+        size: 12,
+        eTag: 'eTag' in over ? over.eTag : '0123',
+        sequencer: 'sequencer' in over ? over.sequencer : '0065A1B2C3D4E5F6A7',
+      },
     },
   };
 }
@@ -45,10 +50,24 @@ describe('decodeEventKey', () => {
 });
 
 describe('parseS3Event', () => {
-  it('turns a put on a store bucket into a created event with its store and time', () => {
+  it('turns a put on a store bucket into a created event with its store, time, sequencer and ETag', () => {
     const { events, rejected } = parseS3Event({ Records: [record()] }, stores, 'aws');
     expect(rejected).toEqual([]);
-    expect(events).toEqual([{ store: stores[0], key: 'docs/a.txt', kind: 'created', time: Date.parse(TIME) }]);
+    expect(events).toEqual([{ store: stores[0], key: 'docs/a.txt', kind: 'created', time: Date.parse(TIME), seq: '0065A1B2C3D4E5F6A7', etag: '0123' }]);
+  });
+
+  it('leaves the ETag out when the record has none (delete events) or an empty one', () => {
+    for (const eTag of [undefined, '', 42]) {
+      expect(parseS3Event({ Records: [record({ eTag })] }, stores, 'aws').events[0]).not.toHaveProperty('etag');
+    }
+  });
+
+  it("stands the event's time, in hex, in for a missing or malformed sequencer", () => {
+    const hexTime = Date.parse(TIME).toString(16);
+    for (const sequencer of [undefined, '', 'not-hex', 'G1', 42, 'A'.repeat(65)]) {
+      expect(parseS3Event({ Records: [record({ sequencer })] }, stores, 'aws').events[0]!.seq).toBe(hexTime);
+    }
+    expect(parseS3Event({ Records: [record({ sequencer: 'a'.repeat(64) })] }, stores, 'aws').events[0]!.seq).toBe('a'.repeat(64));
   });
 
   it('maps every ObjectCreated:* to created and every ObjectRemoved:* to removed', () => {
@@ -88,7 +107,7 @@ describe('parseS3Event', () => {
     ];
     const good = record({ key: 'fine.txt', eventName: 'ObjectRemoved:Delete' });
     const { events, rejected } = parseS3Event({ Records: [bad[0], good, ...bad.slice(1)] }, stores, 'aws');
-    expect(events).toEqual([{ store: stores[0], key: 'fine.txt', kind: 'removed', time: Date.parse(TIME) }]);
+    expect(events).toEqual([{ store: stores[0], key: 'fine.txt', kind: 'removed', time: Date.parse(TIME), seq: '0065A1B2C3D4E5F6A7', etag: '0123' }]);
     const malformed = 'malformed record: eventName, eventTime, s3.bucket.name and s3.object.key are required';
     expect(rejected.map((r) => r.reason)).toEqual([
       'event ObjectRestore:Completed is neither ObjectCreated nor ObjectRemoved',
