@@ -1,89 +1,74 @@
-import { DeleteObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client, type HeadObjectCommandInput } from '@aws-sdk/client-s3';
-import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { deleteFile } from '../../lib/delete';
 import { AllStoresUnavailableError, InvalidKeyError, NotFoundError } from '../../lib/errors';
 import type { Deps } from '../../lib/deps';
+import type { Store } from '../../lib/stores';
+import { tombstoneKey, type Tombstone } from '../../lib/tombstones';
 import { handler } from '../../handlers/api';
 import { makeDeps } from '../helpers/deps';
-import { makeStores, networkError, s3Error } from '../helpers/mock-s3';
+import { testClient, useConditionalS3 } from '../helpers/conditional-s3';
+import { networkError, s3Error } from '../helpers/mock-s3';
 
 let mockDeps: Deps;
 jest.mock('../../handlers/deps', () => ({ getDeps: () => mockDeps }));
 
 const NOW = Date.UTC(2026, 0, 2, 3, 4, 5);
-const stores = makeStores(2);
-const control = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' } });
-const storeMocks = stores.map((s) => mockClient(s.s3));
-const controlMock = mockClient(control);
-
-/** What each bucket holds, and every write in the order it happened across all clients. */
-let buckets: Map<string, Map<string, string>>;
-let log: string[];
-
-/** Each store answers HEAD and DELETE from `buckets`; the control bucket records tombstones. */
-function serve(mock: AwsClientStub<S3Client>) {
-  mock.on(HeadObjectCommand).callsFake(async (input: HeadObjectCommandInput) => {
-    const body = buckets.get(input.Bucket!)?.get(input.Key!);
-    if (body === undefined) throw s3Error('NotFound', 404, 'Not Found');
-    return { ContentLength: body.length, ETag: '"e"', LastModified: new Date(NOW - 1000) };
-  });
-  mock.on(DeleteObjectCommand).callsFake(async (input: { Bucket: string; Key: string }) => {
-    log.push(`delete ${input.Bucket}`);
-    buckets.get(input.Bucket)?.delete(input.Key);
-    return {};
-  });
-}
+const client = testClient();
+const { s3mock, fake } = useConditionalS3(client);
+const stores: Store[] = [1, 2].map((n) => ({ name: `server${n}`, bucket: `bucket-${n}`, s3: client }));
+const deps = () => makeDeps(stores, { control: { bucket: 'control', s3: client }, flavor: 'aws' });
 
 beforeEach(() => {
-  buckets = new Map([['bucket-1', new Map()], ['bucket-2', new Map()], ['control', new Map()]]);
-  log = [];
-  [...storeMocks, controlMock].forEach((m) => m.reset());
-  storeMocks.forEach(serve);
-  controlMock.on(PutObjectCommand).callsFake(async (input: { Bucket: string; Key: string; Body: string }) => {
-    // A tombstone must land while every copy still exists: a crash after it leaves a delete to finish.
-    const key = input.Key.slice('tombstones/'.length);
-    log.push(`tombstone (copies left: ${[...buckets.values()].filter((b) => b.has(key)).length})`);
-    buckets.get(input.Bucket)!.set(input.Key, input.Body);
-    return {};
-  });
   mockDeps = deps();
 });
 
-const deps = () => makeDeps(stores, { control: { bucket: 'control', s3: control } });
-const holdOn = (key: string, ...bucketNames: string[]) => bucketNames.forEach((b) => buckets.get(b)!.set(key, 'bytes'));
-const tombstone = (key: string) => {
-  const raw = buckets.get('control')!.get(`tombstones/${key}`);
-  return raw === undefined ? undefined : JSON.parse(raw);
-};
+/** Copies of one write made a minute before NOW, on the given buckets. */
+const holdOn = (key: string, ...buckets: string[]) => buckets.map((b) => fake.stamped(b, key, 'bytes', { mtime: NOW - 60_000, id: 'w1' }));
+const tombstone = (key: string) => fake.records<Tombstone>(tombstoneKey(key))[0];
+const storeWrites = () => fake.writes.filter((w) => !w.includes(' control/'));
 const nothingWritten = () => {
-  expect(controlMock).not.toHaveReceivedCommand(PutObjectCommand);
-  storeMocks.forEach((m) => expect(m).not.toHaveReceivedCommand(DeleteObjectCommand));
-  expect(log).toEqual([]);
+  expect(s3mock).not.toHaveReceivedCommand(PutObjectCommand);
+  expect(s3mock).not.toHaveReceivedCommand(DeleteObjectCommand);
+  expect(fake.writes).toEqual([]);
 };
 
 describe('deleteFile', () => {
-  it('writes the tombstone before any DeleteObject, then removes every copy', async () => {
-    holdOn('dir/a.txt', 'bucket-1', 'bucket-2');
+  it('writes the tombstone while every copy still exists, then removes every copy, each after its intent', async () => {
+    const [c1, c2] = holdOn('dir/a.txt', 'bucket-1', 'bucket-2');
+    const copiesAtFirstTombstone: number[] = [];
+    fake.beforeWrite.push((cmd, i) => {
+      if (cmd === 'PutObject' && i.Key === 'tombstones/dir/a.txt' && copiesAtFirstTombstone.length === 0) {
+        copiesAtFirstTombstone.push(['bucket-1', 'bucket-2'].filter((b) => fake.has(b, 'dir/a.txt')).length);
+      }
+    });
     const a = await deleteFile(deps(), 'dir/a.txt', 'alice', NOW);
     expect(a).toEqual({
       key: 'dir/a.txt',
       mtime: new Date(NOW).toISOString(),
       results: [{ store: 'server1', ok: true }, { store: 'server2', ok: true }],
     });
-    expect(log[0]).toBe('tombstone (copies left: 2)');
-    expect(log.slice(1).sort()).toEqual(['delete bucket-1', 'delete bucket-2']);
-    expect(buckets.get('bucket-1')!.has('dir/a.txt') || buckets.get('bucket-2')!.has('dir/a.txt')).toBe(false);
-    expect(tombstone('dir/a.txt')).toEqual({ key: 'dir/a.txt', time: NOW, who: 'alice' });
-    expect(controlMock).toHaveReceivedCommandWith(PutObjectCommand, { Bucket: 'control', Key: 'tombstones/dir/a.txt', ContentType: 'application/json' });
+    expect(copiesAtFirstTombstone).toEqual([2]);
+    const writes = fake.writes.filter((w) => !w.includes('journal/'));
+    expect(writes.slice(0, 2)).toEqual(['PutObject control/tombstones/dir/a.txt', 'PutObject control/tombstones/dir/a.txt']);
+    expect(writes.slice(2).sort()).toEqual(['DeleteObject bucket-1/dir/a.txt', 'DeleteObject bucket-2/dir/a.txt']);
+    expect(fake.has('bucket-1', 'dir/a.txt') || fake.has('bucket-2', 'dir/a.txt')).toBeUndefined();
+    expect(tombstone('dir/a.txt')).toEqual({
+      key: 'dir/a.txt', deletedAt: NOW, who: 'alice',
+      intents: [
+        { id: expect.any(String), store: 'server1', etag: c1!.etag, at: expect.any(Number) },
+        { id: expect.any(String), store: 'server2', etag: c2!.etag, at: expect.any(Number) },
+      ],
+    });
+    expect(s3mock).toHaveReceivedCommandWith(PutObjectCommand, { Bucket: 'control', Key: 'tombstones/dir/a.txt', ContentType: 'application/json' });
+    expect(s3mock).toHaveReceivedCommandWith(DeleteObjectCommand, { Bucket: 'bucket-1', Key: 'dir/a.txt', IfMatch: c1!.etag });
   });
 
   it('deletes only from the stores that hold the key', async () => {
     holdOn('c.txt', 'bucket-2');
     const a = await deleteFile(deps(), 'c.txt', 'api', NOW);
     expect(a.results).toEqual([{ store: 'server2', ok: true }]);
-    expect(log).toEqual(['tombstone (copies left: 1)', 'delete bucket-2']);
-    expect(storeMocks[0]).not.toHaveReceivedCommand(DeleteObjectCommand);
+    expect(storeWrites()).toEqual(['DeleteObject bucket-2/c.txt']);
   });
 
   it.each([
@@ -92,37 +77,87 @@ describe('deleteFile', () => {
     ['AccessDenied', () => s3Error('AccessDenied', 403)],
   ])('reports a store that is down (%s) as unavailable and deletes from the others', async (_, error) => {
     holdOn('a.txt', 'bucket-1', 'bucket-2');
-    storeMocks[1]!.on(HeadObjectCommand).rejects(error());
+    fake.fail('bucket-2', error, { command: 'HeadObject' });
     const a = await deleteFile(deps(), 'a.txt', 'api', NOW);
     expect(a.results).toEqual([
       { store: 'server1', ok: true },
-      { store: 'server2', ok: false, error: expect.stringMatching(/^unavailable/) },
+      { store: 'server2', ok: false, error: 'unavailable: the store did not answer; reconcile deletes it later' },
     ]);
-    expect(log).toEqual(['tombstone (copies left: 2)', 'delete bucket-1']);
-    expect(buckets.get('bucket-1')!.has('a.txt')).toBe(false);
+    expect(storeWrites()).toEqual(['DeleteObject bucket-1/a.txt']);
     // server2 keeps its copy until reconcile, which the tombstone tells to delete it.
-    expect(buckets.get('bucket-2')!.has('a.txt')).toBe(true);
-    expect(tombstone('a.txt')).toEqual({ key: 'a.txt', time: NOW, who: 'api' });
+    expect(fake.has('bucket-2', 'a.txt')).toBeDefined();
+    expect(tombstone('a.txt')).toMatchObject({ key: 'a.txt', deletedAt: NOW, who: 'api' });
   });
 
   it('reports a holder whose DeleteObject fails, the other deleted', async () => {
     holdOn('a.txt', 'bucket-1', 'bucket-2');
-    storeMocks[0]!.on(DeleteObjectCommand).rejects(s3Error('InternalError', 500));
+    fake.fail('bucket-1', () => s3Error('InternalError', 500), { command: 'DeleteObject' });
     const a = await deleteFile(deps(), 'a.txt', 'api', NOW);
     expect(a.results).toEqual([
-      { store: 'server1', ok: false, error: 'InternalError: InternalError' },
+      { store: 'server1', ok: false, error: 'failed: the delete did not go through; replication and reconcile retry it' },
       { store: 'server2', ok: true },
     ]);
-    expect(buckets.get('bucket-1')!.has('a.txt')).toBe(true);
-    expect(buckets.get('bucket-2')!.has('a.txt')).toBe(false);
+    expect(fake.has('bucket-1', 'a.txt')).toBeDefined();
+    expect(fake.has('bucket-2', 'a.txt')).toBeUndefined();
   });
 
   it('writes the tombstone when the answering stores lack the key but another is down', async () => {
     holdOn('b.txt', 'bucket-2');
-    storeMocks[1]!.on(HeadObjectCommand).rejects(networkError());
+    fake.fail('bucket-2', networkError, { command: 'HeadObject' });
     const a = await deleteFile(deps(), 'b.txt', 'api', NOW);
     expect(a.results).toEqual([{ store: 'server2', ok: false, error: expect.stringMatching(/^unavailable/) }]);
-    expect(tombstone('b.txt')).toEqual({ key: 'b.txt', time: NOW, who: 'api' });
+    expect(tombstone('b.txt')).toEqual({ key: 'b.txt', deletedAt: NOW, who: 'api', intents: [] });
+  });
+
+  it('keeps a copy made after the delete, and puts it in place of the copy made before', async () => {
+    fake.stamped('bucket-1', 'a.txt', 'old', { mtime: NOW - 60_000, made: NOW - 60_000 });
+    fake.stamped('bucket-2', 'a.txt', 'new', { mtime: NOW - 86_400_000, made: NOW + 1 });
+    const a = await deleteFile(deps(), 'a.txt', 'api', NOW);
+    expect(a.results).toEqual([
+      { store: 'server1', ok: true },
+      { store: 'server2', ok: false, error: 'kept: it holds a write made after this delete' },
+    ]);
+    expect([fake.textOf('bucket-1', 'a.txt'), fake.textOf('bucket-2', 'a.txt')]).toEqual(['new', 'new']);
+    expect(s3mock).not.toHaveReceivedCommand(DeleteObjectCommand);
+  });
+
+  it('leaves a copy written outside dfs to its own event, saying so', async () => {
+    holdOn('a.txt', 'bucket-1');
+    fake.direct('bucket-2', 'a.txt', 'raw');
+    const a = await deleteFile(deps(), 'a.txt', 'api', NOW);
+    expect(a.results).toEqual([
+      { store: 'server1', ok: true },
+      { store: 'server2', ok: false, error: 'written outside dfs moments ago; its own event decides whether it was made after this delete' },
+    ]);
+    expect(fake.has('bucket-2', 'a.txt')).toBeDefined();
+  });
+
+  it('looks again when a copy is replaced under its delete, and keeps the replacement made after the delete', async () => {
+    holdOn('a.txt', 'bucket-1', 'bucket-2');
+    fake.beforeWrite.push((cmd, i) => {
+      if (cmd === 'DeleteObject' && i.Bucket === 'bucket-2' && fake.textOf('bucket-2', 'a.txt') === 'bytes') {
+        fake.stamped('bucket-2', 'a.txt', 'newer', { mtime: NOW + 5, made: NOW + 5 });
+      }
+    });
+    const a = await deleteFile(deps(), 'a.txt', 'api', NOW);
+    expect(a.results).toEqual([{ store: 'server1', ok: true }, { store: 'server2', ok: false, error: 'kept: it holds a write made after this delete' }]);
+    expect(fake.textOf('bucket-2', 'a.txt')).toBe('newer');
+  });
+
+  it('answers ok for a copy someone else deleted meanwhile', async () => {
+    holdOn('a.txt', 'bucket-1', 'bucket-2');
+    fake.beforeWrite.push((cmd, i) => {
+      if (cmd === 'DeleteObject' && i.Bucket === 'bucket-2') fake.delete('bucket-2', 'a.txt');
+    });
+    const a = await deleteFile(deps(), 'a.txt', 'api', NOW);
+    expect(a.results).toEqual([{ store: 'server1', ok: true }, { store: 'server2', ok: true }]);
+  });
+
+  it('keeps a later delete already in the tombstone (the latest delete wins)', async () => {
+    holdOn('a.txt', 'bucket-1');
+    fake.put('control', tombstoneKey('a.txt'), JSON.stringify({ key: 'a.txt', deletedAt: NOW + 10, who: 'carol', intents: [] }));
+    await deleteFile(deps(), 'a.txt', 'api', NOW);
+    expect(tombstone('a.txt')).toMatchObject({ deletedAt: NOW + 10, who: 'carol' });
   });
 
   it('throws NotFoundError and writes no tombstone when no store holds the key', async () => {
@@ -132,7 +167,8 @@ describe('deleteFile', () => {
 
   it('throws AllStoresUnavailableError naming every store when none answers, writing nothing', async () => {
     holdOn('a.txt', 'bucket-1', 'bucket-2');
-    storeMocks.forEach((m) => m.on(HeadObjectCommand).rejects(networkError()));
+    fake.fail('bucket-1', networkError);
+    fake.fail('bucket-2', networkError);
     const err = await deleteFile(deps(), 'a.txt', 'api', NOW).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AllStoresUnavailableError);
     expect((err as AllStoresUnavailableError).unavailable).toEqual(['server1', 'server2']);
@@ -141,8 +177,7 @@ describe('deleteFile', () => {
 
   it.each(['', 'a//b', '../a', 'dir/'])('refuses the key %j before asking any store', async (key) => {
     await expect(deleteFile(deps(), key, 'api', NOW)).rejects.toThrow(InvalidKeyError);
-    storeMocks.forEach((m) => expect(m.calls()).toHaveLength(0));
-    nothingWritten();
+    expect(s3mock.calls()).toHaveLength(0);
   });
 });
 
@@ -156,16 +191,17 @@ async function call(e: APIGatewayProxyEventV2) {
 
 describe('handler: DELETE /files/{key}', () => {
   it('answers 200 with the per-store results, the tombstone naming x-dfs-user', async () => {
-    holdOn('a b.txt', 'bucket-1', 'bucket-2');
+    // Made before the handler's clock reads now: an API write a minute ago.
+    ['bucket-1', 'bucket-2'].forEach((b) => fake.stamped(b, 'a b.txt', 'x', { mtime: Date.now() - 60_000, id: 'w' }));
     const res = await call(event('DELETE', '/files/a%20b.txt', { 'X-Dfs-User': 'bob' }));
     expect(res).toEqual({ status: 200, body: { key: 'a b.txt', mtime: expect.any(String), results: [{ store: 'server1', ok: true }, { store: 'server2', ok: true }] } });
     expect(tombstone('a b.txt')).toMatchObject({ key: 'a b.txt', who: 'bob' });
   });
 
   it('answers 207 when a store is down', async () => {
-    holdOn('a.txt', 'bucket-1', 'bucket-2');
-    storeMocks[0]!.on(HeadObjectCommand).rejects(networkError());
-    expect(await call(event('DELETE', '/files/a.txt'))).toMatchObject({ status: 207, body: { results: [{ store: 'server2', ok: true }, { store: 'server1', ok: false }] } });
+    ['bucket-1', 'bucket-2'].forEach((b) => fake.stamped(b, 'a.txt', 'x', { mtime: Date.now() - 60_000, id: 'w' }));
+    fake.fail('bucket-1', networkError, { command: 'HeadObject' });
+    expect(await call(event('DELETE', '/files/a.txt'))).toMatchObject({ status: 207, body: { results: [{ store: 'server1', ok: false }, { store: 'server2', ok: true }] } });
   });
 
   it('answers 404 NotFound for a key no store holds, writing nothing', async () => {
@@ -174,7 +210,9 @@ describe('handler: DELETE /files/{key}', () => {
   });
 
   it('answers 503 with the unavailable stores when none answers', async () => {
-    storeMocks.forEach((m) => m.on(HeadObjectCommand).rejects(networkError()));
+    fake.fail('bucket-1', networkError);
+    fake.fail('bucket-2', networkError);
     expect(await call(event('DELETE', '/files/a.txt'))).toMatchObject({ status: 503, body: { error: 'Unavailable', unavailable: ['server1', 'server2'] } });
+    expect(s3mock).not.toHaveReceivedCommand(PutObjectCommand);
   });
 });
