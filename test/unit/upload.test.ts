@@ -2,18 +2,25 @@ import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
   PutObjectCommand,
   S3Client,
+  type HeadObjectCommandOutput,
 } from '@aws-sdk/client-s3';
+import { sdkStreamMixin } from '@smithy/core/serde';
+import { Readable } from 'node:stream';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { abortUpload, choosePartSize, completeUpload, putFile, signParts, startUpload, S3_LIMITS } from '../../lib/upload';
-import { BadRequestError, InvalidKeyError, PayloadTooLargeError, UnknownStoreError } from '../../lib/errors';
+import { BadRequestError, InvalidKeyError, OverruledError, PayloadTooLargeError, UnknownStoreError } from '../../lib/errors';
+import { formatMtime, writeMetadata } from '../../lib/stamps';
 import { createS3Client } from '../../lib/config';
 import type { Deps } from '../../lib/deps';
 import type { Store } from '../../lib/stores';
 import { handler } from '../../handlers/api';
-import { makeDeps } from '../helpers/deps';
+import { createHash } from 'node:crypto';
+import { makeDeps as makeTestDeps } from '../helpers/deps';
 import { makeStores, networkError, s3Error } from '../helpers/mock-s3';
 
 // The handler builds its deps from the environment; here it gets the test's instead.
@@ -29,19 +36,44 @@ const stores = makeStores(2);
 /** One stub per store client, so each store can fail on its own. */
 const mocks: AwsClientStub<S3Client>[] = stores.map((s) => mockClient(s.s3));
 const [s1, s2] = mocks as [AwsClientStub<S3Client>, AwsClientStub<S3Client>];
+/** The control bucket (tombstones) on a client of its own. */
+const control = new S3Client({ region: 'us-east-1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' } });
+const controlMock = mockClient(control);
+const makeDeps = (s: Store[], over: Partial<Deps> = {}) => makeTestDeps(s, { control: { bucket: 'control', s3: control }, ...over });
 
 beforeEach(() => {
-  mocks.forEach((m) => m.reset());
+  [...mocks, controlMock].forEach((m) => m.reset());
   s1.on(PutObjectCommand).resolves({ ETag: '"etag-1"' });
   s2.on(PutObjectCommand).resolves({ ETag: '"etag-2"' });
   s1.on(CreateMultipartUploadCommand).resolves({ UploadId: 'up-1' });
   s2.on(CreateMultipartUploadCommand).resolves({ UploadId: 'up-2' });
+  // Neither store holds a key, and no key was ever deleted, unless a test says otherwise.
+  mocks.forEach((m) => m.on(HeadObjectCommand).rejects(s3Error('NotFound', 404)));
+  controlMock.on(GetObjectCommand).rejects(s3Error('NoSuchKey', 404));
   mockDeps = makeDeps(stores);
 });
 
 const sentNothing = () => {
   for (const m of mocks) expect(m.calls()).toHaveLength(0);
 };
+const wroteNothing = () => {
+  for (const m of mocks) {
+    expect(m).not.toHaveReceivedCommand(PutObjectCommand);
+    expect(m).not.toHaveReceivedCommand(CreateMultipartUploadCommand);
+  }
+};
+const md5 = (b: Buffer) => createHash('md5').update(b).digest('hex');
+
+/** What HEAD answers for a copy written through dfs. */
+const stampedHead = (o: { mtime: number; made: number; etag?: string; id?: string }): HeadObjectCommandOutput => ({
+  $metadata: {},
+  ContentLength: 5,
+  ETag: o.etag ?? '"0123456789abcdef0123456789abcdef"',
+  LastModified: new Date(o.made),
+  Metadata: writeMetadata({ id: o.id ?? 'w2', madeMs: o.made, who: 'bob' }, o.mtime),
+});
+const tombstoneAt = (deletedAt: number) =>
+  controlMock.on(GetObjectCommand).resolves({ ETag: '"t"', Body: sdkStreamMixin(Readable.from([Buffer.from(JSON.stringify({ key: 'a.txt', deletedAt, who: 'x', intents: [] }))])) });
 
 describe('putFile', () => {
   const body = Buffer.from('hello');
@@ -85,11 +117,11 @@ describe('putFile', () => {
     ]);
   });
 
-  it('writes only to the named store with to=STORE', async () => {
+  it('writes only to the named store with to=STORE, after only a HEAD of the other', async () => {
     const a = await putFile(makeDeps(stores), { key: 'a.txt', body, to: 'server2', now: NOW });
     expect(a.results).toEqual([{ store: 'server2', ok: true, etag: 'etag-2' }]);
     expect(s2).toHaveReceivedCommandWith(PutObjectCommand, { Bucket: 'bucket-2', Key: 'a.txt' });
-    expect(s1.calls()).toHaveLength(0);
+    expect(s1.calls().map((c) => c.args[0].constructor.name)).toEqual(['HeadObjectCommand']);
   });
 
   it('refuses an unknown store, listing the stores, and sends nothing', async () => {
@@ -113,21 +145,111 @@ describe('putFile', () => {
     expect(a.results.every((r) => r.ok)).toBe(true);
   });
 
-  it('sends the logical mtime as metadata and the ContentType of the extension', async () => {
-    await putFile(makeDeps(stores), { key: 'photos/x.png', body, mtime: '1700000000123', now: NOW });
+  it('sends the mtime in rclone format with the write\'s stamp, and the ContentType of the extension', async () => {
+    await putFile(makeDeps(stores), { key: 'photos/x.png', body, mtime: '1700000000123', now: NOW, who: 'ann' });
     await putFile(makeDeps(stores), { key: 'notes', body, now: NOW });
-    expect(s1).toHaveReceivedNthSpecificCommandWith(1, PutObjectCommand, { ContentType: 'image/png', Metadata: { mtime: '1700000000123' } });
-    expect(s1).toHaveReceivedNthSpecificCommandWith(2, PutObjectCommand, { ContentType: 'application/octet-stream', Metadata: { mtime: String(NOW) } });
+    const [first, second] = s1.commandCalls(PutObjectCommand).map((c) => c.args[0].input);
+    expect(first).toMatchObject({ ContentType: 'image/png' });
+    expect(first!.Metadata).toEqual({ mtime: '1700000000.123', 'dfs-made': String(NOW), 'dfs-id': expect.stringMatching(/^[0-9a-f]{24}$/), 'dfs-who': 'ann' });
+    expect(second).toMatchObject({ ContentType: 'application/octet-stream' });
+    expect(second!.Metadata).toEqual({ mtime: formatMtime(NOW), 'dfs-made': String(NOW), 'dfs-id': expect.stringMatching(/^[0-9a-f]{24}$/), 'dfs-who': 'api' });
+    expect(second!.Metadata!['dfs-id']).not.toBe(first!.Metadata!['dfs-id']);
   });
 
-  it.each(['abc', '-1', '1.5', '1e30'])('refuses mtime %j with 400 and sends nothing', async (mtime) => {
-    await expect(putFile(makeDeps(stores), { key: 'a.txt', body, mtime })).rejects.toMatchObject({ status: 400, code: 'BadRequest' });
+  it('gives every store the same stamp for one write', async () => {
+    await putFile(makeDeps(stores), { key: 'a.txt', body, now: NOW });
+    const meta = mocks.map((m) => m.commandCalls(PutObjectCommand)[0]!.args[0].input.Metadata);
+    expect(meta[0]).toEqual(meta[1]);
+  });
+
+  it.each(['abc', '-1', '1.5', '1e30', '0x10', ' 1', String(NOW + 5 * 60_000 + 1)])('refuses mtime %j with 400 and sends nothing', async (mtime) => {
+    await expect(putFile(makeDeps(stores), { key: 'a.txt', body, mtime, now: NOW })).rejects.toMatchObject({ status: 400, code: 'BadRequest' });
     sentNothing();
   });
 
   it.each(['', '/a', 'a//b', '../a', 'a\\b', 'dir/'])('refuses the key %j and sends nothing', async (key) => {
     await expect(putFile(makeDeps(stores), { key, body })).rejects.toThrow(InvalidKeyError);
     sentNothing();
+  });
+});
+
+describe('putFile: a write to some stores that replication would overrule', () => {
+  const body = Buffer.from('hello');
+  const MINE = NOW - 60_000; // the mtime the client sends
+  const put = (over: Partial<Parameters<typeof putFile>[1]> = {}) =>
+    putFile(makeDeps(stores), { key: 'a.txt', body, to: 'server1', mtime: String(MINE), now: NOW, ...over });
+
+  it('refuses to=server1 with 409 Overruled when server2 holds a newer live version, naming it, and writes nothing', async () => {
+    s2.on(HeadObjectCommand).resolves(stampedHead({ mtime: MINE + 1, made: NOW - 1000 }));
+    const err = await put().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OverruledError);
+    expect(err).toMatchObject({ status: 409, code: 'Overruled', newer: { store: 'server2', mtime: new Date(MINE + 1).toISOString() } });
+    expect((err as Error).message).toBe(
+      `server2 holds a newer version (mtime ${new Date(MINE + 1).toISOString()}) that replication would put back over this one; write to all stores, or touch the file to make it the newest`,
+    );
+    wroteNothing();
+  });
+
+  it('lets the write through when the other copy is older by a millisecond', async () => {
+    s2.on(HeadObjectCommand).resolves(stampedHead({ mtime: MINE - 1, made: NOW - 1000 }));
+    expect((await put()).results).toEqual([{ store: 'server1', ok: true, etag: 'etag-1' }]);
+  });
+
+  it('breaks an equal mtime by ETag as replication will: a larger ETag there overrules, a smaller one does not', async () => {
+    s2.on(HeadObjectCommand).resolves(stampedHead({ mtime: MINE, made: NOW - 1000, etag: '"ffffffffffffffffffffffffffffffff"' }));
+    await expect(put()).rejects.toThrow(OverruledError);
+    s2.on(HeadObjectCommand).resolves(stampedHead({ mtime: MINE, made: NOW - 1000, etag: '"00000000000000000000000000000000"' }));
+    expect((await put()).results[0]!.ok).toBe(true);
+  });
+
+  it('lets the same content through: equal mtime and ETag is not newer', async () => {
+    s2.on(HeadObjectCommand).resolves(stampedHead({ mtime: MINE, made: NOW - 1000, etag: `"${md5(body)}"` }));
+    expect((await put()).results[0]!.ok).toBe(true);
+  });
+
+  it('does not count a newer copy that is dead under a tombstone (made at or before the delete)', async () => {
+    s2.on(HeadObjectCommand).resolves(stampedHead({ mtime: NOW + 60_000, made: NOW - 1000 }));
+    tombstoneAt(NOW - 1000);
+    expect((await put()).results[0]!.ok).toBe(true);
+  });
+
+  it('counts a newer copy made one millisecond after the delete', async () => {
+    s2.on(HeadObjectCommand).resolves(stampedHead({ mtime: NOW + 60_000, made: NOW - 999 }));
+    tombstoneAt(NOW - 1000);
+    await expect(put()).rejects.toThrow(OverruledError);
+  });
+
+  it('counts a newer version written outside dfs: replication will stamp it and it wins by its mtime', async () => {
+    s2.on(HeadObjectCommand).resolves({ ContentLength: 5, ETag: '"e"', LastModified: new Date(NOW), Metadata: { mtime: formatMtime(MINE + 1000) } });
+    await expect(put()).rejects.toThrow(OverruledError);
+  });
+
+  it('goes through with touch, its mtime now, whatever the other copy says', async () => {
+    s2.on(HeadObjectCommand).resolves(stampedHead({ mtime: NOW - 1, made: NOW - 1000 }));
+    const a = await put({ touch: true, mtime: String(MINE) });
+    expect(a).toMatchObject({ mtime: new Date(NOW).toISOString(), results: [{ store: 'server1', ok: true }] });
+    expect(s1.commandCalls(PutObjectCommand)[0]!.args[0].input.Metadata).toMatchObject({ mtime: formatMtime(NOW), 'dfs-made': String(NOW) });
+  });
+
+  it('never checks with to=all: it asks no store anything before writing', async () => {
+    s2.on(HeadObjectCommand).resolves(stampedHead({ mtime: NOW, made: NOW - 1000 }));
+    const a = await put({ to: 'all' });
+    expect(a.results.every((r) => r.ok)).toBe(true);
+    for (const m of mocks) expect(m).not.toHaveReceivedCommand(HeadObjectCommand);
+    expect(controlMock.calls()).toHaveLength(0);
+  });
+
+  it('does not let a store that is down block the write', async () => {
+    s2.on(HeadObjectCommand).rejects(s3Error('ServiceUnavailable', 503));
+    expect((await put()).results[0]!.ok).toBe(true);
+  });
+
+  it('refuses startUpload to one store the same way, creating nothing', async () => {
+    s2.on(HeadObjectCommand).resolves(stampedHead({ mtime: MINE + 1, made: NOW - 1000 }));
+    await expect(startUpload(makeDeps(stores), { key: 'a.txt', size: 10, mtime: MINE, to: 'server1' }, 'api', NOW)).rejects.toThrow(OverruledError);
+    wroteNothing();
+    const plan = await startUpload(makeDeps(stores), { key: 'a.txt', size: 10, mtime: MINE, to: 'server1', touch: true }, 'api', NOW);
+    expect(plan).toMatchObject({ mtime: new Date(NOW).toISOString(), uploads: [{ store: 'server1', uploadId: 'up-1' }] });
   });
 });
 
@@ -152,7 +274,7 @@ describe('choosePartSize', () => {
 
 describe('startUpload', () => {
   it('creates the upload on every store with the chosen part size, mtime and ContentType', async () => {
-    const plan = await startUpload(makeDeps(stores), { key: 'big.bin', size: 12 * MiB, mtime: 1234 }, NOW);
+    const plan = await startUpload(makeDeps(stores), { key: 'big.bin', size: 12 * MiB, mtime: 1234 }, 'ann', NOW);
     expect(plan).toEqual({
       key: 'big.bin',
       size: 12 * MiB,
@@ -165,9 +287,11 @@ describe('startUpload', () => {
       ],
       failed: [],
     });
-    expect(s1).toHaveReceivedCommandWith(CreateMultipartUploadCommand, {
-      Bucket: 'bucket-1', Key: 'big.bin', ContentType: 'application/octet-stream', Metadata: { mtime: '1234' },
-    });
+    expect(s1).toHaveReceivedCommandWith(CreateMultipartUploadCommand, { Bucket: 'bucket-1', Key: 'big.bin', ContentType: 'application/octet-stream' });
+    const metadata = mocks.map((m) => m.commandCalls(CreateMultipartUploadCommand)[0]!.args[0].input.Metadata);
+    // No dfs-made: the upload is made when it completes, and its completion's event stamps it.
+    expect(metadata[0]).toEqual({ mtime: '1.234', 'dfs-id': expect.stringMatching(/^[0-9a-f]{24}$/), 'dfs-who': 'ann' });
+    expect(metadata[1]).toEqual(metadata[0]);
   });
 
   it('grows the part size for a 100 GiB file and keeps a valid requested one', async () => {
@@ -176,10 +300,10 @@ describe('startUpload', () => {
   });
 
   it('stamps now as mtime when none is given and starts only on the named store with to=STORE', async () => {
-    const plan = await startUpload(makeDeps(stores), { key: 'k.txt', size: 1, to: 'server1' }, NOW);
+    const plan = await startUpload(makeDeps(stores), { key: 'k.txt', size: 1, to: 'server1' }, 'api', NOW);
     expect(plan).toMatchObject({ mtime: new Date(NOW).toISOString(), uploads: [{ store: 'server1' }], failed: [] });
-    expect(s1).toHaveReceivedCommandWith(CreateMultipartUploadCommand, { ContentType: 'text/plain', Metadata: { mtime: String(NOW) } });
-    expect(s2.calls()).toHaveLength(0);
+    expect(s1).toHaveReceivedCommandWith(CreateMultipartUploadCommand, { ContentType: 'text/plain', Metadata: expect.objectContaining({ mtime: formatMtime(NOW) }) });
+    expect(s2.calls().map((c) => c.args[0].constructor.name)).toEqual(['HeadObjectCommand']);
   });
 
   it.each([
@@ -369,7 +493,26 @@ describe('handler: PUT /files and POST /uploads', () => {
       status: 200,
       body: { key: 'dir/a b.txt', size: 5, mtime: '2023-11-14T22:13:20.000Z', results: [{ store: 'server1', ok: true, etag: 'etag-1' }, { store: 'server2', ok: true, etag: 'etag-2' }] },
     });
-    expect(s2).toHaveReceivedCommandWith(PutObjectCommand, { Key: 'dir/a b.txt', Body: body, ContentType: 'text/plain', Metadata: { mtime: '1700000000000' } });
+    expect(s2).toHaveReceivedCommandWith(PutObjectCommand, { Key: 'dir/a b.txt', Body: body, ContentType: 'text/plain', Metadata: expect.objectContaining({ mtime: '1700000000' }) });
+  });
+
+  it('answers 409 Overruled naming the newer store and its mtime, and lets touch=1 through', async () => {
+    const now = Date.now();
+    s2.on(HeadObjectCommand).resolves(stampedHead({ mtime: now + 60_000, made: now - 1000 }));
+    const res = await call(event('PUT', '/files/a.txt', { body, query: { to: 'server1' }, headers: { 'x-dfs-mtime': String(now - 1000) } }));
+    expect(res).toEqual({
+      status: 409,
+      body: { error: 'Overruled', message: expect.stringContaining('server2 holds a newer version'), newer: { store: 'server2', mtime: new Date(now + 60_000).toISOString() } },
+    });
+    expect(s1).not.toHaveReceivedCommand(PutObjectCommand);
+    // touch: mtime = the server's now.
+    s2.on(HeadObjectCommand).resolves(stampedHead({ mtime: now - 500, made: now - 1000 }));
+    expect(await call(event('PUT', '/files/a.txt', { body, query: { to: 'server1', touch: '1' }, headers: { 'x-dfs-mtime': String(now - 1000) } }))).toMatchObject({ status: 200 });
+  });
+
+  it('records x-dfs-user as who made the write', async () => {
+    await call(event('PUT', '/files/a.txt', { body, headers: { 'X-Dfs-User': 'zoe' } }));
+    expect(s1.commandCalls(PutObjectCommand)[0]!.args[0].input.Metadata).toMatchObject({ 'dfs-who': 'zoe' });
   });
 
   it('answers 207 when some stores took it and 503 when none did', async () => {
