@@ -70,3 +70,24 @@ export class StoreUnavailableError extends Error {
     this.name = 'StoreUnavailableError';
   }
 }
+
+/**
+ * A conditional write found the object other than the caller saw it: another ETag (412), gone
+ * (404 on If-Match), already there (412 on If-None-Match), or S3's 409 ConditionalRequestConflict
+ * after our retries. The caller looks again and decides anew; never shown to a client on its own.
+ */
+export class ObjectChangedError extends Error {
+  constructor(readonly store: string, readonly key: string, options?: { cause?: unknown }) {
+    super(`${key} changed on ${store} since it was read`, options);
+    this.name = 'ObjectChangedError';
+  }
+}
+
+/** A write the rules would overrule at once: another store holds a newer version (use touch to make it newest). */
+export class OverruledError extends DfsError {
+  readonly status = 409;
+  readonly code = 'Overruled';
+  constructor(message: string, readonly newer: { store: string; mtime: string }) {
+    super(message);
+  }
+}

@@ -1,7 +1,34 @@
-import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  UploadPartCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Readable } from 'node:stream';
-import { StoreUnavailableError, UnknownStoreError } from './errors';
-import { createS3Client, type Config } from './config';
+import { ObjectChangedError, StoreUnavailableError, UnknownStoreError } from './errors';
+import { createS3Client, type Config, type S3Flavor } from './config';
+import { META, parseMtime, stampOf, type Stamp } from './stamps';
+
+/*
+ * The store adapter: every request to a store's bucket goes through this module, and every
+ * write and delete into a store goes through `putObject`, `copyObject`, `deleteObject` and
+ * `completeUpload` (the write gate). Its contract, for every function:
+ *   - a missing object is `null` (never an error);
+ *   - a conditional write whose condition failed is ObjectChangedError (412; 404 on If-Match;
+ *     S3's 409 ConditionalRequestConflict once our own retries are spent);
+ *   - anything else (network, 5xx, throttling, access denied, a missing bucket) is
+ *     StoreUnavailableError: none of them says whether the store holds the object.
+ * Differences between S3 and s3rver (the local stack) live here and nowhere else.
+ */
 
 /** A store ready to use: its name, its bucket and the client that reaches it. */
 export interface Store {
@@ -13,10 +40,12 @@ export interface Store {
    * the CRC of an empty body into the URL and S3 refuses the real part. Defaults to `s3`.
    */
   signer?: S3Client;
+  /** Which S3 answers (s3rver decodes CopySource its own way). Default: `aws`. */
+  flavor?: S3Flavor;
 }
 
 /** Builds one client per distinct (region, endpoint) and hands each store its own. */
-export function connectStores(config: Pick<Config, 'stores' | 's3Endpoint'>): Store[] {
+export function connectStores(config: Pick<Config, 'stores' | 's3Endpoint' | 'flavor'>): Store[] {
   const clients = new Map<string, { s3: S3Client; signer: S3Client }>();
   return config.stores.map((s) => {
     const endpoint = s.endpoint ?? config.s3Endpoint;
@@ -29,7 +58,7 @@ export function connectStores(config: Pick<Config, 'stores' | 's3Endpoint'>): St
       };
       clients.set(id, pair);
     }
-    return { name: s.name, bucket: s.bucket, ...pair };
+    return { name: s.name, bucket: s.bucket, flavor: config.flavor, ...pair };
   });
 }
 
@@ -45,10 +74,12 @@ export interface ObjectHead {
   store: string;
   size: number;
   etag: string;
-  /** Logical mtime in ms: x-amz-meta-mtime when valid, else LastModified. */
+  /** The file's mtime, ms: x-amz-meta-mtime when valid, else LastModified. Decides between live versions. */
   mtimeMs: number;
-  /** When S3 wrote this copy (LastModified), ms: what tombstones are compared with. */
-  writtenMs: number;
+  /** The write this copy holds; absent for a version written without our metadata. */
+  stamp?: Stamp;
+  /** S3's LastModified, ms: when this copy was written, so never used to judge the write it holds. */
+  lastModifiedMs: number;
   contentType?: string;
   /** Full-object checksums by algorithm, only when S3 says they are FULL_OBJECT. */
   checksums: Partial<Record<ChecksumAlgorithm, string>>;
@@ -75,12 +106,8 @@ interface HeadLike {
   SSECustomerAlgorithm?: string;
 }
 
-/** The largest time a JS Date can hold; a larger x-amz-meta-mtime is garbage, not the future. */
-const MAX_DATE_MS = 8.64e15;
-
 export function toObjectHead(store: string, h: HeadLike): ObjectHead {
   const metadata = h.Metadata ?? {};
-  const metaMtime = Number(metadata.mtime);
   const etag = h.ETag ?? '';
   const checksums: ObjectHead['checksums'] = {};
   // Without ChecksumType an object's checksum is full-object unless it was a multipart upload.
@@ -91,12 +118,15 @@ export function toObjectHead(store: string, h: HeadLike): ObjectHead {
       if (v && !v.includes('-')) checksums[alg] = v;
     }
   }
+  const lastModifiedMs = h.LastModified?.getTime() ?? 0;
+  const stamp = stampOf(metadata);
   return {
     store,
     size: h.ContentLength ?? 0,
     etag,
-    mtimeMs: Number.isFinite(metaMtime) && metaMtime > 0 && metaMtime <= MAX_DATE_MS ? metaMtime : (h.LastModified?.getTime() ?? 0),
-    writtenMs: h.LastModified?.getTime() ?? 0,
+    mtimeMs: parseMtime(metadata[META.mtime]) ?? stamp?.madeMs ?? lastModifiedMs,
+    ...(stamp ? { stamp } : {}),
+    lastModifiedMs,
     ...(h.ContentType ? { contentType: h.ContentType } : {}),
     checksums,
     etagIsMd5: h.ServerSideEncryption !== 'aws:kms' && h.ServerSideEncryption !== 'aws:kms:dsse' && !h.SSECustomerAlgorithm,
@@ -111,15 +141,25 @@ export function isMultipartEtag(etag: string): boolean {
   return etag.includes('-');
 }
 
+type SdkError = { name?: string; message?: string; $metadata?: { httpStatusCode?: number; attempts?: number } };
+
 /**
  * Error names and statuses that mean "this store has no such object". A missing bucket is a
  * broken store, not an empty one (a HEAD cannot tell them apart: it has no error body).
  */
 export function isMissing(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } };
+  const e = err as SdkError;
   if (e?.name === 'NoSuchBucket') return false;
   return e?.name === 'NotFound' || e?.name === 'NoSuchKey' || e?.$metadata?.httpStatusCode === 404;
 }
+
+const isPrecondition = (err: unknown) => {
+  const e = err as SdkError;
+  return e?.name === 'PreconditionFailed' || e?.$metadata?.httpStatusCode === 412;
+};
+
+/** S3 answers 409 ConditionalRequestConflict when two conditional writes to one key overlap. */
+const isConditionalConflict = (err: unknown) => (err as SdkError)?.name === 'ConditionalRequestConflict';
 
 /**
  * Runs one call against a store, translating every failure that is not "missing" into
@@ -133,6 +173,89 @@ export async function onStore<T>(store: Store, call: () => Promise<T>): Promise<
     if (isMissing(err)) throw err;
     throw new StoreUnavailableError(store.name, { cause: err });
   }
+}
+
+/** Like onStore, with a missing object answered as null. */
+async function orNull<T>(store: Store, call: () => Promise<T>): Promise<T | null> {
+  try {
+    return await onStore(store, call);
+  } catch (err) {
+    if (isMissing(err)) return null;
+    throw err;
+  }
+}
+
+/** What a conditional write requires of the object it replaces. */
+export type WriteCondition = { ifMatch: string } | { ifAbsent: true } | undefined;
+
+const conditionHeaders = (c: WriteCondition) =>
+  c === undefined ? {} : 'ifMatch' in c ? { IfMatch: c.ifMatch } : { IfNoneMatch: '*' };
+
+const CONFLICT_RETRIES = 3;
+
+/**
+ * Runs a write. A failed condition becomes ObjectChangedError (and 409 ConditionalRequestConflict is
+ * retried first: S3 asks for that when two conditional writes overlap); everything else
+ * unavailable. `conditional` says whether a 404 means the object conditioned on is gone.
+ */
+async function write<T>(store: Store, key: string, conditional: boolean, call: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call();
+    } catch (err) {
+      if (isConditionalConflict(err) && attempt < CONFLICT_RETRIES) {
+        await new Promise((r) => setTimeout(r, 50 * attempt));
+        continue;
+      }
+      if (isPrecondition(err) || isConditionalConflict(err) || (conditional && isMissing(err))) {
+        throw new ObjectChangedError(store.name, key, { cause: err });
+      }
+      throw new StoreUnavailableError(store.name, { cause: err });
+    }
+  }
+}
+
+/**
+ * True when a failed write certainly did not happen: S3 refused it on the first attempt. After a
+ * lost answer and an SDK retry, a 404 or 412 may be our own first attempt's doing.
+ */
+export function certainlyNotDone(err: unknown): boolean {
+  if (!(err instanceof ObjectChangedError)) return false;
+  return ((err.cause as SdkError)?.$metadata?.attempts ?? 1) <= 1;
+}
+
+/** HEADs `key` on one store: its head, or null when the store does not hold it. */
+export async function headObject(store: Store, key: string): Promise<ObjectHead | null> {
+  const h = await orNull(store, () => store.s3.send(new HeadObjectCommand({ Bucket: store.bucket, Key: key, ChecksumMode: 'ENABLED' })));
+  return h && toObjectHead(store.name, h);
+}
+
+/**
+ * GETs `key` whole: its head and an open body stream, or null when missing. The caller reads
+ * the body (readBody) or destroys it.
+ */
+export async function getObject(store: Store, key: string): Promise<{ head: ObjectHead; body: Readable; length?: number } | null> {
+  const res = await orNull(store, () => store.s3.send(new GetObjectCommand({ Bucket: store.bucket, Key: key, ChecksumMode: 'ENABLED' })));
+  return res && { head: toObjectHead(store.name, res), body: res.Body as Readable, ...(res.ContentLength !== undefined ? { length: res.ContentLength } : {}) };
+}
+
+/**
+ * Reads a copy (all of it, or `range` = [start, end] inclusive), pinned to `etag`: a copy
+ * replaced or deleted meanwhile is ObjectChangedError, never read half old, half new.
+ */
+export async function getRange(
+  store: Store,
+  key: string,
+  etag: string,
+  opts: { range?: [number, number]; signal?: AbortSignal; into?: Buffer } = {},
+): Promise<Buffer> {
+  return write(store, key, true, async () => {
+    const res = await store.s3.send(
+      new GetObjectCommand({ Bucket: store.bucket, Key: key, IfMatch: etag, ...(opts.range ? { Range: `bytes=${opts.range[0]}-${opts.range[1]}` } : {}) }),
+      { abortSignal: opts.signal },
+    );
+    return readBody(res.Body, res.ContentLength, opts.into);
+  });
 }
 
 /**
@@ -157,24 +280,197 @@ export async function readBody(body: unknown, length: number | undefined, into?:
   return out;
 }
 
-/** A store failure in words for a per-store outcome: the S3 error's name and message. */
-export function describeFailure(err: unknown): string {
-  const cause = (err instanceof StoreUnavailableError ? err.cause : err) as { name?: string; message?: string } | undefined;
-  return cause?.name ? `${cause.name}: ${cause.message ?? ''}`.trim() : String((err as Error).message);
+export interface PutOptions {
+  metadata: Record<string, string>;
+  contentType?: string;
+  condition?: WriteCondition;
+}
+
+/** Writes a small body. Returns the new ETag (quoted, as S3 gives it). */
+export async function putObject(store: Store, key: string, body: Buffer | string, opts: PutOptions): Promise<string> {
+  const res = await write(store, key, opts.condition !== undefined, () =>
+    store.s3.send(
+      new PutObjectCommand({
+        Bucket: store.bucket,
+        Key: key,
+        Body: body,
+        Metadata: opts.metadata,
+        ...(opts.contentType ? { ContentType: opts.contentType } : {}),
+        ...conditionHeaders(opts.condition),
+      }),
+    ),
+  );
+  return res.ETag ?? '';
+}
+
+const MAX_COPY_OBJECT = 5 * 1024 ** 3;
+
+/** CopySource is URL-encoded on AWS; s3rver decodes it with decodeURI, which spares reserved characters. */
+function copySource(store: Store, bucket: string, key: string): string {
+  const encoded = store.flavor === 's3rver' ? encodeURI(key) : key.split('/').map(encodeURIComponent).join('/');
+  return `${bucket}/${encoded}`;
 }
 
 /**
- * HEADs `key` on one store. Returns the head, `null` when the store does not hold it,
- * or throws StoreUnavailableError.
+ * Copies the version `src` (as HEADed on `from`) to `to` under the same key with `metadata`,
+ * if `to`'s object still meets `condition`: a newer write landing meanwhile wins and this copy
+ * fails with ObjectChangedError instead of overwriting it. The source is pinned to its ETag too.
+ * Same-endpoint copies up to 5 GiB stay inside S3; others stream through this process with
+ * bounded memory. `from` and `to` may be the same store (re-stamping a version in place).
  */
-export async function headObject(store: Store, key: string): Promise<ObjectHead | null> {
-  try {
-    const h = await onStore(store, () =>
-      store.s3.send(new HeadObjectCommand({ Bucket: store.bucket, Key: key, ChecksumMode: 'ENABLED' })),
+export async function copyObject(
+  from: Store,
+  to: Store,
+  key: string,
+  src: ObjectHead,
+  metadata: Record<string, string>,
+  condition: WriteCondition,
+): Promise<string> {
+  // s3rver's CopyObject with MetadataDirective REPLACE rewrites the body and metadata but not
+  // the MD5 it stores beside them, so a copy over another object would keep the old content's
+  // ETag. There we stream instead: a PUT stores a fresh MD5. (In place, the bytes are the same.)
+  const staleEtag = to.flavor === 's3rver' && from !== to && condition !== undefined && 'ifMatch' in condition;
+  if (from.s3 === to.s3 && src.size <= MAX_COPY_OBJECT && !staleEtag) {
+    const res = await write(to, key, true, () =>
+      to.s3.send(
+        new CopyObjectCommand({
+          Bucket: to.bucket,
+          Key: key,
+          CopySource: copySource(to, from.bucket, key),
+          CopySourceIfMatch: src.etag,
+          MetadataDirective: 'REPLACE',
+          Metadata: metadata,
+          ...(src.contentType ? { ContentType: src.contentType } : {}),
+          ...conditionHeaders(condition),
+        }),
+      ),
     );
-    return toObjectHead(store.name, h);
+    return res.CopyObjectResult?.ETag ?? '';
+  }
+  const got = await write(from, key, true, () => from.s3.send(new GetObjectCommand({ Bucket: from.bucket, Key: key, IfMatch: src.etag })));
+  const res = await write(to, key, condition !== undefined, () =>
+    new Upload({
+      client: to.s3,
+      params: { Bucket: to.bucket, Key: key, Body: got.Body as Readable, Metadata: metadata, ContentType: src.contentType, ...conditionHeaders(condition) },
+      queueSize: 2,
+      partSize: 16 * 1024 * 1024,
+    }).done(),
+  );
+  return (res as { ETag?: string }).ETag ?? '';
+}
+
+/** Deletes `key`, only if it still is `ifMatch` when given. Deleting a missing key is not an error. */
+export async function deleteObject(store: Store, key: string, ifMatch?: string): Promise<void> {
+  await write(store, key, ifMatch !== undefined, () =>
+    store.s3.send(new DeleteObjectCommand({ Bucket: store.bucket, Key: key, ...(ifMatch ? { IfMatch: ifMatch } : {}) })),
+  );
+}
+
+/** One object as a store's listing shows it. */
+export interface ListedObject {
+  key: string;
+  size: number;
+  etag: string;
+  /** S3's LastModified in ms: a listing carries no user metadata, so no mtime or stamp. */
+  lastModifiedMs: number;
+}
+
+export interface ListPage {
+  objects: ListedObject[];
+  /** Pass back as `token` for the next page; undefined on the last. */
+  next?: string;
+}
+
+/** One page of `store`'s listing under `prefix`, after the key `after` or from `token`. */
+export async function listPage(store: Store, opts: { prefix?: string; after?: string; token?: string; max: number }): Promise<ListPage> {
+  const page = await onStore(store, () =>
+    store.s3.send(
+      new ListObjectsV2Command({
+        Bucket: store.bucket,
+        Prefix: opts.prefix || undefined,
+        ...(opts.token ? { ContinuationToken: opts.token } : opts.after ? { StartAfter: opts.after } : {}),
+        MaxKeys: opts.max,
+      }),
+    ),
+  );
+  return {
+    objects: (page.Contents ?? []).map((o) => ({ key: o.Key!, size: o.Size ?? 0, etag: o.ETag ?? '', lastModifiedMs: o.LastModified?.getTime() ?? 0 })),
+    ...(page.IsTruncated && page.NextContinuationToken ? { next: page.NextContinuationToken } : {}),
+  };
+}
+
+/** A presigned GET of the current object, valid `seconds`. */
+export function presignGet(store: Store, key: string, seconds: number): Promise<string> {
+  return getSignedUrl(store.s3, new GetObjectCommand({ Bucket: store.bucket, Key: key }), { expiresIn: seconds });
+}
+
+/** Starts a multipart upload; returns its id. */
+export async function createUpload(store: Store, key: string, metadata: Record<string, string>, contentType: string): Promise<string> {
+  const res = await onStore(store, () =>
+    store.s3.send(new CreateMultipartUploadCommand({ Bucket: store.bucket, Key: key, ContentType: contentType, Metadata: metadata })),
+  );
+  if (!res.UploadId) throw new StoreUnavailableError(store.name, { cause: new Error('CreateMultipartUpload answered without an UploadId') });
+  return res.UploadId;
+}
+
+/** A presigned PUT for one part of an upload, valid `seconds`. */
+export function presignPart(store: Store, key: string, uploadId: string, part: number, seconds: number): Promise<string> {
+  return getSignedUrl(store.signer ?? store.s3, new UploadPartCommand({ Bucket: store.bucket, Key: key, UploadId: uploadId, PartNumber: part }), {
+    expiresIn: seconds,
+  });
+}
+
+/** Completes an upload from its parts (sorted here); returns the new ETag. */
+export async function completeUpload(store: Store, key: string, uploadId: string, parts: { n: number; etag: string }[]): Promise<string> {
+  const res = await write(store, key, false, () =>
+    store.s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: store.bucket,
+        Key: key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: [...parts].sort((a, b) => a.n - b.n).map((p) => ({ PartNumber: p.n, ETag: p.etag })) },
+      }),
+    ),
+  );
+  return res.ETag ?? '';
+}
+
+/** Aborts an upload so its parts are not billed. s3rver has no abort: its parts are local files. */
+export async function abortUpload(store: Store, key: string, uploadId: string): Promise<void> {
+  try {
+    await onStore(store, () => store.s3.send(new AbortMultipartUploadCommand({ Bucket: store.bucket, Key: key, UploadId: uploadId })));
   } catch (err) {
-    if (isMissing(err)) return null;
+    const cause = err instanceof StoreUnavailableError ? (err.cause as SdkError) : undefined;
+    if (store.flavor === 's3rver' && cause?.name === 'MethodNotAllowed') return;
     throw err;
   }
+}
+
+/** A store failure in words for a per-store outcome: the S3 error's name and message. */
+export function describeFailure(err: unknown): string {
+  const cause = (err instanceof StoreUnavailableError || err instanceof ObjectChangedError ? err.cause : err) as SdkError | undefined;
+  return cause?.name ? `${cause.name}: ${cause.message ?? ''}`.trim() : String((err as Error).message);
+}
+
+/** Every store's answer, or its name among `unavailable`. */
+export interface Answers<T> {
+  answers: Map<string, T>;
+  unavailable: string[];
+}
+
+/**
+ * Asks every store at once and names those that did not answer (StoreUnavailableError); any
+ * other error is a bug and is thrown.
+ */
+export async function askEvery<T>(stores: Store[], ask: (store: Store) => Promise<T>): Promise<Answers<T>> {
+  const settled = await Promise.allSettled(stores.map(ask));
+  const answers = new Map<string, T>();
+  const unavailable: string[] = [];
+  settled.forEach((r, i) => {
+    const name = stores[i]!.name;
+    if (r.status === 'fulfilled') answers.set(name, r.value);
+    else if (r.reason instanceof StoreUnavailableError) unavailable.push(name);
+    else throw r.reason;
+  });
+  return { answers, unavailable };
 }
