@@ -16,6 +16,9 @@ const MAX_JSON_BYTES = 1024 * 1024;
 
 const flag = (v: string | undefined) => v === '1' || v === 'true';
 
+/** Who the request is for: recorded in stamps, tombstones and the journal. */
+const whoOf = (req: ApiRequest) => req.headers['x-dfs-user'] || 'api';
+
 function intParam(v: string | undefined, name: string): number | undefined {
   if (v === undefined || v === '') return undefined;
   if (!/^\d+$/.test(v)) throw new BadRequestError(`${name} must be a whole number`);
@@ -47,14 +50,23 @@ const fileRoutes: Record<string, Handler> = {
     return ok(answer, answer.status === 'NOT_FOUND' ? 404 : 200);
   },
   PUT: async (req, deps, key) =>
-    written(await putFile(deps, { key, body: req.body ?? Buffer.alloc(0), to: req.query.to, mtime: req.headers['x-dfs-mtime'] })),
-  DELETE: async (req, deps, key) => written(await deleteFile(deps, key, req.headers['x-dfs-user'] ?? 'api')),
+    written(
+      await putFile(deps, {
+        key,
+        body: req.body ?? Buffer.alloc(0),
+        to: req.query.to,
+        mtime: req.headers['x-dfs-mtime'],
+        touch: flag(req.query.touch),
+        who: whoOf(req),
+      }),
+    ),
+  DELETE: async (req, deps, key) => written(await deleteFile(deps, key, whoOf(req))),
 };
 
 const exactRoutes: Record<string, (req: ApiRequest, deps: Deps) => Promise<ApiResponse>> = {
   'GET /files': async (req, deps) =>
     ok(await listFiles(deps, { prefix: req.query.prefix, after: req.query.after, limit: intParam(req.query.limit, 'limit') })),
-  'POST /uploads': async (req, deps) => ok(await startUpload(deps, jsonBody(req))),
+  'POST /uploads': async (req, deps) => ok(await startUpload(deps, jsonBody(req), whoOf(req))),
   'POST /uploads/sign': async (req, deps) => ok(await signParts(deps, jsonBody(req))),
   'POST /uploads/complete': async (req, deps) => written(await completeUpload(deps, jsonBody(req))),
   'POST /uploads/abort': async (req, deps) => written(await abortUpload(deps, jsonBody(req))),

@@ -33,6 +33,7 @@ export function errorResponse(err: unknown): ApiResponse {
   if (err instanceof DfsError) {
     const body: ErrorBody & Record<string, unknown> = { error: err.code, message: err.message };
     if ('unavailable' in err) body.unavailable = err.unavailable;
+    if ('newer' in err) body.newer = err.newer;
     if (err.status >= 500) logger.warn('request failed', { error: err });
     return { statusCode: err.status, body };
   }

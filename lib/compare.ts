@@ -1,7 +1,6 @@
-import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { Deps } from './deps';
-import { ConflictError, StoreUnavailableError } from './errors';
-import { isMissing, isMultipartEtag, onStore, readBody, storeNamed, type ObjectHead, type Store } from './stores';
+import { ConflictError, ObjectChangedError } from './errors';
+import { getRange, isMultipartEtag, storeNamed, type ObjectHead, type Store } from './stores';
 
 /**
  * Whether two copies hold the same bytes, and the evidence for it. Every "different" carries
@@ -57,23 +56,11 @@ export async function getBytes(
   into?: Buffer,
 ): Promise<Buffer> {
   try {
-    const bytes = await onStore(store, async () => {
-      const res = await store.s3.send(
-        new GetObjectCommand({
-          Bucket: store.bucket,
-          Key: key,
-          IfMatch: head.etag,
-          ...(range ? { Range: `bytes=${range[0]}-${range[1]}` } : {}),
-        }),
-        { abortSignal: signal },
-      );
-      return readBody(res.Body, res.ContentLength, into);
-    });
+    const bytes = await getRange(store, key, head.etag, { ...(range ? { range } : {}), ...(signal ? { signal } : {}), ...(into ? { into } : {}) });
     if (deps.meter) deps.meter.bodyBytes += bytes.length;
     return bytes;
   } catch (err) {
-    const changed = err instanceof StoreUnavailableError && (err.cause as { name?: string })?.name === 'PreconditionFailed';
-    if (changed || isMissing(err)) throw new ChangedWhileReadingError(store.name);
+    if (err instanceof ObjectChangedError) throw new ChangedWhileReadingError(store.name);
     throw err;
   }
 }

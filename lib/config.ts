@@ -32,6 +32,10 @@ export interface Config {
   flavor: S3Flavor;
   /** Endpoint override applied to every store without its own (the local stack). */
   s3Endpoint?: string;
+  /** The replicate function's maximum event age plus its retries, ms (lib/sync.ts orphanMadeAt). */
+  eventMaxAgeMs: number;
+  /** URL of the replication failure queue (SQS), replayed by reconcile. */
+  failureQueueUrl?: string;
 }
 
 const DEFAULTS = Object.freeze({
@@ -39,6 +43,8 @@ const DEFAULTS = Object.freeze({
   putInlineLimit: 4 * 1024 * 1024,
   urlExpirySeconds: 900,
   compareChunkBytes: 3 * 1024 * 1024,
+  // serverless.yml's maximumEventAge (1 h), and the retries' last minutes.
+  eventMaxAgeSeconds: 3900,
 });
 
 type Env = Record<string, string | undefined>;
@@ -96,6 +102,8 @@ export function loadConfig(env: Env = process.env): Config {
     compareChunkBytes: positiveInt(env, 'DFS_COMPARE_CHUNK', DEFAULTS.compareChunkBytes),
     flavor: parseFlavor(env.DFS_S3_FLAVOR),
     cursorSecret: env.DFS_CURSOR_SECRET || requireEnv(env, 'DFS_CONTROL_BUCKET'),
+    eventMaxAgeMs: positiveInt(env, 'DFS_EVENT_MAX_AGE', DEFAULTS.eventMaxAgeSeconds) * 1000,
+    ...(env.DFS_FAILURE_QUEUE_URL ? { failureQueueUrl: env.DFS_FAILURE_QUEUE_URL } : {}),
     ...(s3Endpoint ? { s3Endpoint } : {}),
   };
 }

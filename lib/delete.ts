@@ -1,41 +1,38 @@
-import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import type { Deps } from './deps';
-import { AllStoresUnavailableError, NotFoundError, StoreUnavailableError } from './errors';
+import { AllStoresUnavailableError, NotFoundError } from './errors';
 import { parseKey } from './keys';
-import { describeFailure, headObject, onStore } from './stores';
-import { writeTombstone } from './tombstones';
-import type { WriteAnswer } from './types';
+import { recordDelete, updateTombstone } from './tombstones';
+import { settleKey } from './settle';
+import { askEvery, headObject } from './stores';
+import type { StoreOutcome, WriteAnswer } from './types';
 
 /**
- * Deletes `key` from every store that holds it, after writing its tombstone, so that a crash
- * halfway leaves a state reconcile finishes (delete) rather than undoes (copy back).
- * Answers per store, stores that did not answer included (`ok: false`); throws NotFoundError
- * when every store answered and none holds the key (nothing is written then) and
- * AllStoresUnavailableError when none answers.
+ * Deletes `key` everywhere as of `now` (the API's clock): the tombstone is raised to `now` first,
+ * so a crash halfway leaves a state that replication and reconcile finish (delete) rather than
+ * undo (copy back); then every copy made before it is removed (lib/settle.ts), each removal
+ * recorded as an intent so its own S3 event is known as ours.
+ * Answers per store; throws NotFoundError when every store answered and none holds the key
+ * (nothing is written then) and AllStoresUnavailableError when none answers.
  */
 export async function deleteFile(deps: Deps, rawKey: string, who: string, now = Date.now()): Promise<WriteAnswer> {
   const key = parseKey(rawKey);
-  const heads = await Promise.allSettled(deps.stores.map((s) => headObject(s, key)));
-  const holders = deps.stores.filter((_, i) => {
-    const h = heads[i]!;
-    return h.status === 'fulfilled' && h.value !== null;
-  });
-  const down = deps.stores.filter((_, i) => heads[i]!.status === 'rejected');
-  for (const h of heads) if (h.status === 'rejected' && !(h.reason instanceof StoreUnavailableError)) throw h.reason;
-  if (down.length === deps.stores.length) throw new AllStoresUnavailableError(down.map((s) => s.name));
+  const before = await askEvery(deps.stores, (s) => headObject(s, key));
+  if (before.unavailable.length === deps.stores.length) throw new AllStoresUnavailableError(before.unavailable);
+  const holders = [...before.answers].filter(([, h]) => h !== null).map(([s]) => s);
   // With a store down, "nobody holds it" is unknown: the tombstone makes reconcile finish the job.
-  if (holders.length === 0 && down.length === 0) throw new NotFoundError(`no store holds "${key}"`);
+  if (holders.length === 0 && before.unavailable.length === 0) throw new NotFoundError(`no store holds "${key}"`);
 
-  await writeTombstone(deps, { key, time: now, who });
-  const deleted = await Promise.allSettled(
-    holders.map((s) => onStore(s, () => s.s3.send(new DeleteObjectCommand({ Bucket: s.bucket, Key: key })))),
-  );
-  const results = [
-    ...holders.map((s, i) => {
-      const r = deleted[i]!;
-      return r.status === 'fulfilled' ? { store: s.name, ok: true } : { store: s.name, ok: false, error: describeFailure(r.reason) };
-    }),
-    ...down.map((s) => ({ store: s.name, ok: false, error: 'unavailable: the store did not answer; reconcile deletes it later' })),
-  ];
+  const tombstone = await updateTombstone(deps, key, (t) => recordDelete(t, key, now, who));
+  const view = { key, copies: before.answers, unavailable: before.unavailable, ...(tombstone ? { tombstone } : {}) };
+  const done = await settleKey(deps, key, { by: 'api', fill: () => false, view });
+  const results: StoreOutcome[] = deps.stores.flatMap((s): StoreOutcome[] => {
+    if (done.deleted.includes(s.name) || done.copied.includes(s.name)) return [{ store: s.name, ok: true }];
+    if (done.view.unavailable.includes(s.name)) return [{ store: s.name, ok: false, error: 'unavailable: the store did not answer; reconcile deletes it later' }];
+    if (done.waiting.includes(s.name)) return [{ store: s.name, ok: false, error: 'written outside dfs moments ago; its own event decides whether it was made after this delete' }];
+    if (done.failed.includes(s.name)) return [{ store: s.name, ok: false, error: 'failed: the delete did not go through; replication and reconcile retry it' }];
+    if (!holders.includes(s.name)) return [];
+    if (done.view.copies.get(s.name) === null) return [{ store: s.name, ok: true }];
+    return [{ store: s.name, ok: false, error: 'kept: it holds a write made after this delete' }];
+  });
   return { key, mtime: new Date(now).toISOString(), results };
 }

@@ -1,7 +1,9 @@
-import type { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Config, S3Flavor } from './config';
 import { connectStores, type Store } from './stores';
 import { createS3Client } from './config';
+import type { ControlBucket } from './control';
+import { sqsFailureQueue, type FailureQueue } from './failures';
 
 /** Counts what a call cost; the benchmark and tests read it, production leaves it out. */
 export interface Meter {
@@ -11,7 +13,7 @@ export interface Meter {
 /** Everything a lib/ function needs from the outside world, built once per cold start. */
 export interface Deps {
   stores: Store[];
-  control: { bucket: string; s3: S3Client };
+  control: ControlBucket;
   inlineLimit: number;
   /** Largest body PUT /files takes inline (a Lambda request is capped at 6 MB, base64 included). */
   putInlineLimit: number;
@@ -20,6 +22,13 @@ export interface Deps {
   /** Signs listing cursors so an edited one is refused, not misread. */
   cursorSecret: string;
   flavor: S3Flavor;
+  /**
+   * How long S3 and Lambda may still deliver an event after its write (the replicate function's
+   * maximum event age, retries included): until then an unstamped version waits for its event.
+   */
+  eventMaxAgeMs: number;
+  /** Replication events that failed every retry; reconcile replays them. Absent locally. */
+  failures?: FailureQueue;
   meter?: Meter;
 }
 
@@ -33,5 +42,7 @@ export function createDeps(config: Config): Deps {
     compareChunkBytes: config.compareChunkBytes,
     cursorSecret: config.cursorSecret,
     flavor: config.flavor,
+    eventMaxAgeMs: config.eventMaxAgeMs,
+    ...(config.failureQueueUrl ? { failures: sqsFailureQueue(new SQSClient({}), config.failureQueueUrl) } : {}),
   };
 }

@@ -1,7 +1,7 @@
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import type { Deps } from './deps';
 import { BadRequestError } from './errors';
+import { createRecord, listRecords, readRecord } from './control';
 import type { JournalEvent, EventPage } from './types';
 
 /*
@@ -26,14 +26,7 @@ const idFor = (time: number) => `${String(time).padStart(15, '0')}-${randomBytes
 export async function appendEvent(deps: Pick<Deps, 'control'>, event: NewEvent): Promise<JournalEvent> {
   const time = event.time ?? Date.now();
   const full: JournalEvent = { ...event, id: idFor(time), time: new Date(time).toISOString() };
-  await deps.control.s3.send(
-    new PutObjectCommand({
-      Bucket: deps.control.bucket,
-      Key: PREFIX + full.id,
-      Body: JSON.stringify(full),
-      ContentType: 'application/json',
-    }),
-  );
+  await createRecord(deps.control, PREFIX + full.id, full);
   return full;
 }
 
@@ -45,17 +38,11 @@ export async function appendEvent(deps: Pick<Deps, 'control'>, event: NewEvent):
 export async function readEvents(deps: Pick<Deps, 'control'>, after?: string, now = Date.now()): Promise<EventPage> {
   if (after && !/^\d{15}-[0-9a-f]{8}$/.test(after)) throw new BadRequestError('"after" must be an event id from a previous answer');
   const start = after || String(now - 60_000).padStart(15, '0');
-  const page = await deps.control.s3.send(
-    new ListObjectsV2Command({ Bucket: deps.control.bucket, Prefix: PREFIX, StartAfter: PREFIX + start, MaxKeys: PAGE }),
-  );
+  const listed: string[] = [];
+  for await (const r of listRecords(deps.control, PREFIX, { startAfter: PREFIX + start, max: PAGE })) listed.push(r.key);
   const settled = String(now - SETTLE_MS).padStart(15, '0');
-  const keys = (page.Contents ?? []).map((o) => o.Key!).filter((k) => k.slice(PREFIX.length, PREFIX.length + 15) <= settled);
-  const events = await Promise.all(
-    keys.map(async (Key) => {
-      const res = await deps.control.s3.send(new GetObjectCommand({ Bucket: deps.control.bucket, Key }));
-      return JSON.parse(await res.Body!.transformToString()) as JournalEvent;
-    }),
-  );
+  const keys = listed.filter((k) => k.slice(PREFIX.length, PREFIX.length + 15) <= settled);
+  const events = (await Promise.all(keys.map((k) => readRecord<JournalEvent>(deps.control, k)))).flatMap((r) => (r ? [r.value] : []));
   const next = events[events.length - 1]?.id ?? (after || null);
   return { events, next, more: keys.length === PAGE };
 }

@@ -1,19 +1,11 @@
-import { ListObjectsV2Command, type _Object } from '@aws-sdk/client-s3';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Deps } from './deps';
 import { BadRequestError, AllStoresUnavailableError, StoreUnavailableError } from './errors';
 import { cheapVerdict } from './compare';
-import { bareEtag, onStore, type ObjectHead, type Store } from './stores';
+import { bareEtag, listPage as listStorePage, type ListedObject, type ObjectHead, type Store } from './stores';
 import type { FileEntry, FileState, Listing, StoreEntry } from './types';
 
-/** One object as a store's listing shows it. */
-export interface ListedObject {
-  key: string;
-  size: number;
-  etag: string;
-  /** S3's LastModified in ms: a listing carries no user metadata, so no logical mtime. */
-  lastModifiedMs: number;
-}
+export type { ListedObject };
 
 /** A name and what each store holds under it; `undefined` = the store does not list it. */
 export interface MergedName {
@@ -71,7 +63,7 @@ export function stateOf(copies: ListedObject[], storeNames: string[], missing: n
 /** What a listing tells of a copy, as a head for the cheap equality rule. */
 export function listedHead(store: string, o: ListedObject): ObjectHead {
   // Our buckets use SSE-S3, where a single-part ETag is the content's MD5.
-  return { store, size: o.size, etag: o.etag, mtimeMs: o.lastModifiedMs, writtenMs: o.lastModifiedMs, checksums: {}, etagIsMd5: true, metadata: {} };
+  return { store, size: o.size, etag: o.etag, mtimeMs: o.lastModifiedMs, lastModifiedMs: o.lastModifiedMs, checksums: {}, etagIsMd5: true, metadata: {} };
 }
 
 /**
@@ -86,36 +78,22 @@ export async function openListing(
   pageSize: number,
   opts: { readAhead?: boolean } = {},
 ) {
-  const fetchPage = (token?: string) =>
-    onStore(store, () =>
-      store.s3.send(
-        new ListObjectsV2Command({
-          Bucket: store.bucket,
-          Prefix: prefix || undefined,
-          ...(token ? { ContinuationToken: token } : after ? { StartAfter: after } : {}),
-          MaxKeys: pageSize,
-        }),
-      ),
-    );
+  const fetchPage = (token?: string) => listStorePage(store, { prefix, ...(token ? { token } : after ? { after } : {}), max: pageSize });
   const first = await fetchPage();
   async function* objects(): AsyncGenerator<ListedObject> {
     let page = first;
     for (;;) {
-      const token = page.IsTruncated ? page.NextContinuationToken : undefined;
+      const token = page.next;
       // A full walk (reconcile) asks for the next page while this one is consumed; a paged
       // listing does not, as it usually stops within the first page.
       const ahead = token && opts.readAhead ? fetchPage(token) : undefined;
       ahead?.catch(() => undefined); // awaited below; not unhandled meanwhile
-      for (const o of page.Contents ?? []) yield toListed(o);
+      yield* page.objects;
       if (!token) return;
       page = await (ahead ?? fetchPage(token));
     }
   }
   return objects();
-}
-
-function toListed(o: _Object): ListedObject {
-  return { key: o.Key!, size: o.Size ?? 0, etag: o.ETag ?? '', lastModifiedMs: o.LastModified?.getTime() ?? 0 };
 }
 
 export interface ListOptions {

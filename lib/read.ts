@@ -1,10 +1,7 @@
-import { GetObjectCommand, type GetObjectCommandOutput } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { Readable } from 'node:stream';
 import type { Deps } from './deps';
 import { AllStoresUnavailableError, StoreUnavailableError } from './errors';
 import { ChangedWhileReadingError, getBytes, groupByContent, type ContentGroup } from './compare';
-import { bareEtag, headObject, isMissing, onStore, readBody, storeNamed, toObjectHead, type ObjectHead, type Store } from './stores';
+import { askEvery, bareEtag, getObject, headObject, onStore, presignGet, readBody, storeNamed, type ObjectHead, type Store } from './stores';
 import type { Content, CopyInfo, ReadAnswer, VersionInfo } from './types';
 
 export interface ReadOptions {
@@ -43,19 +40,10 @@ export async function readFile(deps: Deps, key: string, opts: ReadOptions = {}):
 const READ_ATTEMPTS = 3;
 
 async function readOnce(deps: Deps, key: string, opts: ReadOptions): Promise<ReadAnswer> {
-  const unavailable: string[] = [];
-  const settled = await Promise.allSettled(
-    deps.stores.map((store, i): Promise<Probe> =>
-      i === 0 && !opts.meta ? probeWithGet(deps, store, key) : headObject(store, key).then((head) => ({ head })),
-    ),
+  const first = deps.stores[0];
+  const { answers: probes, unavailable } = await askEvery(deps.stores, (store): Promise<Probe> =>
+    store === first && !opts.meta ? probeWithGet(deps, store, key) : headObject(store, key).then((head) => ({ head })),
   );
-  const probes = new Map<string, Probe>();
-  settled.forEach((r, i) => {
-    const store = deps.stores[i]!;
-    if (r.status === 'fulfilled') probes.set(store.name, r.value);
-    else if (r.reason instanceof StoreUnavailableError) unavailable.push(store.name);
-    else throw r.reason;
-  });
   if (probes.size === 0) throw new AllStoresUnavailableError(unavailable);
 
   let present: ObjectHead[] = [...probes.values()].flatMap((p) => (p.head ? [p.head] : []));
@@ -121,21 +109,14 @@ async function answer(
  * body is dropped unread (the connection is closed) and served by presigned URL instead.
  */
 async function probeWithGet(deps: Deps, store: Store, key: string): Promise<Probe> {
-  let res: GetObjectCommandOutput;
-  try {
-    res = await onStore(store, () =>
-      store.s3.send(new GetObjectCommand({ Bucket: store.bucket, Key: key, ChecksumMode: 'ENABLED' })),
-    );
-  } catch (err) {
-    if (isMissing(err)) return { head: null };
-    throw err;
-  }
-  const head = toObjectHead(store.name, res);
+  const res = await getObject(store, key);
+  if (!res) return { head: null };
+  const head = res.head;
   if (head.size > deps.inlineLimit) {
-    (res.Body as Readable | undefined)?.destroy();
+    res.body?.destroy();
     return { head };
   }
-  const body = await onStore(store, () => readBody(res.Body, res.ContentLength));
+  const body = await onStore(store, () => readBody(res.body, res.length));
   if (deps.meter) deps.meter.bodyBytes += body.length;
   return { head, body };
 }
@@ -157,9 +138,7 @@ async function loadContent(
     return { base64: body.toString('base64') };
   }
   const store = storeNamed(deps.stores, holders[0]!);
-  const url = await getSignedUrl(store.s3, new GetObjectCommand({ Bucket: store.bucket, Key: key }), {
-    expiresIn: deps.urlExpirySeconds,
-  });
+  const url = await presignGet(store, key, deps.urlExpirySeconds);
   return { url, expires: new Date(Date.now() + deps.urlExpirySeconds * 1000).toISOString() };
 }
 

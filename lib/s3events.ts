@@ -21,7 +21,7 @@ export function decodeEventKey(raw: string, flavor: S3Flavor): string {
 interface S3Record {
   eventName?: unknown;
   eventTime?: unknown;
-  s3?: { bucket?: { name?: unknown }; object?: { key?: unknown } };
+  s3?: { bucket?: { name?: unknown }; object?: { key?: unknown; sequencer?: unknown; eTag?: unknown } };
 }
 
 /** Splits an S3 notification into events on known stores and records rejected with a reason. */
@@ -66,7 +66,11 @@ export function parseS3Event(
       reject(`key refused: ${problem}`);
       continue;
     }
-    events.push({ store, key, kind, time });
+    const object = record.s3!.object!;
+    // S3 gives every PUT and DELETE event a sequencer; without one, the event's time stands in.
+    const seq = typeof object.sequencer === 'string' && /^[0-9A-Fa-f]{1,64}$/.test(object.sequencer) ? object.sequencer : time.toString(16);
+    const etag = typeof object.eTag === 'string' && object.eTag !== '' ? object.eTag : undefined;
+    events.push({ store, key, kind, time, seq, ...(etag ? { etag } : {}) });
   }
   return { events, rejected };
 }

@@ -1,67 +1,35 @@
-import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import type { Deps } from './deps';
-import { AllStoresUnavailableError, ConflictError, StoreUnavailableError } from './errors';
-import { cheapVerdict, groupByContent } from './compare';
-import { headObject, onStore, storeNamed, type ObjectHead, type Store } from './stores';
-import { listTombstones, readTombstone } from './tombstones';
-import { compareKeys, listedHead, mergeListings, openListing, stateOf, type ListedObject } from './listing';
-import { copyObject, decideCopy, isNewer } from './replicate';
+import { AllStoresUnavailableError, ConflictError, ObjectChangedError, StoreUnavailableError } from './errors';
+import { cheapVerdict } from './compare';
+import { copyObject, isMultipartEtag, storeNamed, type ListedObject, type ObjectHead, type Store } from './stores';
+import { listTombstones, type Tombstone } from './tombstones';
+import { compareKeys, listedHead, mergeListings, openListing, stateOf, type MergedName } from './listing';
+import { applyKeyPlan, observeKey, planKey, type KeyPlan, type KeyView } from './settle';
+import { adoptionOf } from './stamps';
 import { appendEvent } from './journal';
+import { replayFailures } from './failures';
 import type { PlanEntry, SyncReport } from './types';
 import { z } from 'zod';
 import { parseBody } from './validate';
 import { parseKey } from './keys';
 
-/** A name whose copies are not all equal, as reconcile observed it. */
-export interface Observed {
-  key: string;
-  /** Copy per store name; absent = the store does not hold it. `group` numbers equal contents. */
-  copies: Record<string, Pick<ObjectHead, 'size' | 'etag' | 'mtimeMs' | 'writtenMs'> & { group: number }>;
-  /** When the name was last deleted through the system, ms. */
-  tombstone?: number;
-}
-
-const iso = (ms: number) => new Date(ms).toISOString();
-
-/**
- * Decides what reconcile does with one name, and why. Pure.
- * - a tombstone later than every surviving copy's write → delete those copies;
- * - otherwise the newest copy (logical mtime, then ETag) goes to every store that lacks it
- *   or holds other content.
+/*
+ * Reconcile, the anti-entropy pass: replays the replication events that failed every retry, walks
+ * every store's listing and the tombstones side by side in key order, and settles each name the
+ * listings cannot prove equal with the same rules as replication (lib/settle.ts), except that
+ * stores lacking a live name are always filled: reconcile sees every store at once.
+ *
+ * Versions written outside dfs whose event never stamped them (the event was lost, or the
+ * objects predate the stack) are stamped here from S3's LastModified, which has one-second
+ * resolution and, for a multipart upload, dates its start: orphanMadeAt says when that is safe.
  */
-export function planName(stores: string[], o: Observed): PlanEntry | undefined {
-  const holders = stores.filter((s) => o.copies[s]);
-  if (holders.length === 0) return undefined;
-  const lastWrite = Math.max(...holders.map((s) => o.copies[s]!.writtenMs));
-  const missing = stores.filter((s) => !o.copies[s]);
-  if (missing.length > 0 && o.tombstone !== undefined && o.tombstone > lastWrite) {
-    return {
-      key: o.key,
-      action: 'delete',
-      from: holders,
-      deletedAt: iso(o.tombstone),
-      reason: `deleted at ${iso(o.tombstone)}, after the last write (${iso(lastWrite)})`,
-    };
-  }
-  const newest = holders.reduce((a, b) => (isNewer(o.copies[b]!, o.copies[a]!) ? b : a));
-  const src = o.copies[newest]!;
-  const to = stores.filter((s) => !o.copies[s] || o.copies[s]!.group !== src.group);
-  if (to.length === 0) return undefined;
-  const reasons = to.map((s) => {
-    const c = o.copies[s];
-    if (!c) return `missing on ${s}`;
-    if (c.size !== src.size) return `Sizes differ (${newest} ${src.size} vs ${s} ${c.size}), ${newest} newer`;
-    return `${newest} newer (${iso(src.mtimeMs)} vs ${s} ${iso(c.mtimeMs)})`;
-  });
-  return { key: o.key, action: 'copy', from: newest, to, reason: reasons.join('; ') };
-}
-
 
 export interface SyncOptions {
   dryRun?: boolean;
   /** Go on with unavailable or empty stores, and past the 50 % delete guard. */
   force?: boolean;
   onProgress?: (done: number, total: number) => void;
+  now?: number;
 }
 
 /** Share of a store's objects a plan may delete before reconcile refuses without force. */
@@ -69,13 +37,80 @@ export const MAX_DELETE_SHARE = 0.5;
 const HEAD_BATCH = 32;
 
 /**
- * Anti-entropy: merges every store's listing, decides per name (planName), and unless
- * `dryRun` applies the plan, journalling each step. Cheap evidence settles equal names from
- * the listings alone; only the others get HEADs (logical mtime) and, when needed, a byte compare.
- * Throws ConflictError (409) when a guard trips: a store unavailable or empty, or more than
- * half a store deleted — each can be overridden with `force`.
+ * When to take an unstamped version as made, or undefined to leave it to its own S3 event:
+ * - no tombstone, or written in a second after the delete: LastModified (nothing is decided by
+ *   the difference, and any later delete is later than now);
+ * - its event may still come (younger than the event age): wait, the event knows the exact time;
+ * - its event is lost for good: a multipart upload or a write in the delete's own second may have
+ *   been made after it, and losing a write is worse than keeping a deleted file, so it is kept;
+ *   a write whose second ended before the delete is dead.
+ */
+export function orphanMadeAt(h: Pick<ObjectHead, 'lastModifiedMs' | 'etag'>, t: Pick<Tombstone, 'deletedAt'> | undefined, now: number, eventMaxAgeMs: number): number | undefined {
+  const lm = h.lastModifiedMs;
+  if (!t || lm > t.deletedAt) return lm;
+  if (now - lm < eventMaxAgeMs) return undefined;
+  if (isMultipartEtag(h.etag) || lm + 1000 > t.deletedAt) return t.deletedAt + 1;
+  return lm;
+}
+
+/**
+ * `view` with its orphans stamped as orphanMadeAt says, in place when `apply` (a conditional copy
+ * onto itself, journalled), or only in the returned view for a dry run. Orphans that must wait
+ * stay unstamped, and the plan leaves them alone.
+ */
+async function adoptOrphans(deps: Deps, view: KeyView, apply: boolean, now: number): Promise<{ view: KeyView; adopted: boolean }> {
+  let adopted = false;
+  const copies = new Map(view.copies);
+  for (const [name, h] of view.copies) {
+    if (!h || h.stamp) continue;
+    const made = orphanMadeAt(h, view.tombstone, now, deps.eventMaxAgeMs);
+    if (made === undefined) continue;
+    const a = adoptionOf(h.metadata, made, name);
+    if (apply) {
+      const store = storeNamed(deps.stores, name);
+      try {
+        await copyObject(store, store, view.key, h, a.metadata, { ifMatch: h.etag });
+      } catch (err) {
+        if (err instanceof ObjectChangedError) continue; // replaced meanwhile: the new version's event stamps it
+        throw err;
+      }
+      await appendEvent(deps, { action: 'adopt', key: view.key, from: name, reason: `no event stamped it: made taken as ${new Date(made).toISOString()} from S3's LastModified` });
+      adopted = true;
+    }
+    copies.set(name, { ...h, metadata: a.metadata, stamp: a.stamp, mtimeMs: a.mtimeMs });
+  }
+  return { view: { ...view, copies }, adopted };
+}
+
+/** The plan of one name, as reconcile reports it. */
+function entryOf(plan: KeyPlan, view: KeyView): PlanEntry | undefined {
+  const copies = plan.steps.filter((s): s is Extract<typeof s, { op: 'copy' }> => s.op === 'copy');
+  const deletes = plan.steps.filter((s): s is Extract<typeof s, { op: 'delete' }> => s.op === 'delete');
+  if (copies.length > 0) return { key: plan.key, action: 'copy', from: copies[0]!.from, to: copies.map((s) => s.to), reason: copies.map((s) => s.reason).join('; ') };
+  if (deletes.length > 0) {
+    return { key: plan.key, action: 'delete', from: deletes.map((s) => s.store), deletedAt: new Date(view.tombstone!.deletedAt).toISOString(), reason: deletes[0]!.reason };
+  }
+  return undefined;
+}
+
+/** Looks at one name on `stores`, stamps its orphans (unless a dry run) and plans it. */
+async function planOne(deps: Deps, stores: Store[], key: string, apply: boolean, now: number) {
+  const observed = await observeKey({ stores, control: deps.control }, key);
+  const { view, adopted } = await adoptOrphans(deps, observed, apply, now);
+  // Stamped in place: the copies' ETags may have changed, look again before acting on them.
+  const settled = adopted ? await observeKey({ stores, control: deps.control }, key) : view;
+  return { view: settled, plan: planKey(settled, () => true) };
+}
+
+/**
+ * Anti-entropy: replays failed events (unless `dryRun`), merges every store's listing, plans
+ * each name the listings cannot settle, and unless `dryRun` applies the plan, journalling each
+ * step. Throws ConflictError (409) when a guard trips: a store unavailable or empty, or more
+ * than half a store deleted — each can be overridden with `force`.
  */
 export async function reconcile(deps: Deps, opts: SyncOptions = {}): Promise<SyncReport> {
+  const now = opts.now ?? Date.now();
+  const replay = !opts.dryRun && deps.failures ? await replayFailures(deps) : undefined;
   const opened = await Promise.allSettled(deps.stores.map((s) => openListing(s, '', undefined, 1000, { readAhead: true })));
   const unavailable = deps.stores.filter((_, i) => opened[i]!.status === 'rejected').map((s) => s.name);
   for (const r of opened) if (r.status === 'rejected' && !(r.reason instanceof StoreUnavailableError)) throw r.reason;
@@ -87,43 +122,45 @@ export async function reconcile(deps: Deps, opts: SyncOptions = {}): Promise<Syn
   const names = live.map((s) => s.name);
   const listings = opened.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
 
-  const tombstones = new Map<string, number>();
-  for await (const t of listTombstones(deps)) tombstones.set(t.key, t.time);
-
   const counts = { match: 0, differ: 0, missing: Object.fromEntries(names.map((n) => [n, 0])) as Record<string, number> };
   const objects = Object.fromEntries(names.map((n) => [n, 0])) as Record<string, number>;
   const entries: PlanEntry[] = [];
-  let batch: { key: string; listed: (ListedObject | undefined)[] }[] = [];
+  const waiting: SyncReport['waiting'] = [];
+  let batch: string[] = [];
 
   const flush = async () => {
-    const observed = await Promise.all(batch.map((b) => observe(deps, live, b.key, b.listed, tombstones.get(b.key))));
-    for (const o of observed) {
-      if (!o) continue;
-      const e = planName(names, o);
+    const planned = await Promise.all(batch.map((key) => planOne(deps, live, key, false, now)));
+    for (const { view, plan } of planned) {
+      const e = entryOf(plan, view);
       if (e) entries.push(e);
-      if (Object.keys(o.copies).length === names.length) e ? counts.differ++ : counts.match++;
+      const waits = plan.steps.filter((s) => s.op === 'wait').map((s) => (s as { store: string }).store);
+      if (waits.length > 0) waiting.push({ key: plan.key, stores: waits, reason: 'written outside dfs; its own S3 event has not stamped it yet' });
+      const held = [...view.copies.values()].filter((h) => h !== null).length;
+      if (held === names.length) e ? counts.differ++ : counts.match++;
     }
     batch = [];
   };
 
+  const tombstones = peekable(listTombstones(deps));
   const planAll = async () => {
     for await (const m of mergeListings(listings)) {
-      const present = m.copies.filter((c): c is ListedObject => c !== undefined);
-      m.copies.forEach((c, i) => {
-        if (c) objects[names[i]!]!++;
-        else counts.missing[names[i]!]!++;
-      });
-      const state = stateOf(present, names.filter((_, i) => m.copies[i]), m.copies.length - present.length);
-      if (state === 'same') {
+      m.copies.forEach((c, i) => (c ? objects[names[i]!]!++ : counts.missing[names[i]!]!++));
+      const tombstoned = await tombstones.has(m.key);
+      const state = stateOf(
+        m.copies.filter((c): c is ListedObject => c !== undefined),
+        names.filter((_, i) => m.copies[i]),
+        m.copies.filter((c) => !c).length,
+      );
+      if (state === 'same' && !tombstoned) {
         counts.match++;
         continue;
       }
-      const plain = state === 'partial' && !tombstones.has(m.key) ? missingOnly(names, m.key, m.copies) : undefined;
+      const plain = state === 'partial' && !tombstoned ? missingOnly(names, m) : undefined;
       if (plain) {
-        entries.push(plain); // settled by the listings: no HEAD, no mtime needed
+        entries.push(plain); // settled by the listings: no HEAD needed to plan it
         continue;
       }
-      batch.push({ key: m.key, listed: m.copies });
+      batch.push(m.key);
       if (batch.length >= HEAD_BATCH) await flush();
     }
     await flush();
@@ -137,26 +174,49 @@ export async function reconcile(deps: Deps, opts: SyncOptions = {}): Promise<Syn
   }
   entries.sort((a, b) => compareKeys(a.key, b.key));
   checkGuards(live, objects, entries, opts.force ?? false);
-  const report: SyncReport = { dryRun: opts.dryRun ?? false, counts: { ...counts, copies: 0, deletes: 0 }, entries, unavailable };
+  const report: SyncReport = {
+    dryRun: opts.dryRun ?? false,
+    counts: { ...counts, copies: 0, deletes: 0 },
+    entries,
+    unavailable,
+    ...(waiting.length > 0 ? { waiting } : {}),
+    ...(replay ? { replayed: replay } : {}),
+  };
   for (const e of entries) e.action === 'copy' ? (report.counts.copies += e.to.length) : (report.counts.deletes += e.from.length);
   if (opts.dryRun) return report;
-  report.applied = await applyPlan(deps, entries, opts.onProgress);
+  report.applied = await applyPlan(deps, entries.map((e) => e.key), opts.onProgress, live);
   return report;
+}
+
+/** An async iterator of sorted keys that answers "is this key in it?" for keys asked in order. */
+function peekable(keys: AsyncGenerator<string>) {
+  let head: IteratorResult<string> | undefined;
+  return {
+    async has(key: string): Promise<boolean> {
+      for (;;) {
+        head ??= await keys.next();
+        if (head.done) return false;
+        const c = compareKeys(head.value, key);
+        if (c === 0) return true;
+        if (c > 0) return false;
+        head = undefined;
+      }
+    },
+  };
 }
 
 /**
  * A name some stores lack, never deleted, whose copies the listings prove equal: copy it to
- * the others. Its mtime cannot matter, so it costs no HEAD. Undefined when more must be known.
+ * the others. Its mtime cannot matter, so planning it costs no HEAD. Undefined when more must be known.
  */
-function missingOnly(names: string[], key: string, listed: (ListedObject | undefined)[]): PlanEntry | undefined {
-  const holders = names.filter((_, i) => listed[i]);
-  const first = listed.find((c) => c !== undefined)!;
-  const proven = listed.every((c, i) => !c || cheapVerdict(listedHead(names[i]!, first), listedHead(names[i]!, c))?.same === true);
+function missingOnly(names: string[], m: MergedName): PlanEntry | undefined {
+  const first = m.copies.find((c) => c !== undefined)!;
+  const proven = m.copies.every((c, i) => !c || cheapVerdict(listedHead(names[i]!, first), listedHead(names[i]!, c))?.same === true);
   if (!proven) return undefined;
-  const to = names.filter((_, i) => !listed[i]);
-  return { key, action: 'copy', from: holders[0]!, to, reason: to.map((s) => `missing on ${s}`).join('; ') };
+  const holders = names.filter((_, i) => m.copies[i]);
+  const to = names.filter((_, i) => !m.copies[i]);
+  return { key: m.key, action: 'copy', from: holders[0]!, to, reason: to.map((s) => `missing on ${s}`).join('; ') };
 }
-
 
 function checkGuards(stores: Store[], objects: Record<string, number>, entries: PlanEntry[], force: boolean) {
   if (force) return;
@@ -172,107 +232,46 @@ function checkGuards(stores: Store[], objects: Record<string, number>, entries: 
   }
 }
 
-/** HEADs the copies of one name (for logical mtimes) and groups them by content. */
-async function observe(
-  deps: Deps,
-  stores: Store[],
-  key: string,
-  listed: (ListedObject | undefined)[],
-  tombstone: number | undefined,
-): Promise<Observed | undefined> {
-  const heads = (await Promise.all(stores.map((s, i) => (listed[i] ? headObject(s, key) : null)))).filter(
-    (h): h is ObjectHead => h !== null,
-  );
-  if (heads.length === 0) return undefined; // deleted since the listing
-  const groups = await groupByContent(deps, key, heads);
-  const copies: Observed['copies'] = {};
-  groups.forEach((g, n) => {
-    for (const h of g.heads) copies[h.store] = { size: h.size, etag: h.etag, mtimeMs: h.mtimeMs, writtenMs: h.writtenMs, group: n };
-  });
-  const deletedAt = tombstone === undefined ? undefined : await deletionTime(deps, key, tombstone);
-  return { key, copies, ...(deletedAt !== undefined ? { tombstone: deletedAt } : {}) };
-}
-
-/**
- * When `key` was deleted. The listing dates a tombstone by when it was written, but
- * replication writes it when it handles the delete's event, possibly long after the delete,
- * and a write made in between would then look older than the delete and be deleted (while
- * replication kept it). The tombstone records the delete's own time: read it for the few
- * names where a tombstone decides something. Falls back to the listing's date.
- */
-async function deletionTime(deps: Deps, key: string, listed: number): Promise<number | undefined> {
-  const t = await readTombstone(deps, key);
-  if (!t) return undefined; // removed since the listing
-  return Number.isFinite(t.time) ? Math.min(t.time, listed) : listed;
-}
-
 /** Largest batch POST /reconcile/apply takes: small enough to finish well within API Gateway's 29 s. */
 export const APPLY_BATCH = 100;
 
-const entrySchema = z.discriminatedUnion('action', [
-  z.object({ key: z.string(), action: z.literal('copy'), from: z.string(), to: z.array(z.string()).min(1), reason: z.string() }),
-  z.object({ key: z.string(), action: z.literal('delete'), from: z.array(z.string()).min(1), deletedAt: z.string().datetime(), reason: z.string() }),
-]);
+const entrySchema = z.object({ key: z.string() }).passthrough();
 const applySchema = z.object({ entries: z.array(entrySchema).min(1).max(APPLY_BATCH) });
 
 /**
- * Applies entries of a plan sent back by a client (the CLI applies its dry-run plan in batches
- * to show progress). Safe to trust: every step re-reads and re-decides before it writes.
+ * Applies entries of a plan a client sends back (the CLI applies its dry-run plan in batches to
+ * show progress). Only their keys are used: each is looked at and decided anew, so an entry
+ * that was edited, forged or overtaken by later writes can do nothing the rules would not.
  */
 export async function applyEntries(deps: Deps, body: unknown) {
   const { entries } = parseBody(applySchema, body);
-  for (const e of entries) {
-    parseKey(e.key);
-    for (const name of e.action === 'copy' ? [e.from, ...e.to] : e.from) storeNamed(deps.stores, name);
-  }
-  return applyPlan(deps, entries);
+  const keys = entries.map((e) => parseKey(e.key));
+  return applyPlan(deps, keys);
 }
 
 /**
- * Carries out a plan. Each step re-reads the copies it touches and re-decides, so a write
- * that landed since planning is never overwritten by an older copy. Failures are collected,
+ * Settles each key anew (stores that lack a live version are filled). Failures are collected,
  * not thrown: the next reconcile picks them up.
  */
 export async function applyPlan(
   deps: Deps,
-  entries: PlanEntry[],
+  keys: string[],
   onProgress?: (done: number, total: number) => void,
+  stores: Store[] = deps.stores,
 ): Promise<{ done: number; failed: { key: string; error: string }[] }> {
   const failed: { key: string; error: string }[] = [];
   let done = 0;
-  for (const e of entries) {
+  for (const key of keys) {
     try {
-      if (e.action === 'copy') await applyCopy(deps, e);
-      else await applyDelete(deps, e);
-      done++;
+      const { view, plan } = await planOne(deps, stores, key, true, Date.now());
+      const out = await applyKeyPlan(deps, view, plan, 'reconcile');
+      if (out.failed.length > 0 || out.stale) failed.push({ key, error: `not settled on ${[...out.failed, ...(out.stale ? ['(changed meanwhile)'] : [])].join(', ')}; the next reconcile retries` });
+      else done++;
     } catch (err) {
-      failed.push({ key: e.key, error: (err as Error).message });
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      failed.push({ key, error: `${err.store} is unavailable; the next reconcile retries` });
     }
-    onProgress?.(done + failed.length, entries.length);
+    onProgress?.(done + failed.length, keys.length);
   }
   return { done, failed };
-}
-
-async function applyCopy(deps: Deps, e: Extract<PlanEntry, { action: 'copy' }>) {
-  const from = storeNamed(deps.stores, e.from);
-  const src = await headObject(from, e.key);
-  if (!src) return;
-  for (const name of e.to) {
-    const to = storeNamed(deps.stores, name);
-    const dst = await headObject(to, e.key);
-    const d = await decideCopy(deps, e.key, src, dst, name);
-    if (!d.copy) continue;
-    await copyObject(deps, from, to, e.key, src, dst ? dst.etag : null);
-    await appendEvent(deps, { action: 'reconcile', key: e.key, from: e.from, to: [name], reason: e.reason });
-  }
-}
-
-async function applyDelete(deps: Deps, e: Extract<PlanEntry, { action: 'delete' }>) {
-  for (const name of e.from) {
-    const store = storeNamed(deps.stores, name);
-    const h = await headObject(store, e.key);
-    if (!h || h.writtenMs > Date.parse(e.deletedAt)) continue; // gone, or written again since
-    await onStore(store, () => store.s3.send(new DeleteObjectCommand({ Bucket: store.bucket, Key: e.key, IfMatch: h.etag })));
-    await appendEvent(deps, { action: 'reconcile', key: e.key, to: [name], reason: e.reason });
-  }
 }

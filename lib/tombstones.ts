@@ -1,64 +1,174 @@
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Deps } from './deps';
-import { isMissing } from './stores';
+import { listRecords, readRecord, updateRecord, UNCHANGED } from './control';
+import { newWriteId } from './stamps';
 
-/**
- * A tombstone says "KEY was deleted at TIME by WHO". Reconcile uses it to tell a file deleted on
- * one store from a file created on another while the first was away: a copy newer than the
- * tombstone survives, an older one is deleted.
+/*
+ * A tombstone says "KEY was last deleted at deletedAt (ms)": every version made at or before
+ * that time is dead wherever it is, and a version made after it lives. One record per key in
+ * the control bucket, changed only by conditional read-modify-write (lib/control.ts), so
+ * concurrent handlers merge (the latest delete wins) and never overwrite one another.
+ *
+ * It also holds the *intents* of the deletes the system makes itself, so that their S3 events
+ * are told from users' deletes exactly, by sequencer, never by a time window:
+ *
+ *   settle: V on server2 is dead   → intent {server2, ETag(V), at: t}      (before deleting)
+ *                                   → DeleteObject server2/K If-Match ETag(V)
+ *   event: ObjectRemoved server2/K, sequencer q, time te
+ *          an intent on server2 bound to q        → a duplicate of our echo: nothing
+ *          an unbound intent on server2, t ≤ te   → bind it to q: our echo, nothing else
+ *          one bound to q' > q, t ≤ te            → q is ours (a store's events on a key are
+ *                                                   ordered by sequencer and our delete came
+ *                                                   first); rebind to q, and q' is a user's
+ *                                                   delete after all: its time joins deletedAt
+ *          otherwise                              → a user's delete at te: deletedAt ≥ te
+ *   our delete refused at once (412/404)          → intent failed; an event bound to it was a
+ *                                                   user's: its time joins deletedAt
+ *
+ * An intent can only be consumed by an event in [t - CLOCK_SKEW_MS, t + INTENT_WINDOW_MS]: our
+ * delete is sent right after the intent is recorded and the SDK gives up on it within that
+ * window, so an event outside it is certainly not ours (S3's and the Lambda's clocks differ by
+ * far less than CLOCK_SKEW_MS). Intents are kept INTENT_KEEP_MS, longer than S3 delivers an
+ * event (1 h of event age), so a late duplicate still finds the intent it consumed.
  */
+
+export interface DeleteIntent {
+  id: string;
+  store: string;
+  /** The version the system deletes on that store. */
+  etag: string;
+  /** When the intent was recorded, ms. */
+  at: number;
+  /** S3 refused the delete: no event of ours will come. */
+  failed?: true;
+  /** The delete event taken for this delete's echo. */
+  event?: { seq: string; time: number };
+}
+
 export interface Tombstone {
   key: string;
-  /** Deletion time, ms since 1970. */
-  time: number;
+  /** The latest delete of the key, ms: the API's clock, or S3's event time for a direct delete. */
+  deletedAt: number;
   who: string;
-  /**
-   * Stores whose copy replication deleted to carry this delete out, with when (ms): their
-   * own delete events are echoes, not new deletes (lib/replicate.ts).
-   */
-  echoes?: Record<string, number>;
+  intents: DeleteIntent[];
 }
+
+export const CLOCK_SKEW_MS = 1000;
+export const INTENT_WINDOW_MS = 5 * 60_000;
+export const INTENT_KEEP_MS = 6 * 3600_000;
 
 const PREFIX = 'tombstones/';
+export const tombstoneKey = (key: string) => PREFIX + key;
 
-// The store key itself is the object name under the prefix: keys are already valid S3 keys.
-const objectKey = (key: string) => PREFIX + key;
+/** True when a version made at `madeMs` is dead under tombstone `t`: made at or before its delete. */
+export const isDeadUnder = (t: Pick<Tombstone, 'deletedAt'> | undefined, madeMs: number) => t !== undefined && madeMs <= t.deletedAt;
 
-export async function writeTombstone(deps: Pick<Deps, 'control'>, t: Tombstone): Promise<void> {
-  await deps.control.s3.send(
-    new PutObjectCommand({
-      Bucket: deps.control.bucket,
-      Key: objectKey(t.key),
-      Body: JSON.stringify(t),
-      ContentType: 'application/json',
-    }),
-  );
+/** S3 sequencers are hex strings of varying length: the shorter is padded with zeros on the left. */
+export function compareSequencers(a: string, b: string): number {
+  const n = Math.max(a.length, b.length);
+  const x = a.toUpperCase().padStart(n, '0');
+  const y = b.toUpperCase().padStart(n, '0');
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
-/** The tombstone of `key`, or undefined when it was never deleted through the API. */
-export async function readTombstone(deps: Pick<Deps, 'control'>, key: string): Promise<Tombstone | undefined> {
-  try {
-    const res = await deps.control.s3.send(new GetObjectCommand({ Bucket: deps.control.bucket, Key: objectKey(key) }));
-    return JSON.parse(await res.Body!.transformToString()) as Tombstone;
-  } catch (err) {
-    if (isMissing(err)) return undefined;
-    throw err;
-  }
+/** Reads tombstones of older releases (`time`, `echoes`) as today's. */
+function normalise(raw: Tombstone | (Omit<Tombstone, 'deletedAt' | 'intents'> & { time: number }) | undefined): Tombstone | undefined {
+  if (!raw) return undefined;
+  if ('deletedAt' in raw) return { ...raw, intents: raw.intents ?? [] };
+  return { key: raw.key, deletedAt: raw.time, who: raw.who, intents: [] };
+}
+
+/** `t` with a delete at `time` by `who` merged in: the later delete wins. Pure. */
+export function recordDelete(t: Tombstone | undefined, key: string, time: number, who: string): Tombstone {
+  if (!t) return { key, deletedAt: time, who, intents: [] };
+  return time > t.deletedAt ? { ...t, deletedAt: time, who } : t;
+}
+
+/** Drops intents older than INTENT_KEEP_MS. Pure. */
+export function prune(t: Tombstone, now: number): Tombstone {
+  const intents = t.intents.filter((i) => i.at >= now - INTENT_KEEP_MS);
+  return intents.length === t.intents.length ? t : { ...t, intents };
 }
 
 /**
- * Every tombstone's key and time. The time is read from the listing's LastModified (the moment
- * the tombstone was written), so listing 100k tombstones costs 100 requests, not 100k. That is
- * an upper bound of the deletion time: replication writes a tombstone when it handles the
- * delete's event, after the delete; readTombstone has the exact time.
+ * `t` with intents to delete `targets`. An unbound, unfailed intent for the same version on the
+ * same store is failed: that version is still there, so its delete never happened. Pure.
  */
-export async function* listTombstones(deps: Pick<Deps, 'control'>): AsyncGenerator<Pick<Tombstone, 'key' | 'time'>> {
-  let token: string | undefined;
-  do {
-    const page = await deps.control.s3.send(
-      new ListObjectsV2Command({ Bucket: deps.control.bucket, Prefix: PREFIX, ContinuationToken: token }),
-    );
-    for (const o of page.Contents ?? []) yield { key: o.Key!.slice(PREFIX.length), time: o.LastModified?.getTime() ?? 0 };
-    token = page.IsTruncated ? page.NextContinuationToken : undefined;
-  } while (token);
+export function addIntents(t: Tombstone, targets: { store: string; etag: string; id?: string }[], now: number): { tombstone: Tombstone; ids: string[] } {
+  const ids = targets.map((x) => x.id ?? newWriteId());
+  const superseded = (i: DeleteIntent) => !i.failed && !i.event && targets.some((x) => x.store === i.store && x.etag === i.etag);
+  const kept = t.intents.map((i) => (superseded(i) ? { ...i, failed: true as const } : i));
+  const added = targets.map((x, n) => ({ id: ids[n]!, store: x.store, etag: x.etag, at: now }));
+  return { tombstone: prune({ ...t, intents: [...kept, ...added] }, now), ids };
+}
+
+/**
+ * `t` after the system's delete behind intent `id` was refused: the intent fails, and a delete
+ * event it had consumed was a user's delete, whose time now counts. Pure.
+ */
+export function failIntent(t: Tombstone, id: string, store: string): { tombstone: Tombstone; realDelete: boolean } {
+  const intent = t.intents.find((i) => i.id === id);
+  if (!intent || intent.failed) return { tombstone: t, realDelete: false };
+  const intents = t.intents.map((i) => (i.id === id ? { ...i, failed: true as const } : i));
+  const failed = { ...t, intents };
+  if (!intent.event) return { tombstone: failed, realDelete: false };
+  return { tombstone: recordDelete(failed, t.key, intent.event.time, `${store} (direct)`), realDelete: true };
+}
+
+export type DeleteKind = 'echo' | 'real';
+
+/**
+ * Decides whether a delete event on `store` (sequencer `seq`, S3 time `time`) is the echo of a
+ * delete the system made, or a user's delete; see the timeline at the top. Returns the
+ * tombstone to store and whether a user's delete now counts that did not before. Pure.
+ */
+export function classifyDelete(
+  t: Tombstone | undefined,
+  key: string,
+  store: string,
+  seq: string,
+  time: number,
+): { tombstone: Tombstone; kind: DeleteKind; realDelete: boolean } {
+  const who = `${store} (direct)`;
+  const intents = t?.intents ?? [];
+  if (intents.some((i) => i.store === store && i.event?.seq === seq)) return { tombstone: t!, kind: 'echo', realDelete: false };
+  const fits = (i: DeleteIntent) => i.store === store && !i.failed && i.at - CLOCK_SKEW_MS <= time && time <= i.at + INTENT_WINDOW_MS;
+  const bind = (target: DeleteIntent) => intents.map((i) => (i === target ? { ...i, event: { seq, time } } : i));
+  const free = intents.find((i) => fits(i) && !i.event);
+  if (free) return { tombstone: { ...t!, intents: bind(free) }, kind: 'echo', realDelete: false };
+  const later = intents.find((i) => fits(i) && i.event && compareSequencers(seq, i.event.seq) < 0);
+  if (later) {
+    const displaced = later.event!;
+    const rebound = { ...t!, intents: bind(later) };
+    return { tombstone: recordDelete(rebound, key, displaced.time, who), kind: 'echo', realDelete: true };
+  }
+  return { tombstone: recordDelete(t, key, time, who), kind: 'real', realDelete: true };
+}
+
+/** The tombstone of `key`, or undefined when it was never deleted. */
+export async function readTombstone(deps: Pick<Deps, 'control'>, key: string): Promise<Tombstone | undefined> {
+  return normalise((await readRecord<Tombstone>(deps.control, tombstoneKey(key)))?.value);
+}
+
+/**
+ * Read-modify-write of `key`'s tombstone (lib/control.ts updateRecord): `change` gets the current
+ * one and returns the next, or undefined to leave it. Returns what is stored afterwards.
+ */
+export async function updateTombstone(
+  deps: Pick<Deps, 'control'>,
+  key: string,
+  change: (t: Tombstone | undefined) => Tombstone | undefined,
+): Promise<Tombstone | undefined> {
+  const stored = await updateRecord<Tombstone>(deps.control, tombstoneKey(key), (raw) => {
+    const next = change(normalise(raw));
+    return next === undefined ? UNCHANGED : next;
+  });
+  return normalise(stored);
+}
+
+/**
+ * Keys that have a tombstone, in S3's key order, from after `after`: reconcile walks them beside
+ * the stores' listings instead of loading them all.
+ */
+export async function* listTombstones(deps: Pick<Deps, 'control'>, after?: string): AsyncGenerator<string> {
+  for await (const r of listRecords(deps.control, PREFIX, after ? { startAfter: tombstoneKey(after) } : {})) yield r.key.slice(PREFIX.length);
 }

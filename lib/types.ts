@@ -149,5 +149,9 @@ export interface SyncReport {
   };
   entries: PlanEntry[];
   unavailable: string[];
+  /** Names left alone: a version written outside dfs that its own S3 event has yet to stamp. */
+  waiting?: { key: string; stores: string[]; reason: string }[];
+  /** Replication events that had failed every retry, replayed before planning. */
+  replayed?: { replayed: number; failed: number };
   applied?: { done: number; failed: { key: string; error: string }[] };
 }

@@ -1,17 +1,24 @@
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  PutObjectCommand,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { createHash } from 'node:crypto';
 import { lookup } from 'mime-types';
 import { z } from 'zod';
 import type { Deps } from './deps';
-import { BadRequestError, PayloadTooLargeError, StoreUnavailableError, UnknownStoreError } from './errors';
+import { BadRequestError, OverruledError, PayloadTooLargeError, StoreUnavailableError, UnknownStoreError } from './errors';
 import { parseKey } from './keys';
-import { bareEtag, describeFailure, isMissing, onStore, storeNamed, type Store } from './stores';
+import {
+  abortUpload as abortOn,
+  bareEtag,
+  completeUpload as completeOn,
+  createUpload,
+  describeFailure,
+  presignPart,
+  putObject,
+  storeNamed,
+  type ObjectHead,
+  type Store,
+} from './stores';
+import { newWriteId, parseRequestMtime, uploadMetadata, writeMetadata } from './stamps';
+import { isDeadUnder } from './tombstones';
+import { isNewer, observeKey } from './settle';
 import { parseBody } from './validate';
 import type { StoreOutcome, WriteAnswer, UploadPlan } from './types';
 
@@ -41,42 +48,57 @@ export function contentTypeOf(key: string): string {
   return lookup(key) || 'application/octet-stream';
 }
 
-/** The object's metadata: its logical mtime travels with every copy. */
-export const mtimeMetadata = (mtimeMs: number) => ({ mtime: String(Math.trunc(mtimeMs)) });
-
-function parseMtime(raw: string | number | undefined, now: number): number {
-  if (raw === undefined || raw === '') return now;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 0) throw new BadRequestError('mtime must be milliseconds since 1970 as a whole number');
-  return n;
-}
-
 /**
  * Runs `write` on every target at once and reports each store's outcome; one store failing
  * never hides the others. A 404 is that store's answer too (NoSuchBucket, NoSuchUpload), not
  * a bug. Other errors (a bug) still propagate.
  */
 async function onEach<T>(targets: Store[], write: (s: Store) => Promise<T>): Promise<(StoreOutcome & { value?: T })[]> {
-  const settled = await Promise.allSettled(targets.map((s) => onStore(s, () => write(s))));
+  const settled = await Promise.allSettled(targets.map((s) => write(s)));
   return settled.map((r, i) => {
     const store = targets[i]!.name;
     if (r.status === 'fulfilled') return { store, ok: true, value: r.value };
-    if (r.reason instanceof StoreUnavailableError || isMissing(r.reason)) return { store, ok: false, error: describeFailure(r.reason) };
+    if (r.reason instanceof StoreUnavailableError) return { store, ok: false, error: describeFailure(r.reason) };
     throw r.reason;
   });
 }
 
 
 /** Per-store outcomes for the answer, each with the ETag S3 gave the write. */
-function withEtags(results: (StoreOutcome & { value?: { ETag?: string } })[]): StoreOutcome[] {
-  return results.map(({ value, ...r }) => (value?.ETag ? { ...r, etag: bareEtag(value.ETag) } : r));
+function withEtags(results: (StoreOutcome & { value?: string })[]): StoreOutcome[] {
+  return results.map(({ value, ...r }) => (value ? { ...r, etag: bareEtag(value) } : r));
+}
+
+/**
+ * Refuses a write to some stores only when another store holds a live version that newest-wins
+ * would keep over it: replication would revert the write within seconds, so it must not be
+ * reported as stored. `touch` (the write made newest, stamped now) is the way through.
+ */
+async function checkNotOverruled(deps: Deps, key: string, targets: Store[], mine: Pick<ObjectHead, 'mtimeMs' | 'etag'>): Promise<void> {
+  if (targets.length === deps.stores.length) return;
+  const view = await observeKey({ stores: deps.stores.filter((s) => !targets.includes(s)), control: deps.control }, key);
+  for (const h of view.copies.values()) {
+    if (!h || (h.stamp && isDeadUnder(view.tombstone, h.stamp.madeMs))) continue;
+    if (isNewer(h, mine)) {
+      const mtime = new Date(h.mtimeMs).toISOString();
+      throw new OverruledError(
+        `${h.store} holds a newer version (mtime ${mtime}) that replication would put back over this one; write to all stores, or touch the file to make it the newest`,
+        { store: h.store, mtime },
+      );
+    }
+  }
 }
 
 export interface PutInput {
   key: string;
   body: Buffer;
   to?: string;
+  /** Decimal ms (x-dfs-mtime); absent or with `touch`, now. */
   mtime?: string;
+  /** Make this write the newest: mtime = now, whatever the file says. */
+  touch?: boolean;
+  /** Who writes: recorded in the write's stamp. */
+  who?: string;
   now?: number;
 }
 
@@ -92,18 +114,11 @@ export async function putFile(deps: Deps, input: PutInput): Promise<WriteAnswer>
       `body is ${input.body.length} bytes, over the inline limit of ${deps.putInlineLimit}; use POST /uploads (dfs put does so by itself)`,
     );
   }
-  const mtimeMs = parseMtime(input.mtime, input.now ?? Date.now());
-  const results = await onEach(targets, (s) =>
-    s.s3.send(
-      new PutObjectCommand({
-        Bucket: s.bucket,
-        Key: key,
-        Body: input.body,
-        ContentType: contentTypeOf(key),
-        Metadata: mtimeMetadata(mtimeMs),
-      }),
-    ),
-  );
+  const now = input.now ?? Date.now();
+  const mtimeMs = input.touch ? now : parseRequestMtime(input.mtime, now);
+  await checkNotOverruled(deps, key, targets, { mtimeMs, etag: createHash('md5').update(input.body).digest('hex') });
+  const metadata = writeMetadata({ id: newWriteId(), madeMs: now, who: input.who ?? 'api' }, mtimeMs);
+  const results = await onEach(targets, (s) => putObject(s, key, input.body, { metadata, contentType: contentTypeOf(key) }));
   return {
     key,
     size: input.body.length,
@@ -117,6 +132,7 @@ const startSchema = z.object({
   size: z.number().int().min(0).max(S3_LIMITS.maxObjectSize),
   mtime: z.number().int().min(0).optional(),
   to: z.string().optional(),
+  touch: z.boolean().optional(),
   partSize: z.number().int().min(S3_LIMITS.minPartSize).max(S3_LIMITS.maxPartSize).optional(),
 });
 
@@ -136,29 +152,23 @@ export function choosePartSize(size: number, requested?: number): number {
  * upload goes on with the rest. Part URLs come from `signParts`, in batches, so a 10,000-part
  * upload never needs one huge answer.
  */
-export async function startUpload(deps: Deps, body: unknown, now = Date.now()): Promise<UploadPlan> {
+export async function startUpload(deps: Deps, body: unknown, who = 'api', now = Date.now()): Promise<UploadPlan> {
   const input = parseBody(startSchema, body);
   const key = parseKey(input.key);
   const targets = targetStores(deps.stores, input.to);
   const partSize = choosePartSize(input.size, input.partSize);
-  const mtimeMs = input.mtime ?? now;
-  const results = await onEach(targets, (s) =>
-    s.s3.send(
-      new CreateMultipartUploadCommand({
-        Bucket: s.bucket,
-        Key: key,
-        ContentType: contentTypeOf(key),
-        Metadata: mtimeMetadata(mtimeMs),
-      }),
-    ),
-  );
+  const mtimeMs = input.touch ? now : parseRequestMtime(input.mtime, now);
+  // Its ETag is not known before the parts are: an equal mtime is left to newest-wins.
+  await checkNotOverruled(deps, key, targets, { mtimeMs, etag: '' });
+  const metadata = uploadMetadata(newWriteId(), who, mtimeMs);
+  const results = await onEach(targets, (s) => createUpload(s, key, metadata, contentTypeOf(key)));
   return {
     key,
     size: input.size,
     mtime: new Date(mtimeMs).toISOString(),
     partSize,
     parts: Math.max(1, Math.ceil(input.size / partSize)),
-    uploads: results.flatMap((r) => (r.ok && r.value?.UploadId ? [{ store: r.store, uploadId: r.value.UploadId }] : [])),
+    uploads: results.flatMap((r) => (r.ok && r.value ? [{ store: r.store, uploadId: r.value }] : [])),
     failed: results.filter((r) => !r.ok).map(({ value: _, ...r }) => r),
   };
 }
@@ -177,15 +187,7 @@ export async function signParts(deps: Deps, body: unknown): Promise<{ urls: Reco
   const urls: Record<string, string[]> = {};
   for (const u of input.uploads) {
     const store = storeNamed(deps.stores, u.store);
-    urls[u.store] = await Promise.all(
-      input.parts.map((PartNumber) =>
-        getSignedUrl(
-          store.signer ?? store.s3,
-          new UploadPartCommand({ Bucket: store.bucket, Key: key, UploadId: u.uploadId, PartNumber }),
-          { expiresIn: deps.urlExpirySeconds },
-        ),
-      ),
-    );
+    urls[u.store] = await Promise.all(input.parts.map((part) => presignPart(store, key, u.uploadId, part, deps.urlExpirySeconds)));
   }
   return { urls, expires: new Date(Date.now() + deps.urlExpirySeconds * 1000).toISOString() };
 }
@@ -209,14 +211,7 @@ export async function completeUpload(deps: Deps, body: unknown): Promise<WriteAn
   const targets = input.uploads.map((u) => storeNamed(deps.stores, u.store));
   const results = await onEach(targets, (s) => {
     const u = byStore.get(s.name)!;
-    return s.s3.send(
-      new CompleteMultipartUploadCommand({
-        Bucket: s.bucket,
-        Key: key,
-        UploadId: u.uploadId,
-        MultipartUpload: { Parts: [...u.parts].sort((a, b) => a.n - b.n).map((p) => ({ PartNumber: p.n, ETag: p.etag })) },
-      }),
-    );
+    return completeOn(s, key, u.uploadId, u.parts);
   });
   return {
     key,
@@ -232,15 +227,7 @@ export async function abortUpload(deps: Deps, body: unknown): Promise<WriteAnswe
   const key = parseKey(input.key);
   const ids = new Map(input.uploads.map((u) => [u.store, u.uploadId]));
   const targets = input.uploads.map((u) => storeNamed(deps.stores, u.store));
-  const results = await onEach(targets, async (s) => {
-    try {
-      await s.s3.send(new AbortMultipartUploadCommand({ Bucket: s.bucket, Key: key, UploadId: ids.get(s.name)! }));
-    } catch (err) {
-      // s3rver has no AbortMultipartUpload; its parts are local files, not billed storage.
-      if (deps.flavor === 's3rver' && (err as { name?: string }).name === 'MethodNotAllowed') return;
-      throw err;
-    }
-  });
+  const results = await onEach(targets, (s) => abortOn(s, key, ids.get(s.name)!));
   return { key, results: results.map(({ value: _, ...r }) => r) };
 }
 

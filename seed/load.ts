@@ -1,7 +1,9 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Store } from '../lib/stores';
+import { writeMetadata } from '../lib/stamps';
 
 /** The seed's files: one folder per store, named after it, beside this file. */
 export const SEED_DIR = __dirname;
@@ -50,7 +52,7 @@ export function seedFiles(storeNames: string[], dir: string = SEED_DIR): SeedFil
 }
 
 /**
- * Puts the seed into the stores (PutObject, `x-amz-meta-mtime`, text/plain). Loading twice
+ * Puts the seed into the stores (PutObject, stamped, text/plain). Loading twice
  * leaves the same objects as loading once. Returns what it put; with `ifEmpty`, nothing
  * when some store already holds an object.
  */
@@ -61,13 +63,17 @@ export async function loadSeed(stores: Store[], opts: SeedOptions = {}): Promise
   await Promise.all(
     files.map((f) => {
       const store = byName.get(f.store)!;
+      const body = readFileSync(f.path);
+      // Stamped like an API write made at its mtime; equal files share one identity, so the
+      // copies of fileA are one write, and loading twice gives identical objects.
+      const id = createHash('sha256').update(f.key).update('\0').update(body).digest('hex').slice(0, 24);
       return store.s3.send(
         new PutObjectCommand({
           Bucket: store.bucket,
           Key: f.key,
-          Body: readFileSync(f.path),
+          Body: body,
           ContentType: 'text/plain; charset=utf-8',
-          Metadata: { mtime: String(f.mtimeMs) },
+          Metadata: writeMetadata({ id, madeMs: f.mtimeMs, who: 'seed' }, f.mtimeMs),
         }),
       );
     }),
