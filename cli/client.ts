@@ -23,9 +23,9 @@ export interface DonePart {
  */
 export type ApiOp =
   | DirectEvent
-  | { op: 'put'; key: string; to: string; mtime: number; body: Uint8Array }
+  | { op: 'put'; key: string; to: string; mtime: number; body: Uint8Array; touch?: boolean }
   | { op: 'delete'; key: string }
-  | { op: 'startUpload'; key: string; size: number; mtime: number; to: string }
+  | { op: 'startUpload'; key: string; size: number; mtime: number; to: string; touch?: boolean }
   | { op: 'signParts'; key: string; uploads: UploadTarget[]; parts: number[] }
   | { op: 'completeUpload'; key: string; uploads: Array<UploadTarget & { parts: DonePart[] }> }
   | { op: 'abortUpload'; key: string; uploads: UploadTarget[] }
@@ -82,14 +82,14 @@ export function routeOf(op: ApiOp): Route {
     case 'put':
       return {
         method: 'PUT',
-        path: withQuery(`/files/${encodeKeyPath(op.key)}`, { to: op.to }),
+        path: withQuery(`/files/${encodeKeyPath(op.key)}`, { to: op.to, touch: op.touch ? 1 : undefined }),
         headers: { 'content-type': 'application/octet-stream', 'x-dfs-mtime': String(Math.trunc(op.mtime)) },
         body: op.body,
       };
     case 'delete':
       return { method: 'DELETE', path: `/files/${encodeKeyPath(op.key)}` };
     case 'startUpload':
-      return jsonRoute('POST', '/uploads', { key: op.key, size: op.size, mtime: Math.trunc(op.mtime), to: op.to });
+      return jsonRoute('POST', '/uploads', { key: op.key, size: op.size, mtime: Math.trunc(op.mtime), to: op.to, ...(op.touch ? { touch: true } : {}) });
     case 'signParts':
       return jsonRoute('POST', '/uploads/sign', { key: op.key, uploads: op.uploads, parts: op.parts });
     case 'completeUpload':

@@ -31,7 +31,8 @@ export const EXIT_HELP = `Exit codes:
   5  no store answered, or none took the write (503)
   6  partial: some stores failed (put, rm); the others hold the change
   7  refused by a safety guard (sync: a store unavailable or empty, or over 50 % of a
-     store deleted); --force overrides
+     store deleted; --force overrides. put --to STORE: another store holds a newer
+     version that would replace it; --touch makes yours the newest)
   130  interrupted (Ctrl-C); put aborts its upload first`;
 
 /**
@@ -79,6 +80,10 @@ export function errorForResponse(status: number, body: unknown, unavailableMeans
     const unavailable = Array.isArray(b.unavailable) ? b.unavailable.filter((s) => typeof s === 'string') : [];
     const which = unavailable.length > 0 ? ` (${unavailable.join(', ')})` : '';
     return new CliError(EXIT.unavailable, code, `no store answered${which}; ${unavailableMeans}`, { unavailable });
+  }
+  if (status === 409 && code === 'Overruled') {
+    const newer = typeof b.newer === 'object' && b.newer !== null ? { newer: b.newer } : {};
+    return new CliError(EXIT.refused, code, `not stored: ${said ?? 'another store holds a newer version'}`, { ...newer, hint: 'dfs put --touch' });
   }
   if (status === 404) {
     return new CliError(EXIT.error, code, `the server has no such route (404${said ? `: ${said}` : ''}); is the endpoint the dfs API?`);

@@ -70,7 +70,9 @@ every target store (presigned URLs), 4 parts at a time, each read from disk once
 stays at a few parts whatever the file size. A part is tried 3 times per store; a store that
 keeps failing is dropped and reported while the others complete. On an error or Ctrl-C the
 upload is aborted, so no parts are left behind (a store refusing the abort is named).
-The file's modification time becomes the logical mtime: newest wins between stores.
+The file's modification time becomes the logical mtime: newest wins between stores. With
+--to STORE, a file older than a version another store holds is refused (exit 7), since
+replication would put the newer one back over it; --touch stamps it now so that it wins.
 
 --json prints the API answer ("key", "size", "mtime", "results": one outcome per store) plus
 "file", "via" (inline or multipart) and, for multipart, "multipart": {"partSize", "parts",
@@ -80,6 +82,7 @@ Examples:
   $ dfs put fileA.txt                          stored as fileA.txt on every store
   $ dfs put ~/Videos/talk.mp4 --as talks/2024.mp4
   $ dfs put notes.txt --to server1             replication copies it to the others
+  $ dfs put old-draft.txt --to server1 --touch  make an older file the newest
   $ dfs put -- -odd-name.txt`;
 
 export const RM_HELP = `

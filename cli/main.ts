@@ -90,6 +90,7 @@ interface LsFlags extends ApiFlags {
 interface PutFlags extends ApiFlags {
   as?: string;
   to: string;
+  touch?: boolean;
 }
 
 interface RmFlags extends ApiFlags {
@@ -250,12 +251,13 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       .description('upload FILE, by default to every store, under its base name or --as NAME')
       .argument('<file>', 'the local file to upload')
       .option('--as <name>', 'file name (key) in the store; default the base name of FILE')
-      .option('--to <all|store>', 'write to every store, or to one and let replication spread it', 'all'),
+      .option('--to <all|store>', 'write to every store, or to one and let replication spread it', 'all')
+      .option('--touch', 'make this the newest version (mtime now), even if another store holds a newer one'),
   )
     .action(async (file: string, flags: PutFlags) => {
       const progress = await progressFor(io, flags);
       const result = await interruptible(io, (signal) =>
-        putFile(() => connect(flags, io.env), { file, to: flags.to, ...(flags.as !== undefined ? { as: flags.as } : {}) }, { progress, signal }),
+        putFile(() => connect(flags, io.env), { file, to: flags.to, touch: Boolean(flags.touch), ...(flags.as !== undefined ? { as: flags.as } : {}) }, { progress, signal }),
       );
       if (flags.json) printJson(io, putJson(result));
       else printLines(io, describePut(result, flags.to));

@@ -46,6 +46,8 @@ export interface PutOptions {
   as?: string;
   /** `all` or one store's name. */
   to: string;
+  /** Make this the newest version: the server stamps now as its mtime. */
+  touch?: boolean;
 }
 
 export interface PutIo {
@@ -105,14 +107,14 @@ export async function putFile(connect: () => Transport, opts: PutOptions, io: Pu
     if (src.size <= INLINE_LIMIT) {
       const body = await readAll(src);
       if (io.signal.aborted) throw interruptedError();
-      const reply = await api.send({ op: 'put', key: src.key, to: opts.to, mtime: src.mtimeMs, body });
+      const reply = await api.send({ op: 'put', key: src.key, to: opts.to, mtime: src.mtimeMs, body, ...(opts.touch ? { touch: true } : {}) });
       // 413: this server's inline limit is lower than the default; the upload flow takes any size.
       if (reply.status !== 413) {
         const answer = writeAnswerOf(reply, 'nothing was stored');
         return { ...base, via: 'inline', results: byStore(answer.results), answer, exitCode: exitForResults(answer.results) };
       }
     }
-    return { ...base, via: 'multipart', ...(await putMultipart(api, src, opts.to, io)) };
+    return { ...base, via: 'multipart', ...(await putMultipart(api, src, opts.to, io, opts.touch ?? false)) };
   } finally {
     await src.handle.close();
   }
@@ -192,9 +194,9 @@ export function uploadPlanOf({ status, body }: ApiResult, size: number): UploadP
   return { ...(p as UploadPlan), failed: Array.isArray(p.failed) ? p.failed : [] };
 }
 
-async function putMultipart(api: Transport, src: Source, to: string, io: PutIo): Promise<Omit<PutResult, keyof Source | 'file' | 'mtime' | 'via'>> {
+async function putMultipart(api: Transport, src: Source, to: string, io: PutIo, touch: boolean): Promise<Omit<PutResult, keyof Source | 'file' | 'mtime' | 'via'>> {
   if (io.signal.aborted) throw interruptedError();
-  const plan = uploadPlanOf(await api.send({ op: 'startUpload', key: src.key, size: src.size, mtime: src.mtimeMs, to }), src.size);
+  const plan = uploadPlanOf(await api.send({ op: 'startUpload', key: src.key, size: src.size, mtime: src.mtimeMs, to, ...(touch ? { touch: true } : {}) }), src.size);
   const started: StoreOutcome[] = plan.failed.map((f) => ({ store: f.store, ok: false, error: `could not start the upload: ${f.error ?? 'failed'}` }));
   const report: MultipartReport = { partSize: plan.partSize, parts: plan.parts, uploads: plan.uploads, aborted: [], abortFailed: [] };
   if (plan.uploads.length === 0) return { results: byStore(started), multipart: report, exitCode: EXIT.unavailable };
