@@ -14,7 +14,7 @@ import type { StoreOutcome, WriteAnswer } from './types';
  * Answers per store; throws NotFoundError when every store answered and none holds the key
  * (nothing is written then) and AllStoresUnavailableError when none answers.
  */
-export async function deleteFile(deps: Deps, rawKey: string, who: string, now = Date.now()): Promise<WriteAnswer> {
+export async function deleteFile(deps: Deps, rawKey: string, who: string, at?: number): Promise<WriteAnswer> {
   const key = parseKey(rawKey);
   const before = await askEvery(deps.stores, (s) => headObject(s, key));
   if (before.unavailable.length === deps.stores.length) throw new AllStoresUnavailableError(before.unavailable);
@@ -22,8 +22,11 @@ export async function deleteFile(deps: Deps, rawKey: string, who: string, now = 
   // With a store down, "nobody holds it" is unknown: the tombstone makes reconcile finish the job.
   if (holders.length === 0 && before.unavailable.length === 0) throw new NotFoundError(`no store holds "${key}"`);
 
+  // Dated after the HEADs: every version they saw was made before the delete, stamped or not.
+  const now = at ?? Date.now();
   const tombstone = await updateTombstone(deps, key, (t) => recordDelete(t, key, now, who));
-  const view = { key, copies: before.answers, unavailable: before.unavailable, ...(tombstone ? { tombstone } : {}) };
+  const copies = new Map([...before.answers].map(([s, h]) => [s, h && !h.stamp ? { ...h, stamp: { id: 'seen-before-the-delete', madeMs: now, who: 'unknown' } } : h]));
+  const view = { key, copies, unavailable: before.unavailable, ...(tombstone ? { tombstone } : {}) };
   const done = await settleKey(deps, key, { by: 'api', fill: () => false, view });
   const results: StoreOutcome[] = deps.stores.flatMap((s): StoreOutcome[] => {
     if (done.deleted.includes(s.name) || done.copied.includes(s.name)) return [{ store: s.name, ok: true }];

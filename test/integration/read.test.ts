@@ -6,6 +6,7 @@ import { compareBytes } from '../../lib/compare';
 import { createS3Client } from '../../lib/config';
 import { headObject, type Store } from '../../lib/stores';
 import { AllStoresUnavailableError } from '../../lib/errors';
+import { formatMtime } from '../../lib/stamps';
 import { closedPort, startS3rver, type LocalS3 } from '../helpers/s3rver';
 import { makeDeps } from '../helpers/deps';
 
@@ -25,7 +26,7 @@ beforeAll(async () => {
 afterAll(() => s3?.stop());
 
 async function put(bucket: string, key: string, body: string | Buffer, mtime: number, client: S3Client = s3.client) {
-  await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, Metadata: { mtime: String(mtime) } }));
+  await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, Metadata: { mtime: formatMtime(mtime) } }));
 }
 
 const text = (c: unknown) => Buffer.from((c as { base64: string }).base64, 'base64').toString();

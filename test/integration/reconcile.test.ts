@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import { reconcile } from '../../lib/sync';
 import { replicateEvent } from '../../lib/replicate';
 import { readFile } from '../../lib/read';
-import { writeTombstone } from '../../lib/tombstones';
+import { recordDelete, updateTombstone } from '../../lib/tombstones';
+import { formatMtime } from '../../lib/stamps';
 import { ConflictError } from '../../lib/errors';
 import { createS3Client } from '../../lib/config';
 import { loadSeed } from '../../seed/load';
@@ -26,12 +27,12 @@ async function setUp(): Promise<{ s3: LocalS3; stores: Store[]; deps: Deps }> {
 }
 
 async function put(s3: LocalS3, bucket: string, key: string, body: string, mtime: number) {
-  await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, Metadata: { mtime: String(mtime) } }));
+  await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, Metadata: { mtime: formatMtime(mtime) } }));
 }
 
 /** A tombstone as deleteFile leaves it, dated `when` (its body and its LastModified). */
 async function tombstone(s3: LocalS3, deps: Deps, key: string, when: number) {
-  await writeTombstone(deps, { key, time: when, who: 'test' });
+  await updateTombstone(deps, key, (t) => recordDelete(t, key, when, 'test'));
   await backdate(s3, 'control', `tombstones/${key}`, new Date(when));
 }
 
@@ -132,7 +133,7 @@ describe('reconcile of 1,000 names with every kind of difference', () => {
     const { key } = c;
     switch (c.kind) {
       case 'newer1':
-        return { key, action: 'copy', from: 'server1', to: ['server2'], reason: `Sizes differ (server1 ${c.s1!.text.length} vs server2 ${c.s2!.text.length}), server1 newer` };
+        return { key, action: 'copy', from: 'server1', to: ['server2'], reason: `Sizes differ (server1 ${c.s1!.text.length} vs server2 ${c.s2!.text.length}), server1 newer (${iso(c.s1!.mtime)} vs ${iso(c.s2!.mtime)})` };
       case 'newer2':
         return { key, action: 'copy', from: 'server2', to: ['server1'], reason: `server2 newer (${iso(c.s2!.mtime)} vs server1 ${iso(c.s1!.mtime)})` };
       case 'tie': {
@@ -146,11 +147,11 @@ describe('reconcile of 1,000 names with every kind of difference', () => {
         return { key, action: 'copy', from: 'server2', to: ['server1'], reason: 'missing on server1' };
       case 'deleted1':
       case 'deleted2': {
-        const t = Math.floor(c.tomb! / 1000) * 1000; // S3 dates the tombstone to the second
-        return {
-          key, action: 'delete', from: [c.kind === 'deleted1' ? 'server1' : 'server2'], deletedAt: iso(t),
-          reason: `deleted at ${iso(t)}, after the last write (${iso(Math.floor((c.tomb! - HOUR) / 1000) * 1000)})`,
-        };
+        const from = c.kind === 'deleted1' ? 'server1' : 'server2';
+        // The copy was written straight into the bucket and no event stamped it: made is its
+        // LastModified (to the second), an hour before the delete.
+        const made = Math.floor((c.tomb! - HOUR) / 1000) * 1000;
+        return { key, action: 'delete', from: [from], deletedAt: iso(c.tomb!), reason: `${from}'s version was made ${iso(made)}, before the delete at ${iso(c.tomb!)}` };
       }
       default:
         throw new Error(`no entry expected for ${c.kind}`);
@@ -167,7 +168,7 @@ describe('reconcile of 1,000 names with every kind of difference', () => {
     // The winning version's logical mtime travelled with it.
     for (const c of all.filter((x) => x.kind === 'newer2').slice(0, 5)) {
       const h = await env.s3.client.send(new HeadObjectCommand({ Bucket: 'server1', Key: c.key }));
-      expect(h.Metadata?.mtime).toBe(String(c.s2!.mtime));
+      expect(h.Metadata?.mtime).toBe(formatMtime(c.s2!.mtime));
     }
     const journal = await readJournal(env.deps.control);
     expect(journal.filter((e) => e.action === 'reconcile')).toHaveLength(report.counts.copies + report.counts.deletes);
@@ -246,7 +247,7 @@ describe('reconcile of the seed (DESIGN.md "Sample data")', () => {
   it('lists fileB (server2 newer by its mtime) and fileC (only on server2) in a dry run', async () => {
     const report = await reconcile(env.deps, { dryRun: true });
     expect(report.entries).toEqual([
-      { key: 'fileB.txt', action: 'copy', from: 'server2', to: ['server1'], reason: 'Sizes differ (server2 50 vs server1 28), server2 newer' },
+      { key: 'fileB.txt', action: 'copy', from: 'server2', to: ['server1'], reason: 'Sizes differ (server2 50 vs server1 28), server2 newer (2024-01-15T10:00:00.000Z vs 2024-01-15T09:00:00.000Z)' },
       { key: 'fileC.txt', action: 'copy', from: 'server2', to: ['server1'], reason: 'missing on server1' },
     ]);
     expect(report.counts).toEqual({ match: 1, differ: 1, missing: { server1: 1, server2: 0 }, copies: 2, deletes: 0 });
@@ -281,8 +282,8 @@ describe('reconcile after a delete whose event was handled late', () => {
     await env.s3.client.send(new DeleteObjectCommand({ Bucket: 'server1', Key: 'late.txt' }));
     await put(env.s3, 'server2', 'late.txt', 'v2, written after the delete', now - 2 * 60_000);
     await backdate(env.s3, 'server2', 'late.txt', new Date(now - 2 * 60_000));
-    const kept = await replicateEvent(env.deps, { store: env.stores[0]!, key: 'late.txt', kind: 'removed', time: now - 5 * 60_000 });
-    expect(kept).toMatchObject({ deleted: [], skipped: ['server2'] });
+    const kept = await replicateEvent(env.deps, { store: env.stores[0]!, key: 'late.txt', kind: 'removed', time: now - 5 * 60_000, seq: '0A' });
+    expect(kept).toMatchObject({ deleted: [], deleteKind: 'real' });
 
     // Reconcile must agree: the write came after the delete, so it is copied back, not deleted.
     const report = await reconcile(env.deps, { dryRun: true, force: true });

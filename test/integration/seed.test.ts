@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { isEmpty, loadSeed, SEED_TIME } from '../../seed/load';
 import type { Store } from '../../lib/stores';
+import { parseMtime } from '../../lib/stamps';
 import { startS3rver, type LocalS3 } from '../helpers/s3rver';
 
 const TEXTS: Record<string, Record<string, string>> = {
@@ -38,7 +39,7 @@ async function keys(store: Store): Promise<string[]> {
 
 async function read(store: Store, key: string) {
   const got = await store.s3.send(new GetObjectCommand({ Bucket: store.bucket, Key: key }));
-  return { text: await got.Body!.transformToString(), mtime: Number(got.Metadata?.mtime), type: got.ContentType, etag: got.ETag };
+  return { text: await got.Body!.transformToString(), mtime: parseMtime(got.Metadata?.mtime), type: got.ContentType, etag: got.ETag };
 }
 
 describe('loadSeed', () => {

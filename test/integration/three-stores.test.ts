@@ -35,7 +35,7 @@ afterAll(async () => {
 });
 
 async function put(bucket: string, key: string, body: string) {
-  await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, Metadata: { mtime: '1000' } }));
+  await s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body, Metadata: { mtime: '1' } }));
 }
 
 async function text(bucket: string, key: string): Promise<string> {
@@ -117,10 +117,7 @@ describe.each(NAMES)('three stores, only %s up', (live) => {
     const key = `del/${live}.txt`;
     await put(live, key, 'doomed');
     const a = await deleteFile(onlyUp(live), key, 'carol');
-    expect(a.results).toEqual([
-      { store: live, ok: true },
-      ...down.map((n) => ({ store: n, ok: false, error: expect.stringMatching(/^unavailable/) })),
-    ]);
+    expect(a.results).toEqual(NAMES.map((n) => (n === live ? { store: n, ok: true } : { store: n, ok: false, error: expect.stringMatching(/^unavailable/) })));
     expect(await headObject({ name: live, bucket: live, s3: s3.client }, key)).toBeNull();
     expect(await readTombstone(onlyUp(live), key)).toMatchObject({ key, who: 'carol' });
   });

@@ -24,7 +24,7 @@ let deps: Deps;
 beforeAll(async () => {
   s3 = await startS3rver(['server1', 'server2', 'control']);
   // The stores as the coordinator builds them: one client to read and write, one to presign.
-  stores = connectStores({ stores: [{ name: 'server1', bucket: 'server1' }, { name: 'server2', bucket: 'server2' }], s3Endpoint: s3.endpoint });
+  stores = connectStores({ stores: [{ name: 'server1', bucket: 'server1' }, { name: 'server2', bucket: 'server2' }], s3Endpoint: s3.endpoint, flavor: 's3rver' });
   deps = makeDeps(stores);
   mockDeps = deps;
 });
@@ -83,7 +83,7 @@ describe('putFile on s3rver', () => {
       unavailable: [],
     });
     for (const bucket of ['server1', 'server2']) {
-      expect(await getObject(bucket, 'docs/a.txt')).toMatchObject({ metadata: { mtime: '1700000000000' }, contentType: 'text/plain' });
+      expect(await getObject(bucket, 'docs/a.txt')).toMatchObject({ metadata: { mtime: '1700000000' }, contentType: 'text/plain' });
     }
   });
 
@@ -96,9 +96,9 @@ describe('putFile on s3rver', () => {
   });
 
   it('overwrites with a newer version that the read then returns', async () => {
-    await putFile(deps, { key: 'over.txt', body: Buffer.from('v1'), mtime: '1000' });
-    await putFile(deps, { key: 'over.txt', body: Buffer.from('version 2'), mtime: '2000' });
-    expect(await readFile(deps, 'over.txt')).toMatchObject({ status: 'SINGLE', copies: [{ size: 9, mtime: new Date(2000).toISOString() }, { size: 9 }] });
+    await putFile(deps, { key: 'over.txt', body: Buffer.from('v1'), mtime: '1700000001000' });
+    await putFile(deps, { key: 'over.txt', body: Buffer.from('version 2'), mtime: '1700000002000' });
+    expect(await readFile(deps, 'over.txt')).toMatchObject({ status: 'SINGLE', copies: [{ size: 9, mtime: new Date(1700000002000).toISOString() }, { size: 9 }] });
   });
 });
 
@@ -123,7 +123,8 @@ describe('presigned multipart upload on s3rver', () => {
       const got = await getObject(bucket, 'big/12mib.bin');
       expect(got.bytes.length).toBe(body.length);
       expect(sha256(got.bytes)).toBe(sha256(body));
-      expect(got.metadata).toEqual({ mtime: '1700000000000' });
+      expect(got.metadata).toMatchObject({ mtime: '1700000000', 'dfs-who': 'api' });
+      expect(got.metadata['dfs-made']).toBeUndefined(); // its completion's event stamps it
     }
     expect(await readFile(deps, 'big/12mib.bin', { meta: true })).toMatchObject({
       status: 'SINGLE', copies: [{ size: body.length, mtime: '2023-11-14T22:13:20.000Z' }, { size: body.length }],
@@ -190,8 +191,8 @@ describe('deleteFile on s3rver', () => {
     expect(await readFile(deps, 'dir/gone.txt')).toMatchObject({ status: 'NOT_FOUND' });
 
     const raw = JSON.parse((await getObject('control', 'tombstones/dir/gone.txt')).bytes.toString());
-    expect(raw).toEqual({ key: 'dir/gone.txt', time: expect.any(Number), who: 'alice' });
-    expect(raw.time).toBeGreaterThanOrEqual(before);
+    expect(raw).toEqual({ key: 'dir/gone.txt', deletedAt: expect.any(Number), who: 'alice', intents: [expect.objectContaining({ store: 'server1' }), expect.objectContaining({ store: 'server2' })] });
+    expect(raw.deletedAt).toBeGreaterThanOrEqual(before);
     expect(await readTombstone(deps, 'dir/gone.txt')).toEqual(raw);
   });
 
