@@ -1,7 +1,11 @@
 import { InvalidKeyError } from './errors';
 
-/** S3's own limit on a key, in UTF-8 bytes. */
-export const MAX_KEY_BYTES = 1024;
+/**
+ * The longest key, in UTF-8 bytes. S3 takes 1,024, but the control bucket names its records
+ * after the key with a prefix and a suffix (`superseded/<key>/<id>`, `locks/<store>/<key>`):
+ * 900 leaves them room.
+ */
+export const MAX_KEY_BYTES = 900;
 
 // C0 controls, DEL and C1 controls: they break terminals, logs and XML listings.
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/u;

@@ -377,7 +377,7 @@ describe('dfs get', () => {
       ['DEL', 'a\u007fb', /control character/],
       ['C1 CSI (U+009B)', 'a\u009bb', /control character/],
       ['ESC sequence', '\u001b[31mred', /control character/],
-      ['1025 ASCII bytes', 'x'.repeat(1025), /1025 bytes of UTF-8, over the limit of 1024/],
+      ['1025 ASCII bytes', 'x'.repeat(1025), /1025 bytes of UTF-8, over the limit of 900/],
       ['1026 UTF-8 bytes in 513 characters', 'é'.repeat(513), /1026 bytes of UTF-8/],
       ['backslash', 'a\\b', /backslash/],
     ];

@@ -125,7 +125,7 @@ describe('api handler: GET /files/{key+} through API Gateway', () => {
     ['/files/a%00b', 'key contains a control character'],
     ['/files/a%0Ab', 'key contains a control character'],
     ['/files/a%5Cb', 'key contains a backslash; use "/" to separate folders'],
-    [`/files/${'%E2%82%AC'.repeat(342)}`, 'key is 1026 bytes of UTF-8, over the limit of 1024'],
+    [`/files/${'%E2%82%AC'.repeat(342)}`, 'key is 1026 bytes of UTF-8, over the limit of 900'],
   ];
   const shortly = (path: string) => (path.length > 40 ? `${path.slice(0, 25)}… (${path.length} chars)` : path);
 

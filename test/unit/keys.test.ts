@@ -27,9 +27,10 @@ const bad: [string, string, string][] = [
   ['a backslash', 'dir\\file.txt', 'key contains a backslash; use "/" to separate folders'],
   ['a lone high surrogate', 'a\ud800b', 'key contains an unpaired surrogate (not valid UTF-8)'],
   ['a lone low surrogate at the end', 'ab\udc00', 'key contains an unpaired surrogate (not valid UTF-8)'],
-  ['1025 ASCII bytes', 'a'.repeat(1025), 'key is 1025 bytes of UTF-8, over the limit of 1024'],
-  ['342 × "€": 342 chars but 1026 bytes', '€'.repeat(342), 'key is 1026 bytes of UTF-8, over the limit of 1024'],
-  ['257 emoji: 514 UTF-16 units, 1028 bytes', '😀'.repeat(257), 'key is 1028 bytes of UTF-8, over the limit of 1024'],
+  ['901 ASCII bytes', 'a'.repeat(901), 'key is 901 bytes of UTF-8, over the limit of 900'],
+  ['301 × "€": 301 chars but 903 bytes', '€'.repeat(301), 'key is 903 bytes of UTF-8, over the limit of 900'],
+  ['226 emoji: 452 UTF-16 units, 904 bytes', '😀'.repeat(226), 'key is 904 bytes of UTF-8, over the limit of 900'],
+  ['1025 ASCII bytes, past S3 itself', 'a'.repeat(1025), 'key is 1025 bytes of UTF-8, over the limit of 900'],
 ];
 
 const good: [string, string][] = [
@@ -46,14 +47,14 @@ const good: [string, string][] = [
   ['a dotfile', '.env'],
   ['"..." as a segment', 'x/.../y'],
   ['characters URLs reserve', "a?b#c&d=e;f:g@h!i'j(k)l*m,n$o~p"],
-  ['exactly 1024 bytes of ASCII', 'a'.repeat(1024)],
-  ['exactly 1024 bytes of 3-byte characters and ASCII', '€'.repeat(341) + 'a'],
+  ['exactly 900 bytes of ASCII', 'a'.repeat(900)],
+  ['exactly 900 bytes of 3-byte characters', '€'.repeat(300)],
   ['the U+FFFD replacement character', 'a\ufffdb'],
 ];
 
 describe('keyProblem', () => {
   it('uses the S3 limit in bytes', () => {
-    expect(MAX_KEY_BYTES).toBe(1024);
+    expect(MAX_KEY_BYTES).toBe(900);
   });
 
   it.each(bad)('refuses a key with %s', (_, key, message) => {
