@@ -1,6 +1,7 @@
-import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, PutObjectCommand, S3Client, type CopyObjectCommandInput } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client, type CopyObjectCommandInput } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
 import { ATTEMPTS, replicateEvent, replicateNotification, type ObjectEvent } from '../../lib/replicate';
+import { applyKeyPlan, observeKey, planKey } from '../../lib/settle';
 import type { Deps } from '../../lib/deps';
 import type { Store } from '../../lib/stores';
 import { formatMtime, META, uploadMetadata } from '../../lib/stamps';
@@ -326,9 +327,11 @@ describe('replicateEvent: a delete', () => {
     // A user writes a new version on server1 meanwhile, made before the echo's event time.
     fake.stamped('bucket-1', 'a.txt', 'new', { mtime: T + 1, made: T + 1 });
     fake.writes.length = 0;
+    s3mock.resetHistory();
     const echo = removed(stores[1]!, 'a.txt', Date.now(), '0B');
     expect(await replicateEvent(deps(), echo)).toEqual({ ...nothing, deleteKind: 'echo' });
     expect(storeWrites()).toEqual([]);
+    expect(s3mock).not.toHaveReceivedCommand(HeadObjectCommand); // it does not even look at the stores
     expect(fake.textOf('bucket-1', 'a.txt')).toBe('new');
     expect(tombstones()[0]!.deletedAt).toBe(T);
     expect(tombstones()[0]!.intents[0]!.event).toEqual({ seq: '0B', time: echo.time });
@@ -336,6 +339,27 @@ describe('replicateEvent: a delete', () => {
     fake.writes.length = 0;
     expect(await replicateEvent(deps(), echo)).toEqual({ ...nothing, deleteKind: 'echo' });
     expect(fake.writes).toEqual([]);
+  });
+
+  it.failing('knows the echo of its delete when two settles of the key raced to delete the same copy', async () => {
+    // Two settles of one key (a duplicate delivery of the user's delete, or replication and
+    // reconcile) both see server2's dead copy before either deletes it. The first records intent A
+    // and deletes; the second records intent B, which fails A ("that version is still there"),
+    // and its own delete finds the copy gone (404), failing B. The echo of A's delete then finds
+    // no intent and is taken for a user's delete: deletedAt jumps to the echo's time, and a write
+    // made in between is deleted. DESIGN.md: replication recognises its own deletes exactly.
+    const D = Date.now() - 60_000;
+    fake.put('control', tombstoneKey('a.txt'), JSON.stringify({ key: 'a.txt', deletedAt: D, who: 'bob', intents: [] }));
+    fake.stamped('bucket-2', 'a.txt', 'dead', { mtime: D - 5000 });
+    const d = deps();
+    const seen = await observeKey(d, 'a.txt');
+    await applyKeyPlan(d, seen, planKey(seen, () => false), 'replicate'); // the first settle
+    await applyKeyPlan(d, seen, planKey(seen, () => false), 'replicate'); // the second, from its earlier look
+    fake.stamped('bucket-1', 'a.txt', 'written after the delete', { mtime: D + 10, made: D + 10 });
+    const echo = await replicateEvent(d, removed(stores[1]!, 'a.txt', Date.now(), '0C'));
+    expect(echo.deleteKind).toBe('echo');
+    expect(tombstones()[0]!.deletedAt).toBe(D);
+    expect(fake.textOf('bucket-1', 'a.txt')).toBe('written after the delete');
   });
 
   it("takes a delete on a store long after any intent for a user's delete", async () => {

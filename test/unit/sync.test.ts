@@ -182,6 +182,26 @@ describe('reconcile', () => {
     expect(fake.has('bucket-2', 'o.txt')!.metadata).toMatchObject({ [META.made]: String(now - 3 * HOUR), [META.replicaOf]: 'server1' });
   });
 
+  it('stamps a multipart orphan in place, then looks again before copying it (the stamping changed its ETag)', async () => {
+    const orphan = fake.direct('bucket-1', 'big.bin', 'parts', { lastModified: now - 3 * HOUR, etag: 'abc-2' });
+    const r = await reconcile(deps({ eventMaxAgeMs: HOUR }), { force: true });
+    expect(r.applied).toEqual({ done: 1, failed: [] });
+    expect(fake.has('bucket-1', 'big.bin')!.etag).not.toBe(orphan.etag);
+    expect(fake.textOf('bucket-2', 'big.bin')).toBe('parts');
+  });
+
+  it('leaves an orphan replaced while it was being stamped to the new version\'s event', async () => {
+    fake.direct('bucket-1', 'o.txt', 'orphan', { lastModified: now - 3 * HOUR });
+    fake.stamped('bucket-2', 'x.txt', 'x', { mtime: now - HOUR });
+    fake.beforeWrite.push((cmd, i) => {
+      if (cmd === 'CopyObject' && i.Bucket === 'bucket-1' && fake.textOf('bucket-1', 'o.txt') === 'orphan') fake.direct('bucket-1', 'o.txt', 'replaced', { lastModified: now });
+    });
+    const r = await reconcile(deps({ eventMaxAgeMs: HOUR }), { force: true });
+    expect(r.applied!.failed).toEqual([]);
+    expect(fake.has('bucket-1', 'o.txt')!.metadata).toEqual({});
+    expect(fake.has('bucket-2', 'o.txt')).toBeUndefined();
+  });
+
   it('leaves a young orphan under a tombstone to its own event, reporting it as waiting', async () => {
     fake.direct('bucket-1', 'o.txt', 'orphan', { lastModified: now - 60_000 });
     fake.direct('bucket-2', 'o.txt', 'orphan', { lastModified: now - 60_000 });
