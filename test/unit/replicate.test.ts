@@ -7,6 +7,8 @@ import type { Store } from '../../lib/stores';
 import { formatMtime, META, uploadMetadata } from '../../lib/stamps';
 import { tombstoneKey, type Tombstone } from '../../lib/tombstones';
 import type { JournalEvent } from '../../lib/types';
+import { handler } from '../../handlers/replicate';
+import { logger } from '../../handlers/http';
 import { makeDeps } from '../helpers/deps';
 import { ConditionalS3, precondition, T, testClient, useConditionalS3 } from '../helpers/conditional-s3';
 import { networkError } from '../helpers/mock-s3';
@@ -19,6 +21,10 @@ import { networkError } from '../helpers/mock-s3';
 
 const client = testClient();
 const { s3mock, fake } = useConditionalS3(client);
+
+// handlers/replicate.ts takes its deps from handlers/deps.ts; here it gets the test's.
+let mockDeps: Deps;
+jest.mock('../../handlers/deps', () => ({ getDeps: () => mockDeps }));
 
 /** server1..3 on bucket-1..3, one endpoint (so copies stay inside S3); the journal on `control`. */
 const stores: Store[] = [1, 2, 3].map((n) => ({ name: `server${n}`, bucket: `bucket-${n}`, s3: client }));
@@ -533,5 +539,19 @@ describe('replicateNotification', () => {
     expect(await handle(deps(), notification('ObjectCreated:Put', 'bucket-1', 'dir/a b.txt'))).toEqual([{ ...nothing, copied: ['server2'] }]);
     await handle(deps(), notification('ObjectRemoved:Delete', 'bucket-2', 'gone.txt', { sequencer: '00FF' }));
     expect(tombstones()).toEqual([{ key: 'gone.txt', deletedAt: T, who: 'server2 (direct)', intents: [] }]);
+  });
+});
+
+describe('handler (handlers/replicate.ts)', () => {
+  afterEach(() => jest.restoreAllMocks());
+
+  it('replicates the notification with the deps of the Lambda and logs the records it skips', async () => {
+    mockDeps = deps();
+    const warn = jest.spyOn(logger, 'warn').mockImplementation(() => undefined);
+    fake.stamped('bucket-1', 'a.txt', 'hello', { mtime: T });
+    const good = notification('ObjectCreated:Put', 'bucket-1', 'a.txt').Records[0]!;
+    const bad = { ...good, eventName: 'ObjectTagging:Put' };
+    expect(await handler({ Records: [bad, good] })).toEqual([{ ...nothing, copied: ['server2'] }]);
+    expect(warn).toHaveBeenCalledWith('skipped S3 record', { reason: 'event ObjectTagging:Put is neither ObjectCreated nor ObjectRemoved', record: bad });
   });
 });

@@ -1,0 +1,101 @@
+import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { mockClient } from 'aws-sdk-client-mock';
+import { StoreUnavailableError } from '../../lib/errors';
+import { replayFailures, sqsFailureQueue, type FailedInvocation, type FailureQueue } from '../../lib/failures';
+import type { Store } from '../../lib/stores';
+import type { Tombstone } from '../../lib/tombstones';
+import { makeDeps } from '../helpers/deps';
+import { T, testClient, useConditionalS3 } from '../helpers/conditional-s3';
+import { networkError, s3Error } from '../helpers/mock-s3';
+
+/*
+ * The replication failure queue: Lambda's on-failure records in SQS (canned answers), and their
+ * replay through replication against a ConditionalS3.
+ */
+
+const sqs = new SQSClient({ region: 'us-east-1', credentials: { accessKeyId: 'AKIDTEST', secretAccessKey: 'secret' } });
+const sqsMock = mockClient(sqs);
+const URL = 'https://sqs.us-east-1.amazonaws.com/123456789012/failures';
+beforeEach(() => sqsMock.reset());
+
+const removedEvent = (bucket: string, key: string, time = T) => ({
+  Records: [{ eventName: 'ObjectRemoved:Delete', eventTime: new Date(time).toISOString(), s3: { bucket: { name: bucket }, object: { key, sequencer: '0A' } } }],
+});
+
+describe('sqsFailureQueue', () => {
+  it("reads each message's S3 notification from Lambda's failure record, hiding it while replayed", async () => {
+    sqsMock.on(ReceiveMessageCommand).resolves({
+      Messages: [
+        { ReceiptHandle: 'r1', Body: JSON.stringify({ requestContext: { condition: 'RetriesExhausted' }, requestPayload: removedEvent('bucket-1', 'a.txt') }) },
+        { ReceiptHandle: 'r2', Body: JSON.stringify({ Records: [] }) },
+        { ReceiptHandle: 'r3', Body: 'not json' },
+      ],
+    });
+    expect(await sqsFailureQueue(sqs, URL).receive(25)).toEqual([
+      { id: 'r1', notification: removedEvent('bucket-1', 'a.txt') },
+      { id: 'r2', notification: { Records: [] } },
+      { id: 'r3', notification: null },
+    ]);
+    expect(sqsMock).toHaveReceivedCommandWith(ReceiveMessageCommand, { QueueUrl: URL, MaxNumberOfMessages: 10, VisibilityTimeout: 300, WaitTimeSeconds: 0 });
+  });
+
+  it('answers an empty queue with nothing and asks for no more than it was told', async () => {
+    sqsMock.on(ReceiveMessageCommand).resolves({});
+    expect(await sqsFailureQueue(sqs, URL).receive(3)).toEqual([]);
+    expect(sqsMock).toHaveReceivedCommandWith(ReceiveMessageCommand, { MaxNumberOfMessages: 3 });
+  });
+
+  it('removes a message by its receipt', async () => {
+    sqsMock.on(DeleteMessageCommand).resolves({});
+    await sqsFailureQueue(sqs, URL).remove('r1');
+    expect(sqsMock).toHaveReceivedCommandWith(DeleteMessageCommand, { QueueUrl: URL, ReceiptHandle: 'r1' });
+  });
+
+  it('answers a queue that fails with StoreUnavailableError("failure-queue")', async () => {
+    sqsMock.on(ReceiveMessageCommand).rejects(networkError());
+    sqsMock.on(DeleteMessageCommand).rejects(s3Error('AccessDenied', 403));
+    const q = sqsFailureQueue(sqs, URL);
+    await expect(q.receive(1)).rejects.toEqual(expect.objectContaining({ name: 'StoreUnavailableError', store: 'failure-queue' }));
+    await expect(q.remove('r1')).rejects.toThrow(StoreUnavailableError);
+  });
+});
+
+describe('replayFailures', () => {
+  const client = testClient();
+  const { fake } = useConditionalS3(client);
+  const stores: Store[] = [1, 2].map((n) => ({ name: `server${n}`, bucket: `bucket-${n}`, s3: client }));
+
+  /** Hands out its items once each, `batch` at a time; forgets those removed. */
+  class MemoryQueue implements FailureQueue {
+    private given = 0;
+    readonly removed: string[] = [];
+    constructor(private readonly items: FailedInvocation[], private readonly endless = false) {}
+    async receive(max: number) {
+      if (this.endless) return Array.from({ length: max }, () => ({ id: `m${this.given++}`, notification: null }));
+      const out = this.items.slice(this.given, this.given + max);
+      this.given += out.length;
+      return out;
+    }
+    async remove(id: string) {
+      this.removed.push(id);
+    }
+  }
+
+  it('replays each notification through replication and removes those that now succeed', async () => {
+    fake.stamped('bucket-2', 'a.txt', 'x', { mtime: T - 5000 });
+    const queue = new MemoryQueue([
+      { id: 'm1', notification: removedEvent('bucket-1', 'a.txt') },
+      { id: 'm2', notification: null },
+    ]);
+    expect(await replayFailures(makeDeps(stores, { control: { bucket: 'control', s3: client }, flavor: 'aws', failures: queue }))).toEqual({ replayed: 2, failed: 0 });
+    expect(queue.removed).toEqual(['m1', 'm2']);
+    expect(fake.has('bucket-2', 'a.txt')).toBeUndefined();
+    expect(fake.records<Tombstone>('tombstones/')).toEqual([expect.objectContaining({ key: 'a.txt', deletedAt: T })]);
+  });
+
+  it('stops after 1000 replays, so one reconcile stays within its time', async () => {
+    const queue = new MemoryQueue([], true);
+    expect(await replayFailures(makeDeps(stores, { control: { bucket: 'control', s3: client }, failures: queue }))).toEqual({ replayed: 1000, failed: 0 });
+    expect(queue.removed).toHaveLength(1000);
+  });
+});
