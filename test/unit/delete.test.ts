@@ -121,15 +121,35 @@ describe('deleteFile', () => {
     expect(s3mock).not.toHaveReceivedCommand(DeleteObjectCommand);
   });
 
-  it('leaves a copy written outside dfs to its own event, saying so', async () => {
+  it('deletes a copy written outside dfs that its HEAD saw: it was made before the delete', async () => {
+    holdOn('a.txt', 'bucket-1');
+    const raw = fake.direct('bucket-2', 'a.txt', 'raw');
+    const a = await deleteFile(deps(), 'a.txt', 'api');
+    expect(a.results).toEqual([{ store: 'server1', ok: true }, { store: 'server2', ok: true }]);
+    expect(fake.has('bucket-2', 'a.txt')).toBeUndefined();
+    expect(tombstone('a.txt')!.intents).toEqual(expect.arrayContaining([expect.objectContaining({ store: 'server2', etag: raw.etag })]));
+  });
+
+  it('leaves a version written outside dfs after its HEAD to its own event, saying so', async () => {
     holdOn('a.txt', 'bucket-1');
     fake.direct('bucket-2', 'a.txt', 'raw');
-    const a = await deleteFile(deps(), 'a.txt', 'api', NOW);
+    fake.beforeWrite.push((cmd, i) => {
+      if (cmd === 'DeleteObject' && i.Bucket === 'bucket-2' && fake.textOf('bucket-2', 'a.txt') === 'raw') fake.direct('bucket-2', 'a.txt', 'raw again');
+    });
+    const a = await deleteFile(deps(), 'a.txt', 'api');
     expect(a.results).toEqual([
       { store: 'server1', ok: true },
       { store: 'server2', ok: false, error: 'written outside dfs moments ago; its own event decides whether it was made after this delete' },
     ]);
-    expect(fake.has('bucket-2', 'a.txt')).toBeDefined();
+    expect(fake.textOf('bucket-2', 'a.txt')).toBe('raw again');
+  });
+
+  it('dates the delete after its HEADs when no time is given', async () => {
+    holdOn('a.txt', 'bucket-1');
+    const before = Date.now();
+    const a = await deleteFile(deps(), 'a.txt', 'api');
+    expect(tombstone('a.txt')!.deletedAt).toBeGreaterThanOrEqual(before);
+    expect(a.mtime).toBe(new Date(tombstone('a.txt')!.deletedAt).toISOString());
   });
 
   it('looks again when a copy is replaced under its delete, and keeps the replacement made after the delete', async () => {
