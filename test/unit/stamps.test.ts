@@ -81,6 +81,26 @@ describe('parseRequestMtime', () => {
   });
 });
 
+describe('an mtime the API accepts', () => {
+  it.each(['1', '999', '1000', '1705309200123', String(NOW)])('reads back as given once stored: %s', (raw) => {
+    const ms = parseRequestMtime(raw, NOW);
+    expect(parseMtime(formatMtime(ms))).toBe(ms);
+  });
+
+  it.failing('reads back as given once stored, or is refused: 0', () => {
+    // parseRequestMtime takes "0"; it is stored as "0", which parseMtime reads as "unknown", so
+    // the file's mtime becomes its made time while the API answered 1970-01-01.
+    let ms: number;
+    try {
+      ms = parseRequestMtime('0', NOW);
+    } catch (err) {
+      expect(err).toBeInstanceOf(BadRequestError);
+      return;
+    }
+    expect(parseMtime(formatMtime(ms))).toBe(ms);
+  });
+});
+
 describe('formatMtime', () => {
   it.each([
     [1705309200123, '1705309200.123'],
