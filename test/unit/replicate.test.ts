@@ -347,20 +347,19 @@ describe('replicateEvent: a delete', () => {
     expect(fake.writes).toEqual([]);
   });
 
-  it.failing('knows the echo of its delete when two settles of the key raced to delete the same copy', async () => {
+  it('knows the echo of its delete when two settles of the key raced to delete the same copy', async () => {
     // Two settles of one key (a duplicate delivery of the user's delete, or replication and
-    // reconcile) both see server2's dead copy before either deletes it. The first records intent A
-    // and deletes; the second records intent B, which fails A ("that version is still there"),
-    // and its own delete finds the copy gone (404), failing B. The echo of A's delete then finds
-    // no intent and is taken for a user's delete: deletedAt jumps to the echo's time, and a write
-    // made in between is deleted. DESIGN.md: replication recognises its own deletes exactly.
+    // reconcile) both see server2's dead copy before either deletes it. The second must not take
+    // the first one's echo from it: its own delete waits while the first is pending there.
     const D = Date.now() - 60_000;
     fake.put('control', tombstoneKey('a.txt'), JSON.stringify({ key: 'a.txt', deletedAt: D, who: 'bob', intents: [] }));
     fake.stamped('bucket-2', 'a.txt', 'dead', { mtime: D - 5000 });
     const d = deps();
     const seen = await observeKey(d, 'a.txt');
-    await applyKeyPlan(d, seen, planKey(seen, () => false), 'replicate'); // the first settle
-    await applyKeyPlan(d, seen, planKey(seen, () => false), 'replicate'); // the second, from its earlier look
+    expect(await applyKeyPlan(d, seen, planKey(seen, () => false), 'replicate')).toMatchObject({ deleted: ['server2'] }); // the first settle
+    const second = await applyKeyPlan(d, seen, planKey(seen, () => false), 'replicate'); // the second, from its earlier look
+    expect(second).toMatchObject({ deleted: [], failed: ['server2'] });
+    expect(s3mock.commandCalls(DeleteObjectCommand)).toHaveLength(1);
     fake.stamped('bucket-1', 'a.txt', 'written after the delete', { mtime: D + 10, made: D + 10 });
     const echo = await replicateEvent(d, removed(stores[1]!, 'a.txt', Date.now(), '0C'));
     expect(echo.deleteKind).toBe('echo');

@@ -376,6 +376,19 @@ describe('applyKeyPlan and settleKey', () => {
     expect(storedTombstone()!.intents).toEqual([expect.not.objectContaining({ failed: true })]);
   });
 
+  it('sends no delete to a store where a delete of its own is pending (its echo comes first), and names it failed', async () => {
+    fake.stamped('bucket-1', KEY, 'a', { mtime: T - 1 });
+    const dead2 = fake.stamped('bucket-2', KEY, 'b', { mtime: T - 2 });
+    const pending = { id: 'p', store: 'server2', etag: dead2.etag, at: Date.now() };
+    setTombstone({ key: KEY, deletedAt: T, who: 'bob', intents: [pending] });
+    const d = deps();
+    const v = await observeKey(d, KEY);
+    const out = await applyKeyPlan(d, v, planKey(v, none), 'replicate');
+    expect(out).toEqual({ copied: [], deleted: ['server1'], waiting: [], failed: ['server2'], stale: false });
+    expect(fake.writes.filter((w) => w.startsWith('DeleteObject'))).toEqual([`DeleteObject bucket-1/${KEY}`]);
+    expect(storedTombstone()!.intents.filter((i) => i.store === 'server2')).toEqual([pending]);
+  });
+
   it('puts a store that is down for the copy in failed, and the others copied', async () => {
     fake.stamped('bucket-1', KEY, 'x', { mtime: T });
     fake.fail('bucket-3', networkError, { command: 'CopyObject' });

@@ -92,36 +92,45 @@ describe('prune', () => {
 describe('addIntents', () => {
   const NOW = T + 1000;
 
-  it('adds one intent per target at now, with the given ids or fresh ones, in order', () => {
-    const { tombstone, ids } = addIntents(tomb(), [{ store: 'server1', etag: '"e1"', id: 'given' }, { store: 'server2', etag: '"e2"' }], NOW);
-    expect(ids[0]).toBe('given');
-    expect(ids[1]).toMatch(/^[0-9a-f]{24}$/);
+  it('adds one intent per target at now, with fresh ids, in order', () => {
+    const { tombstone, ids } = addIntents(tomb(), [{ store: 'server1', etag: '"e1"' }, { store: 'server2', etag: '"e2"' }], NOW);
+    expect(ids).toEqual([expect.stringMatching(/^[0-9a-f]{24}$/), expect.stringMatching(/^[0-9a-f]{24}$/)]);
+    expect(ids[0]).not.toBe(ids[1]);
     expect(tombstone.intents).toEqual([
-      { id: 'given', store: 'server1', etag: '"e1"', at: NOW },
+      { id: ids[0], store: 'server1', etag: '"e1"', at: NOW },
       { id: ids[1], store: 'server2', etag: '"e2"', at: NOW },
     ]);
     expect(tombstone.deletedAt).toBe(T - 10_000);
   });
 
-  it('fails an unbound pending intent on the same store and version: that delete never happened', () => {
-    const { tombstone } = addIntents(tomb([intent({ id: 'old' })]), [{ store: 'server2', etag: '"e2"', id: 'new' }], NOW);
-    expect(tombstone.intents).toEqual([intent({ id: 'old', failed: true }), { id: 'new', store: 'server2', etag: '"e2"', at: NOW }]);
+  it('refuses a target whose store has a delete of ours pending, and records the others', () => {
+    const pending = intent({ id: 'pending', at: NOW - 10 });
+    const { tombstone, ids } = addIntents(tomb([pending]), [{ store: 'server1', etag: '"e1"' }, { store: 'server2', etag: '"e9"' }], NOW);
+    expect(ids[1]).toBeUndefined();
+    expect(tombstone.intents).toEqual([pending, { id: ids[0], store: 'server1', etag: '"e1"', at: NOW }]);
   });
 
-  it('keeps a bound intent, a failed one, and those of another store or version as they were', () => {
+  it('counts an intent pending until INTENT_WINDOW_MS after it, and not a millisecond longer', () => {
+    const edge = addIntents(tomb([intent({ at: NOW - INTENT_WINDOW_MS })]), [{ store: 'server2', etag: '"e2"' }], NOW);
+    expect(edge.ids).toEqual([undefined]);
+    const past = addIntents(tomb([intent({ at: NOW - INTENT_WINDOW_MS - 1 })]), [{ store: 'server2', etag: '"e2"' }], NOW);
+    expect(past.ids).toEqual([expect.any(String)]);
+    expect(past.tombstone.intents).toHaveLength(2);
+  });
+
+  it('is not held back by a delete whose echo came, one that failed, or one on another store', () => {
     const kept = [
       intent({ id: 'bound', event: { seq: '0A', time: AT } }),
       intent({ id: 'failed', failed: true }),
       intent({ id: 'other store', store: 'server1' }),
-      intent({ id: 'other version', etag: '"e9"' }),
     ];
-    const { tombstone } = addIntents(tomb(kept), [{ store: 'server2', etag: '"e2"', id: 'new' }], NOW);
-    expect(tombstone.intents).toEqual([...kept, { id: 'new', store: 'server2', etag: '"e2"', at: NOW }]);
+    const { tombstone, ids } = addIntents(tomb(kept), [{ store: 'server2', etag: '"e2"' }], NOW);
+    expect(tombstone.intents).toEqual([...kept, { id: ids[0], store: 'server2', etag: '"e2"', at: NOW }]);
   });
 
   it('prunes intents past INTENT_KEEP_MS while adding', () => {
-    const { tombstone } = addIntents(tomb([intent({ id: 'ancient', at: NOW - INTENT_KEEP_MS - 1 })]), [{ store: 'server1', etag: '"x"', id: 'n' }], NOW);
-    expect(tombstone.intents.map((i) => i.id)).toEqual(['n']);
+    const { tombstone, ids } = addIntents(tomb([intent({ id: 'ancient', store: 'server1', at: NOW - INTENT_KEEP_MS - 1 })]), [{ store: 'server1', etag: '"x"' }], NOW);
+    expect(tombstone.intents.map((i) => i.id)).toEqual([ids[0]]);
   });
 });
 
