@@ -2,12 +2,13 @@ import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/
 import type { Store } from '../../lib/stores';
 import type { JournalEvent } from '../../lib/types';
 import type { LocalS3 } from './s3rver';
+import { makeS3rverLikeS3 } from '../../scripts/s3rver-like-s3';
 
 /** The part of an S3 notification record the tests look at; s3rver sends the rest too. */
 export interface S3Record {
   eventName: string;
   eventTime: string;
-  s3: { bucket: { name: string }; object: { key: string; eTag?: string } };
+  s3: { bucket: { name: string }; object: { key: string; eTag?: string; sequencer?: string } };
 }
 export interface S3Notification {
   Records: S3Record[];
@@ -126,142 +127,11 @@ export async function inBatches<T>(items: T[], width: number, fn: (item: T) => P
   for (let i = 0; i < items.length; i += width) await Promise.all(items.slice(i, i + width).map(fn));
 }
 
-/* eslint-disable @typescript-eslint/no-var-requires */
-const S3Error = require('s3rver/lib/models/error') as new (code: string, message: string, detail?: object) => Error;
-
-interface KoaContext {
-  method: string;
-  path: string;
-  query: Record<string, unknown>;
-  headers: Record<string, string | undefined>;
-  body: unknown;
-  app: { store: { getMetadata(bucket: string, key: string): Promise<{ etag: string }> } };
-}
-type Middleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
-
 /**
- * Makes s3rver honour what real S3 does and s3rver ignores, so that concurrency tests exercise
- * the replication protocol as it runs on AWS:
- * - conditional writes: PUT/copy with `If-None-Match: *` (412 if the key exists) or `If-Match`
- *   (412 on another ETag, 404 if absent), `x-amz-copy-source-if-match`, DELETE with `If-Match`;
- * - `If-Match` on GET/HEAD (s3rver honours only If-None-Match there);
- * - atomic objects: requests on one key are serialised and a GET's body is read before the
- *   next request on that key, because s3rver rewrites an object's file in place (a concurrent
- *   reader could see half of each version) and its body, ETag and metadata in three steps.
+ * s3rver made to keep S3's promises (scripts/s3rver-like-s3.ts). startS3rver applies it already
+ * unless asked for plain s3rver; these names stay for the tests that still call them, and apply
+ * the whole of it (a second call does nothing).
  */
-export function emulateS3Atomicity(s3: LocalS3): void {
-  const tails = new Map<string, Promise<void>>();
-  const locked = async <T>(names: string[], fn: () => Promise<T>): Promise<T> => {
-    const sorted = [...new Set(names)].sort();
-    const previous = sorted.map((n) => tails.get(n) ?? Promise.resolve());
-    let release: () => void = () => undefined;
-    const mine = new Promise<void>((r) => (release = r));
-    for (const n of sorted) tails.set(n, mine);
-    await Promise.all(previous);
-    try {
-      return await fn();
-    } finally {
-      for (const n of sorted) if (tails.get(n) === mine) tails.delete(n);
-      release();
-    }
-  };
-  const unquote = (etag: string) => etag.replace(/"/g, '');
-  const etagOf = async (ctx: KoaContext, bucket: string, key: string) => {
-    try {
-      return unquote((await ctx.app.store.getMetadata(bucket, key)).etag);
-    } catch {
-      return undefined; // no such object
-    }
-  };
-  const precondition = () => new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: 'If-Match' });
-  const noSuchKey = (key: string) => new S3Error('NoSuchKey', 'The specified key does not exist.', { Key: key });
-
-  const middleware: Middleware = async (ctx, next) => {
-    const m = /^\/([^/]+)\/(.+)$/.exec(ctx.path);
-    if (!m) return next();
-    const [bucket, key] = [m[1]!, decodeURIComponent(m[2]!)];
-    const names = [`${bucket}/${key}`];
-    const copySource = ctx.headers['x-amz-copy-source'];
-    let source: [string, string] | undefined;
-    if (ctx.method === 'PUT' && copySource) {
-      const raw = decodeURI(copySource).replace(/^\//, '');
-      const slash = raw.indexOf('/');
-      source = [raw.slice(0, slash), raw.slice(slash + 1)];
-      names.push(source.join('/'));
-    }
-    await locked(names, async () => {
-      const ifMatch = ctx.headers['if-match'];
-      const ifNoneMatch = ctx.headers['if-none-match'];
-      if (['PUT', 'DELETE', 'GET', 'HEAD'].includes(ctx.method) && ifMatch !== undefined) {
-        const current = await etagOf(ctx, bucket, key);
-        if (current === undefined) throw noSuchKey(key);
-        if (ifMatch !== '*' && unquote(ifMatch) !== current) throw precondition();
-      }
-      if (ctx.method === 'PUT' && ifNoneMatch === '*' && (await etagOf(ctx, bucket, key)) !== undefined) throw precondition();
-      if (source && ctx.headers['x-amz-copy-source-if-match'] !== undefined) {
-        const current = await etagOf(ctx, source[0], source[1]);
-        if (current === undefined) throw noSuchKey(source[1]);
-        if (unquote(ctx.headers['x-amz-copy-source-if-match']!) !== current) throw precondition();
-      }
-      await next();
-      const body = ctx.body as NodeJS.ReadableStream | undefined;
-      if (body && typeof (body as { pipe?: unknown }).pipe === 'function') {
-        const chunks: Buffer[] = [];
-        for await (const c of body) chunks.push(Buffer.from(c as Buffer));
-        ctx.body = Buffer.concat(chunks);
-      }
-    });
-  };
-  // Koa composes its middleware when the server starts listening: add ours, then recompose.
-  const app = s3.server as unknown as { middleware: Middleware[]; callback(): (...a: unknown[]) => void; httpServer: import('node:http').Server };
-  app.middleware.unshift(middleware);
-  app.httpServer.removeAllListeners('request');
-  app.httpServer.on('request', app.callback());
-}
-
-interface S3rverStore {
-  getResourcePath(bucket: string, key: string, resource: string): string;
-  putMetadata(bucket: string, key: string, metadata: object, md5: string): Promise<void>;
-  putObject(object: { bucket: string; key: string; content: Buffer | NodeJS.ReadableStream; metadata: object }): Promise<{ size: number; md5: string }>;
-}
-
-/**
- * s3rver 3.7.1 answers a PUT (and emits its event) once the body has gone through its MD5
- * transform, before the file it writes is flushed: a GET, HEAD or CopyObject right after can
- * see the object empty or cut short. Replication reads right after the event, so on s3rver as it
- * is a replica is sometimes empty. This makes s3rver answer once the bytes are on disk, as S3 does.
- */
-export function awaitS3rverWrites(s3: LocalS3): void {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { createHash } = require('node:crypto') as typeof import('node:crypto');
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const fs = require('node:fs') as typeof import('node:fs');
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  const { dirname } = require('node:path') as typeof import('node:path');
-  const store = (s3.server as unknown as { store: S3rverStore }).store;
-  store.putObject = async function putObject(object) {
-    const path = this.getResourcePath(object.bucket, object.key, 'object');
-    await fs.promises.mkdir(dirname(path), { recursive: true });
-    const hash = createHash('md5');
-    let size = 0;
-    await new Promise<void>((resolve, reject) => {
-      const file = fs.createWriteStream(path).on('error', reject).on('finish', resolve);
-      if (Buffer.isBuffer(object.content)) {
-        hash.update(object.content);
-        size = object.content.length;
-        file.end(object.content);
-        return;
-      }
-      object.content
-        .on('error', reject)
-        .on('data', (chunk: Buffer) => {
-          hash.update(chunk);
-          size += chunk.length;
-        })
-        .pipe(file);
-    });
-    const md5 = hash.digest('hex');
-    await this.putMetadata(object.bucket, object.key, object.metadata, md5);
-    return { size, md5 };
-  };
-}
+export const emulateS3Atomicity = (s3: LocalS3): void => makeS3rverLikeS3(s3.server);
+/** See emulateS3Atomicity: one module now makes s3rver answer PUTs once written, and the rest. */
+export const awaitS3rverWrites = (s3: LocalS3): void => makeS3rverLikeS3(s3.server);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const S3rver = require('s3rver');
 import { createS3Client } from '../../lib/config';
+import { makeS3rverLikeS3 } from '../../scripts/s3rver-like-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 
 export interface LocalS3 {
@@ -18,8 +19,16 @@ export interface LocalS3 {
   stop(): Promise<void>;
 }
 
+export interface S3rverOptions {
+  /**
+   * Make it keep S3's promises as the local stack's s3rver does (scripts/s3rver-like-s3.ts).
+   * Default: true; false gives s3rver as it is, for a diagnostic.
+   */
+  likeS3?: boolean;
+}
+
 /** Starts s3rver on 127.0.0.1 and a free port, in a fresh temporary folder, with `buckets`. */
-export async function startS3rver(buckets: string[], directory?: string): Promise<LocalS3> {
+export async function startS3rver(buckets: string[], directory?: string, opts: S3rverOptions = {}): Promise<LocalS3> {
   const dir = directory ?? mkdtempSync(join(tmpdir(), 's3rver-'));
   const server = new S3rver({
     address: '127.0.0.1',
@@ -28,6 +37,7 @@ export async function startS3rver(buckets: string[], directory?: string): Promis
     directory: dir,
     configureBuckets: buckets.map((name) => ({ name })),
   });
+  if (opts.likeS3 ?? true) makeS3rverLikeS3(server);
   const { port } = (await server.run()) as { port: number };
   const endpoint = `http://127.0.0.1:${port}`;
   const client = createS3Client({ endpoint });

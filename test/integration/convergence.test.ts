@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { handleS3Event } from '../../handlers/replicate';
 import { reconcile } from '../../lib/sync';
 import type { Deps } from '../../lib/deps';
@@ -275,31 +275,6 @@ function scenario(likeS3: boolean, deleteShare: number) {
   });
   return ctx;
 }
-
-describe('the S3 behaviour emulateS3Atomicity adds to s3rver', () => {
-  let s3: LocalS3;
-  beforeAll(async () => {
-    s3 = await startS3rver(['b1', 'b2']);
-    emulateS3Atomicity(s3);
-  });
-  afterAll(() => s3?.stop());
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const status = (c: any) => s3.client.send(c).then(() => 200, (e: { $metadata?: { httpStatusCode?: number } }) => e.$metadata?.httpStatusCode);
-
-  it('refuses conditional writes, copies, deletes and reads whose condition fails, with 412 or 404', async () => {
-    const put = await s3.client.send(new PutObjectCommand({ Bucket: 'b1', Key: 'k', Body: 'one' }));
-    expect(await status(new PutObjectCommand({ Bucket: 'b1', Key: 'k', Body: 'x', IfNoneMatch: '*' }))).toBe(412);
-    expect(await status(new PutObjectCommand({ Bucket: 'b1', Key: 'k', Body: 'x', IfMatch: '"nope"' }))).toBe(412);
-    expect(await status(new PutObjectCommand({ Bucket: 'b1', Key: 'new', Body: 'x', IfMatch: put.ETag }))).toBe(404);
-    expect(await status(new CopyObjectCommand({ Bucket: 'b2', Key: 'k', CopySource: 'b1/k', CopySourceIfMatch: '"nope"' }))).toBe(412);
-    expect(await status(new DeleteObjectCommand({ Bucket: 'b1', Key: 'k', IfMatch: '"nope"' }))).toBe(412);
-    expect(await status(new GetObjectCommand({ Bucket: 'b1', Key: 'k', IfMatch: '"nope"' }))).toBe(412);
-    expect(await status(new CopyObjectCommand({ Bucket: 'b2', Key: 'k', CopySource: 'b1/k', CopySourceIfMatch: put.ETag, IfNoneMatch: '*' }))).toBe(200);
-    expect(await status(new DeleteObjectCommand({ Bucket: 'b1', Key: 'k', IfMatch: put.ETag }))).toBe(200);
-    const got = await s3.client.send(new GetObjectCommand({ Bucket: 'b2', Key: 'k' }));
-    expect(await got.Body!.transformToString()).toBe('one');
-  });
-});
 
 describe('convergence of 200 concurrent writes on two stores, by replication alone', () => {
   const ctx = scenario(true, 0);
