@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { layoutOf } from '../infra/stores';
 import { createS3Client } from '../lib/config';
 import { loadSeed } from '../seed/load';
+import { makeS3rverLikeS3 } from './s3rver-like-s3';
 
 // Neither ships types: s3rver, and serverless's own reader of serverless.yml.
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -182,6 +183,8 @@ async function seedIfEmpty(dir: string, stores: { name: string; bucket: string }
     directory: dir,
     configureBuckets: [...stores.map((s) => s.bucket), controlBucket].map((name) => ({ name })),
   });
+  // The same s3rver as the stack's (infra/s3rver-like-s3.js): the seed is written as S3 would.
+  makeS3rverLikeS3(server);
   const { port } = (await server.run()) as { port: number };
   const s3 = createS3Client({ endpoint: `http://${HOST}:${port}` });
   try {

@@ -2,7 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { createS3Client } from '../../lib/config';
 import { startLocalStack, type LocalStack } from '../../scripts/stack';
@@ -103,6 +103,42 @@ describe('startLocalStack', () => {
       expect(result).toMatchObject({ statusCode: 200, body: { status: 'SINGLE', key: 'fileC.txt' } });
     } finally {
       lambda.destroy();
+    }
+  });
+
+  // scripts/s3rver-like-s3.ts, put into sls's own s3rver by infra/s3rver-like-s3.js.
+  it("keeps S3's promises on its own S3: conditional writes and deletes, and a key it cannot store refused without going down", async () => {
+    const s3 = createS3Client({ endpoint: stack!.s3Endpoint });
+    const bucket = stack!.stores[0]!.bucket;
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const outcome = (command: any) =>
+      s3.send(command).then(
+        () => ({ status: 200 }),
+        (e: { name: string; $metadata?: { httpStatusCode?: number } }) => ({ status: e.$metadata?.httpStatusCode, code: e.name }),
+      );
+    const seed = async () => (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'fileA.txt' }))).Body!.transformToString();
+    try {
+      const before = await seed();
+      expect(await outcome(new PutObjectCommand({ Bucket: bucket, Key: 'fileA.txt', Body: 'overwritten', IfNoneMatch: '*' }))).toEqual({
+        status: 412,
+        code: 'PreconditionFailed',
+      });
+      expect(await outcome(new DeleteObjectCommand({ Bucket: bucket, Key: 'fileA.txt', IfMatch: '"0123456789abcdef0123456789abcdef"' }))).toEqual({
+        status: 412,
+        code: 'PreconditionFailed',
+      });
+      expect(await seed()).toBe(before);
+      expect(before).toBe('This is the original version of file A.');
+
+      expect(await outcome(new PutObjectCommand({ Bucket: bucket, Key: `docs/${'x'.repeat(300)}.txt`, Body: 'x' }))).toEqual({
+        status: 400,
+        code: 'KeyTooLongError',
+      });
+      const files = await fetch(`${stack!.apiUrl}/files`);
+      expect(files.status).toBe(200);
+      expect(await seed()).toBe(before);
+    } finally {
+      s3.destroy();
     }
   });
 
