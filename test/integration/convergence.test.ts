@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
-import { handleS3Event } from '../../handlers/replicate';
+// What handlers/replicate.ts runs for each notification, with the deps injected.
+import { replicateNotification as handleS3Event } from '../../lib/replicate';
 import { reconcile } from '../../lib/sync';
 import type { Deps } from '../../lib/deps';
 import type { Store } from '../../lib/stores';
