@@ -11,6 +11,7 @@ import {
   uploadMetadata,
   writeMetadata,
 } from '../../lib/stamps';
+import { toObjectHead } from '../../lib/stores';
 
 /* Pure: what a version's metadata says, and what a request may set. No S3. */
 
@@ -87,17 +88,10 @@ describe('an mtime the API accepts', () => {
     expect(parseMtime(formatMtime(ms))).toBe(ms);
   });
 
-  it.failing('reads back as given once stored, or is refused: 0', () => {
-    // parseRequestMtime takes "0"; it is stored as "0", which parseMtime reads as "unknown", so
-    // the file's mtime becomes its made time while the API answered 1970-01-01.
-    let ms: number;
-    try {
-      ms = parseRequestMtime('0', NOW);
-    } catch (err) {
-      expect(err).toBeInstanceOf(BadRequestError);
-      return;
-    }
-    expect(parseMtime(formatMtime(ms))).toBe(ms);
+  it('refuses 0 with BadRequestError: it would read back as "unknown" (the made time)', () => {
+    expect(parseMtime(formatMtime(0))).toBeUndefined();
+    expect(() => parseRequestMtime('0', NOW)).toThrow(BadRequestError);
+    expect(() => parseRequestMtime(0, NOW)).toThrow('mtime 0 reads as "unknown" (rclone and s3-dfs alike): leave it out to date the file now');
   });
 });
 
@@ -248,11 +242,12 @@ describe('adoptionOf', () => {
     expect(adoptionOf({}, MADE, 'server2').stamp.id).not.toBe(a.stamp.id);
   });
 
-  it('fills a missing or invalid mtime with made, in rclone format', () => {
+  it('leaves a missing or invalid mtime out, so the version is dated by made', () => {
     for (const metadata of [{}, { mtime: 'garbage' }, { mtime: '0' }, { mtime: '-5' }] as Record<string, string>[]) {
-      const a = adoptionOf(metadata, MADE, 'server1');
+      const a = adoptionOf({ ...metadata, owner: 'x' }, MADE, 'server1');
       expect(a.mtimeMs).toBe(MADE);
-      expect(a.metadata.mtime).toBe(formatMtime(MADE));
+      expect(a.metadata).not.toHaveProperty('mtime');
+      expect(a.metadata).toMatchObject({ owner: 'x', [META.made]: String(MADE) });
       expect(a).not.toHaveProperty('clampedFrom');
     }
   });
@@ -260,15 +255,24 @@ describe('adoptionOf', () => {
   it('keeps an mtime exactly 5 minutes after made', () => {
     const a = adoptionOf({ mtime: formatMtime(MADE + MAX_FUTURE_MS) }, MADE, 'server1');
     expect(a.mtimeMs).toBe(MADE + MAX_FUTURE_MS);
+    expect(a.metadata.mtime).toBe(formatMtime(MADE + MAX_FUTURE_MS));
     expect(a).not.toHaveProperty('clampedFrom');
   });
 
-  it('clamps an mtime more than 5 minutes after made to made, and says from what', () => {
+  it('drops an mtime more than 5 minutes after made (dated by made), and says from what', () => {
     const ahead = MADE + MAX_FUTURE_MS + 1;
     const a = adoptionOf({ mtime: formatMtime(ahead) }, MADE, 'server1');
     expect(a.mtimeMs).toBe(MADE);
-    expect(a.metadata.mtime).toBe(formatMtime(MADE));
+    expect(a.metadata).not.toHaveProperty('mtime');
     expect(a.clampedFrom).toBe(ahead);
+  });
+
+  it('dates a version adopted without an mtime by made once read back, and again when re-stamped', () => {
+    const first = adoptionOf({ mtime: 'garbage' }, MADE, 'server1');
+    expect(toObjectHead('server1', { Metadata: first.metadata, LastModified: new Date(MADE - 5000) }).mtimeMs).toBe(MADE);
+    const again = adoptionOf(first.metadata, MADE + 7, 'server1');
+    expect(again.metadata).not.toHaveProperty('mtime');
+    expect(toObjectHead('server1', { Metadata: again.metadata }).mtimeMs).toBe(MADE + 7);
   });
 
   it('keeps an mtime long before made', () => {
