@@ -301,18 +301,34 @@ describe('copyObject', () => {
     expect(await caught(copyObject(s1, far, 'k', head(), meta, { ifAbsent: true }))).toMatchObject({ name: 'ObjectChangedError', store: 'server3' });
   });
 
-  it('on s3rver, streams a copy over an existing object (its CopyObject would keep the old ETag)', async () => {
-    m1.on(GetObjectCommand).resolves({ ContentLength: 3, ETag: '"src"', Body: body('abc') });
-    m1.on(PutObjectCommand).resolves({ ETag: '"put"' });
+  it('on s3rver, copies over an existing object with CopyObject too (it stores a fresh MD5 on a REPLACE copy)', async () => {
+    m1.on(CopyObjectCommand).resolves({ CopyObjectResult: { ETag: '"copy"' } });
     await copyObject(rver(s1), rver(s2), 'k', head(), meta, { ifMatch: '"old"' });
-    expect(m1).not.toHaveReceivedCommand(CopyObjectCommand);
-    expect(m1).toHaveReceivedCommandWith(PutObjectCommand, { Bucket: 'bucket-2', Key: 'k', IfMatch: '"old"', Metadata: meta });
+    expect(m1).toHaveReceivedCommandWith(CopyObjectCommand, { Bucket: 'bucket-2', Key: 'k', CopySource: 'bucket-1/k', IfMatch: '"old"', Metadata: meta });
+    expect(m1).not.toHaveReceivedCommand(PutObjectCommand);
+    expect(m1).not.toHaveReceivedCommand(GetObjectCommand);
   });
 
   it('on s3rver, still uses CopyObject onto a free key', async () => {
     m1.on(CopyObjectCommand).resolves({ CopyObjectResult: { ETag: '"copy"' } });
     await copyObject(rver(s1), rver(s2), 'k', head(), meta, { ifAbsent: true });
     expect(m1).toHaveReceivedCommandTimes(CopyObjectCommand, 1);
+  });
+
+  it('copies from another key of the source bucket (fromKey) to the key it is given', async () => {
+    m1.on(CopyObjectCommand).resolves({ CopyObjectResult: { ETag: '"copy"' } });
+    await copyObject(s1, s2, 'a b.txt', head(), meta, { ifAbsent: true }, 'superseded/a b.txt/w1');
+    expect(m1.commandCalls(CopyObjectCommand).map((x) => x.args[0].input)).toEqual([
+      expect.objectContaining({ Bucket: 'bucket-2', Key: 'a b.txt', CopySource: 'bucket-1/superseded/a%20b.txt/w1', CopySourceIfMatch: '"src"', IfNoneMatch: '*' }),
+    ]);
+  });
+
+  it('streams from another key (fromKey) when the stores are on different clients, pinned to its ETag', async () => {
+    m1.on(GetObjectCommand).resolves({ ContentLength: 3, ETag: '"src"', Body: body('abc') });
+    m2.on(PutObjectCommand).resolves({ ETag: '"put"' });
+    await copyObject(s1, far, 'k', head(), meta, { ifMatch: '"old"' }, 'superseded/k/w1');
+    expect(m1.commandCalls(GetObjectCommand).map((x) => x.args[0].input)).toEqual([{ Bucket: 'bucket-1', Key: 'superseded/k/w1', IfMatch: '"src"' }]);
+    expect(m2).toHaveReceivedCommandWith(PutObjectCommand, { Bucket: 'bucket-3', Key: 'k', IfMatch: '"old"' });
   });
 
   it('copies up to exactly 5 GiB inside S3 and streams anything larger', async () => {
