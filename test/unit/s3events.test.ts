@@ -50,10 +50,10 @@ describe('decodeEventKey', () => {
 });
 
 describe('parseS3Event', () => {
-  it('turns a put on a store bucket into a created event with its store, time, sequencer and ETag', () => {
+  it('turns a put on a store bucket into a created event with its store, time, sequencer, ETag and name', () => {
     const { events, rejected } = parseS3Event({ Records: [record()] }, stores, 'aws');
     expect(rejected).toEqual([]);
-    expect(events).toEqual([{ store: stores[0], key: 'docs/a.txt', kind: 'created', time: Date.parse(TIME), seq: '0065A1B2C3D4E5F6A7', etag: '0123' }]);
+    expect(events).toEqual([{ store: stores[0], key: 'docs/a.txt', kind: 'created', time: Date.parse(TIME), seq: '0065A1B2C3D4E5F6A7', etag: '0123', name: 'ObjectCreated:Put' }]);
   });
 
   it('leaves the ETag out when the record has none (delete events) or an empty one', () => {
@@ -75,9 +75,10 @@ describe('parseS3Event', () => {
       'ObjectRemoved:Delete', 'ObjectRemoved:DeleteMarkerCreated'];
     const { events, rejected } = parseS3Event({ Records: names.map((eventName) => record({ eventName, bucket: 'bucket-2' })) }, stores, 'aws');
     expect(rejected).toEqual([]);
-    expect(events.map((e) => [e.store.name, e.kind])).toEqual([
-      ['server2', 'created'], ['server2', 'created'], ['server2', 'created'], ['server2', 'created'],
-      ['server2', 'removed'], ['server2', 'removed'],
+    expect(events.map((e) => [e.store.name, e.kind, e.name])).toEqual([
+      ['server2', 'created', 'ObjectCreated:Put'], ['server2', 'created', 'ObjectCreated:Copy'],
+      ['server2', 'created', 'ObjectCreated:CompleteMultipartUpload'], ['server2', 'created', 'ObjectCreated:Post'],
+      ['server2', 'removed', 'ObjectRemoved:Delete'], ['server2', 'removed', 'ObjectRemoved:DeleteMarkerCreated'],
     ]);
   });
 
@@ -107,7 +108,7 @@ describe('parseS3Event', () => {
     ];
     const good = record({ key: 'fine.txt', eventName: 'ObjectRemoved:Delete' });
     const { events, rejected } = parseS3Event({ Records: [bad[0], good, ...bad.slice(1)] }, stores, 'aws');
-    expect(events).toEqual([{ store: stores[0], key: 'fine.txt', kind: 'removed', time: Date.parse(TIME), seq: '0065A1B2C3D4E5F6A7', etag: '0123' }]);
+    expect(events).toEqual([{ store: stores[0], key: 'fine.txt', kind: 'removed', time: Date.parse(TIME), seq: '0065A1B2C3D4E5F6A7', etag: '0123', name: 'ObjectRemoved:Delete' }]);
     const malformed = 'malformed record: eventName, eventTime, s3.bucket.name and s3.object.key are required';
     expect(rejected.map((r) => r.reason)).toEqual([
       'event ObjectRestore:Completed is neither ObjectCreated nor ObjectRemoved',
