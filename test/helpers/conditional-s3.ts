@@ -41,6 +41,8 @@ export class ConditionalS3 extends FakeS3 {
   readonly writes: string[] = [];
   /** LastModified of the next write. */
   now = T;
+  /** When each object was first PUT, by `bucket/key`: see written(). */
+  private readonly putOrder = new Map<string, number>();
 
   protected override answerMock(): void {
     super.answerMock();
@@ -55,6 +57,7 @@ export class ConditionalS3 extends FakeS3 {
     this.beforeWrite.length = 0;
     this.writes.length = 0;
     this.now = T;
+    this.putOrder.clear();
   }
 
   async putObject(i: PutObjectCommandInput) {
@@ -64,6 +67,7 @@ export class ConditionalS3 extends FakeS3 {
     const body = typeof i.Body === 'string' || i.Body instanceof Uint8Array ? Buffer.from(i.Body) : Buffer.concat(await (i.Body as Readable).toArray());
     const o = this.put(i.Bucket!, i.Key!, body, { metadata: i.Metadata ?? {}, lastModified: new Date(this.now) });
     this.writes.push(`PutObject ${i.Bucket}/${i.Key}`);
+    if (!this.putOrder.has(`${i.Bucket}/${i.Key}`)) this.putOrder.set(`${i.Bucket}/${i.Key}`, this.putOrder.size);
     return { ETag: o.etag };
   }
 
@@ -140,6 +144,19 @@ export class ConditionalS3 extends FakeS3 {
     return [...(this.buckets.get(bucket) ?? new Map<string, FakeObject>()).entries()]
       .filter(([k]) => k.startsWith(prefix))
       .sort(([a], [b]) => utf8Order(a, b))
+      .map(([, o]) => JSON.parse(o.bytes.toString()) as T);
+  }
+
+  /**
+   * The JSON records under `prefix` in the order PutObject first wrote them (those written
+   * otherwise, as a test's setup does, first, in key order). For the journal: its ids order
+   * events by millisecond only, and two events of one millisecond by a random suffix.
+   */
+  written<T = Record<string, unknown>>(prefix: string, bucket = 'control'): T[] {
+    const order = (k: string) => this.putOrder.get(`${bucket}/${k}`) ?? -1;
+    return [...(this.buckets.get(bucket) ?? new Map<string, FakeObject>()).entries()]
+      .filter(([k]) => k.startsWith(prefix))
+      .sort(([a], [b]) => order(a) - order(b) || utf8Order(a, b))
       .map(([, o]) => JSON.parse(o.bytes.toString()) as T);
   }
 
