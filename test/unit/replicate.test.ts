@@ -30,7 +30,7 @@ jest.mock('../../handlers/deps', () => ({ getDeps: () => mockDeps }));
 const stores: Store[] = [1, 2, 3].map((n) => ({ name: `server${n}`, bucket: `bucket-${n}`, s3: client }));
 const deps = (over: Partial<Deps> = {}, n = 2) => makeDeps(stores.slice(0, n), { control: { bucket: 'control', s3: client }, flavor: 'aws', ...over });
 
-const journal = () => fake.records<JournalEvent>('journal/');
+const journal = () => fake.written<JournalEvent>('journal/');
 const tombstones = () => fake.records<Tombstone>('tombstones/');
 const steps = () => journal().map((e) => [e.action, e.from, e.to?.join(), e.reason]);
 const copies = () => s3mock.commandCalls(CopyObjectCommand).map((c) => c.args[0].input);
@@ -138,12 +138,12 @@ describe('replicateEvent: a write', () => {
     expect(decodeURI(copies()[0]!.CopySource!.slice('bucket-1/'.length))).toBe(key);
   });
 
-  it('on s3rver, streams a copy over an existing object (its CopyObject would keep the old ETag)', async () => {
+  it('on s3rver, copies over an existing object inside S3 too (the local s3rver stores a fresh MD5 on a REPLACE copy)', async () => {
     fake.stamped('bucket-1', 'a.txt', 'new', { mtime: T });
     const old = fake.stamped('bucket-2', 'a.txt', 'old', { mtime: T - 1000 });
     expect(await replicateEvent(deps({ flavor: 's3rver' }), created(stores[0]!, 'a.txt'))).toMatchObject({ copied: ['server2'] });
-    expect(s3mock).not.toHaveReceivedCommand(CopyObjectCommand);
-    expect(s3mock).toHaveReceivedCommandWith(PutObjectCommand, { Bucket: 'bucket-2', Key: 'a.txt', IfMatch: old.etag });
+    expect(s3mock).toHaveReceivedCommandWith(CopyObjectCommand, { Bucket: 'bucket-2', Key: 'a.txt', IfMatch: old.etag });
+    expect(storeWrites()).toEqual(['CopyObject bucket-2/a.txt']); // no streamed PutObject
     expect(fake.textOf('bucket-2', 'a.txt')).toBe('new');
     expect(fake.has('bucket-2', 'a.txt')!.etag).toBe(fake.has('bucket-1', 'a.txt')!.etag);
   });
@@ -213,15 +213,17 @@ describe('replicateEvent: a write', () => {
 
 describe('replicateEvent: a version written without dfs (adoption)', () => {
   const direct = () => fake.direct('bucket-1', 'a.txt', 'raw', { mtime: T - 60_000, lastModified: T });
+  /** The event of the version `o` on server1: its ETag as S3 events carry it (no quotes). */
+  const eventOf = (o: { etag: string }, over: { time?: number; seq?: string } = {}) => created(stores[0]!, 'a.txt', { ...over, etag: o.etag.replace(/"/g, '') });
 
   it('stamps it in place (CopyObject onto itself, IfMatch), made at the event time, then replicates it with that stamp', async () => {
     const raw = direct();
-    const out = await replicateEvent(deps(), created(stores[0]!, 'a.txt', { time: T + 5, etag: raw.etag.replace(/"/g, '') }));
+    const out = await replicateEvent(deps(), eventOf(raw, { time: T + 5, seq: '00A5' }));
     expect(out).toEqual({ copied: ['server2'], deleted: [], waiting: [], failed: [] });
     const [adopt, copy] = copies();
     expect(adopt).toEqual({
       Bucket: 'bucket-1', Key: 'a.txt', CopySource: 'bucket-1/a.txt', CopySourceIfMatch: raw.etag, MetadataDirective: 'REPLACE', IfMatch: raw.etag,
-      Metadata: { mtime: formatMtime(T - 60_000), 'dfs-made': String(T + 5), 'dfs-id': expect.stringMatching(/^[0-9a-f]{24}$/), 'dfs-who': 'server1 (direct)' },
+      Metadata: { mtime: formatMtime(T - 60_000), 'dfs-made': String(T + 5), 'dfs-id': expect.stringMatching(/^[0-9a-f]{24}$/), 'dfs-who': 'server1 (direct)', 'dfs-seq': '00A5' },
     });
     expect(copy).toMatchObject({ Bucket: 'bucket-2', IfNoneMatch: '*', Metadata: { ...adopt!.Metadata, [META.replicaOf]: 'server1' } });
     expect(fake.has('bucket-1', 'a.txt')!.metadata).toEqual(adopt!.Metadata);
@@ -237,23 +239,24 @@ describe('replicateEvent: a version written without dfs (adoption)', () => {
       await replicateEvent(deps({}, 1), e);
       return fake.has('bucket-1', 'a.txt')!.metadata[META.id];
     };
-    const e = created(stores[0]!, 'a.txt', { seq: '00AA' });
+    const e = eventOf(direct(), { seq: '00AA' });
     const first = await idFor(e);
     expect(await idFor(e)).toBe(first);
     expect(await idFor({ ...e, seq: '00AB' })).not.toBe(first);
   });
 
   it("keeps the identity and who that an API multipart upload started with; made is the completion's event time", async () => {
-    fake.direct('bucket-1', 'a.txt', 'big', { metadata: uploadMetadata('up-1', 'ann', T - 100), etag: 'abc-2' });
-    await replicateEvent(deps(), created(stores[0]!, 'a.txt', { time: T + 9 }));
-    expect(fake.has('bucket-1', 'a.txt')!.metadata).toEqual({ mtime: formatMtime(T - 100), 'dfs-id': 'up-1', 'dfs-who': 'ann', 'dfs-made': String(T + 9) });
+    const big = fake.direct('bucket-1', 'a.txt', 'big', { metadata: uploadMetadata('up-1', 'ann', T - 100), etag: 'abc-2' });
+    await replicateEvent(deps(), eventOf(big, { time: T + 9, seq: '00B9' }));
+    expect(fake.has('bucket-1', 'a.txt')!.metadata).toEqual({ mtime: formatMtime(T - 100), 'dfs-id': 'up-1', 'dfs-who': 'ann', 'dfs-made': String(T + 9), 'dfs-seq': '00B9' });
     expect(fake.has('bucket-2', 'a.txt')!.metadata).toMatchObject({ 'dfs-id': 'up-1', 'dfs-made': String(T + 9) });
   });
 
-  it('clamps an mtime more than 5 minutes past the event time to it, and journals why', async () => {
-    fake.direct('bucket-1', 'a.txt', 'raw', { mtime: T + 5 * 60_000 + 1 });
-    await replicateEvent(deps({}, 1), created(stores[0]!, 'a.txt', { time: T }));
-    expect(fake.has('bucket-1', 'a.txt')!.metadata.mtime).toBe(formatMtime(T));
+  it('drops an mtime more than 5 minutes past the event time (dated by made), and journals why', async () => {
+    const raw = fake.direct('bucket-1', 'a.txt', 'raw', { mtime: T + 5 * 60_000 + 1 });
+    await replicateEvent(deps({}, 1), eventOf(raw, { time: T }));
+    expect(fake.has('bucket-1', 'a.txt')!.metadata).not.toHaveProperty('mtime');
+    expect((await observeKey(deps({}, 1), 'a.txt')).copies.get('server1')!.mtimeMs).toBe(T);
     expect(journal()[0]!.reason).toBe(`written into server1 without dfs: made ${iso(T)}; its mtime ${iso(T + 5 * 60_000 + 1)} was more than 5 minutes ahead, clamped to when it was made`);
   });
 
@@ -268,12 +271,18 @@ describe('replicateEvent: a version written without dfs (adoption)', () => {
     expect(await replicateEvent(deps(), created(stores[0]!, 'a.txt', { etag: 'someotheretag' }))).toMatchObject({ copied: ['server2'] });
   });
 
-  it('does nothing when the version is replaced between its HEAD and its stamping (412)', async () => {
+  it('adopts nothing from an event without an ETag: it cannot show the version is the one it is about', async () => {
     direct();
+    expect(await replicateEvent(deps(), created(stores[0]!, 'a.txt'))).toEqual(nothing);
+    expect(fake.writes).toEqual([]);
+    expect(fake.has('bucket-1', 'a.txt')!.metadata).not.toHaveProperty(META.made);
+  });
+  it('does nothing when the version is replaced between its HEAD and its stamping (412)', async () => {
+    const raw = direct();
     fake.beforeWrite.push((cmd, i) => {
       if (cmd === 'CopyObject' && i.Bucket === 'bucket-1' && fake.textOf('bucket-1', 'a.txt') === 'raw') fake.direct('bucket-1', 'a.txt', 'replaced');
     });
-    expect(await replicateEvent(deps(), created(stores[0]!, 'a.txt'))).toEqual(nothing);
+    expect(await replicateEvent(deps(), eventOf(raw))).toEqual(nothing);
     expect(fake.has('bucket-1', 'a.txt')!.metadata).toEqual({});
     expect(fake.has('bucket-2', 'a.txt')).toBeUndefined();
     expect(journal()).toEqual([]);
@@ -281,16 +290,122 @@ describe('replicateEvent: a version written without dfs (adoption)', () => {
 
   it('stamps a version written before a delete as made then, so the delete removes it', async () => {
     fake.put('control', tombstoneKey('a.txt'), JSON.stringify({ key: 'a.txt', deletedAt: T, who: 'bob', intents: [] }));
-    direct();
-    const out = await replicateEvent(deps(), created(stores[0]!, 'a.txt', { time: T - 1 }));
+    const raw = direct();
+    const out = await replicateEvent(deps(), eventOf(raw, { time: T - 1 }));
     expect(out).toEqual({ copied: [], deleted: ['server1'], waiting: [], failed: [] });
     expect(fake.has('bucket-1', 'a.txt')).toBeUndefined();
   });
 
   it('keeps a version written a millisecond after a delete, and replicates it', async () => {
     fake.put('control', tombstoneKey('a.txt'), JSON.stringify({ key: 'a.txt', deletedAt: T, who: 'bob', intents: [] }));
-    direct();
-    expect(await replicateEvent(deps(), created(stores[0]!, 'a.txt', { time: T + 1 }))).toEqual({ copied: ['server2'], deleted: [], waiting: [], failed: [] });
+    const raw = direct();
+    expect(await replicateEvent(deps(), eventOf(raw, { time: T + 1 }))).toEqual({ copied: ['server2'], deleted: [], waiting: [], failed: [] });
+  });
+});
+
+describe('replicateEvent: a version adopted from an event, and a later event of the same bytes', () => {
+  // The same content written twice on server1: both versions have one ETag, and the first event
+  // may be handled after the second write. The later event dates the version it finds.
+  const raw = () => fake.direct('bucket-1', 'a.txt', 'raw', { mtime: T - 60_000, lastModified: T });
+  const ev = (o: { etag: string }, time: number, seq: string, store = stores[0]!) => created(store, 'a.txt', { time, seq, etag: o.etag.replace(/"/g, '') });
+  const meta = (bucket = 'bucket-1') => fake.has(bucket, 'a.txt')!.metadata;
+
+  it('records the adopting event\'s sequencer in dfs-seq', async () => {
+    await replicateEvent(deps({}, 1), ev(raw(), T, '00C0'));
+    expect(meta()).toMatchObject({ [META.made]: String(T), [META.seq]: '00C0' });
+  });
+
+  it('re-stamps it with the time of an event one sequencer later, keeping its identity, who and mtime', async () => {
+    const v = raw();
+    await replicateEvent(deps({}, 1), ev(v, T, '00C0'));
+    const first = meta();
+    expect(await replicateEvent(deps({}, 1), ev(v, T + 20_000, '00C1'))).toEqual(nothing);
+    expect(meta()).toEqual({ ...first, [META.made]: String(T + 20_000), [META.seq]: '00C1' });
+    expect(journal().map((e) => [e.action, e.reason])).toEqual([
+      ['adopt', `written into server1 without dfs: made ${iso(T)}`],
+      ['adopt', `written into server1 without dfs: made ${iso(T + 20_000)}`],
+    ]);
+  });
+
+  it('is not re-stamped by the same event again, nor by an earlier one', async () => {
+    const v = raw();
+    await replicateEvent(deps({}, 1), ev(v, T + 20_000, '00C1'));
+    fake.writes.length = 0;
+    await replicateEvent(deps({}, 1), ev(v, T + 20_000, '00C1'));
+    await replicateEvent(deps({}, 1), ev(v, T, '00C0'));
+    expect(fake.writes).toEqual([]);
+    expect(meta()).toMatchObject({ [META.made]: String(T + 20_000), [META.seq]: '00C1' });
+  });
+
+  it("is not re-stamped by its own stamping's Copy event (same bytes, a greater sequencer): that would stamp it forever", async () => {
+    const v = raw();
+    await replicateEvent(deps({}, 1), ev(v, T, '00C0'));
+    const first = meta();
+    fake.writes.length = 0;
+    await replicateEvent(deps({}, 1), { ...ev(v, T + 5, '00C1'), name: 'ObjectCreated:Copy' });
+    expect(fake.writes).toEqual([]);
+    expect(meta()).toEqual(first);
+  });
+
+  it('is stamped once through notifications: Put, then the Copy event of its own stamping, then a duplicate Put', async () => {
+    const v = raw();
+    const eTag = v.etag.replace(/"/g, '');
+    await handle(deps({}, 1), notification('ObjectCreated:Put', 'bucket-1', 'a.txt', { time: T, sequencer: '00C0', eTag }));
+    const first = meta();
+    fake.writes.length = 0;
+    await handle(deps({}, 1), notification('ObjectCreated:Copy', 'bucket-1', 'a.txt', { time: T + 5, sequencer: '00C1', eTag }));
+    await handle(deps({}, 1), notification('ObjectCreated:Put', 'bucket-1', 'a.txt', { time: T, sequencer: '00C0', eTag }));
+    expect(fake.writes).toEqual([]);
+    expect(meta()).toEqual({ ...first, [META.made]: String(T), [META.seq]: '00C0' });
+  });
+
+  it('is not re-stamped by a later event of other bytes', async () => {
+    const v = raw();
+    await replicateEvent(deps({}, 1), ev(v, T, '00C0'));
+    fake.writes.length = 0;
+    await replicateEvent(deps({}, 1), ev({ etag: 'someotheretag' }, T + 20_000, '00C1'));
+    expect(fake.writes).toEqual([]);
+    expect(meta()).toMatchObject({ [META.made]: String(T), [META.seq]: '00C0' });
+  });
+
+  it("never re-stamps a replica, though it carries its original's dfs-seq", async () => {
+    const v = raw();
+    await replicateEvent(deps(), ev(v, T, '00C0')); // adopted on server1, copied to server2
+    expect(meta('bucket-2')).toMatchObject({ [META.seq]: '00C0', [META.replicaOf]: 'server1' });
+    fake.writes.length = 0;
+    await replicateEvent(deps(), ev(fake.has('bucket-2', 'a.txt')!, T + 20_000, '00D0', stores[1]!));
+    expect(fake.writes).toEqual([]);
+    expect(meta('bucket-2')).toMatchObject({ [META.made]: String(T), [META.seq]: '00C0' });
+  });
+
+  it('never re-stamps a version written through dfs (it has no dfs-seq)', async () => {
+    const v = fake.stamped('bucket-1', 'a.txt', 'api', { mtime: T, made: T });
+    await replicateEvent(deps({}, 1), ev(v, T + 20_000, '00C1'));
+    expect(fake.writes).toEqual([]);
+    expect(meta()[META.made]).toBe(String(T));
+  });
+
+  it('keeps the second write of the same bytes through a delete between them, once the second event has come', async () => {
+    const v = raw();
+    await replicateEvent(deps(), ev(v, T, '00C0'));
+    await replicateEvent(deps(), ev(v, T + 20_000, '00C1'));
+    // A user's delete at T + 10 s on server2, its event last.
+    fake.delete('bucket-2', 'a.txt');
+    expect(await replicateEvent(deps(), removed(stores[1]!, 'a.txt', T + 10_000))).toMatchObject({ deleted: [], deleteKind: 'real' });
+    expect(fake.textOf('bucket-1', 'a.txt')).toBe('raw');
+  });
+
+  it.failing('keeps the second write of the same bytes when the first write\'s event comes after the delete\'s and before its own', async () => {
+    // Written at T (event e1), deleted on server2 at T + 10 s (tombstone), the same bytes written
+    // again on server1 at T + 20 s (e2). e1 is handled late: it finds the second version (same
+    // ETag) and dates it T, under the tombstone, so settle deletes it; e2 then finds nothing.
+    // A write made after a delete must survive it; LastModified (T + 20 s) shows the version is
+    // younger than e1.
+    fake.put('control', tombstoneKey('a.txt'), JSON.stringify({ key: 'a.txt', deletedAt: T + 10_000, who: 'server2 (direct)', intents: [] }));
+    const second = fake.direct('bucket-1', 'a.txt', 'raw', { lastModified: T + 20_000 });
+    await replicateEvent(deps(), ev(second, T, '00C0'));
+    await replicateEvent(deps(), ev(second, T + 20_000, '00C1'));
+    expect(fake.textOf('bucket-1', 'a.txt')).toBe('raw');
   });
 });
 
@@ -361,10 +476,48 @@ describe('replicateEvent: a delete', () => {
     expect(second).toMatchObject({ deleted: [], failed: ['server2'] });
     expect(s3mock.commandCalls(DeleteObjectCommand)).toHaveLength(1);
     fake.stamped('bucket-1', 'a.txt', 'written after the delete', { mtime: D + 10, made: D + 10 });
-    const echo = await replicateEvent(d, removed(stores[1]!, 'a.txt', Date.now(), '0C'));
+    const echoTime = Date.now();
+    const echo = await replicateEvent(d, removed(stores[1]!, 'a.txt', echoTime, '0C'));
     expect(echo.deleteKind).toBe('echo');
+    // One intent, the first settle's, and the echo bound to it.
+    expect(tombstones()[0]!.intents).toEqual([expect.objectContaining({ store: 'server2', event: { seq: '0C', time: echoTime } })]);
+    expect(tombstones()[0]!.intents[0]).not.toHaveProperty('failed');
     expect(tombstones()[0]!.deletedAt).toBe(D);
     expect(fake.textOf('bucket-1', 'a.txt')).toBe('written after the delete');
+  });
+
+  it('brings back a version a newer-mtime but earlier write replaced, when a delete between them comes late', async () => {
+    const t1 = T;
+    const t2 = T + 10_000;
+    const t3 = T + 20_000;
+    fake.stamped('bucket-1', 'a.txt', 'V', { mtime: 100, made: t1, id: 'v' });
+    fake.stamped('bucket-2', 'a.txt', 'W', { mtime: 50, made: t3, id: 'w' });
+    // W's event: V has the newer mtime and wins; W is kept first.
+    expect(await replicateEvent(deps({}, 3), created(stores[1]!, 'a.txt', { time: t3 }))).toEqual({ ...nothing, copied: ['server2'] });
+    expect(fake.textOf('control', 'superseded/a.txt/w')).toBe('W');
+    // A user's delete on server3 at t2, its event late: V was made before it, W after.
+    const out = await replicateEvent(deps({}, 3), removed(stores[2]!, 'a.txt', t2));
+    expect({ ...out, copied: out.copied.sort() }).toEqual({ ...nothing, copied: ['server1', 'server2', 'server3'], deleteKind: 'real' });
+    expect(['bucket-1', 'bucket-2', 'bucket-3'].map((b) => fake.textOf(b, 'a.txt'))).toEqual(['W', 'W', 'W']);
+    // The copies' events find W on the stores: the kept one is forgotten, nothing else is written.
+    fake.writes.length = 0;
+    expect(await replicateEvent(deps({}, 3), created(stores[0]!, 'a.txt'))).toEqual(nothing);
+    expect(fake.has('control', 'superseded/a.txt/w')).toBeUndefined();
+    expect(storeWrites()).toEqual([]);
+    expect(journal().map((e) => e.action)).toEqual(['keep', 'replicate', 'deleted', 'replicate', 'replicate', 'replicate']);
+  });
+
+  it("journals and applies a user's delete that our echo turns out to have displaced (a lower sequencer comes later)", async () => {
+    const at = Date.now() - 1000; // our delete on server2, its intent already bound to 0C
+    const userDelete = at + 50; // 0C was in fact a user's delete
+    fake.put('control', tombstoneKey('a.txt'), JSON.stringify({
+      key: 'a.txt', deletedAt: at - 60_000, who: 'bob', intents: [{ id: 'p', store: 'server2', etag: '"x"', at, event: { seq: '0C', time: userDelete } }],
+    }));
+    fake.stamped('bucket-1', 'a.txt', 'made between', { mtime: at + 10, made: at + 10 });
+    const out = await replicateEvent(deps(), removed(stores[1]!, 'a.txt', at + 40, '0B'));
+    expect(out).toEqual({ ...nothing, deleted: ['server1'], deleteKind: 'echo' });
+    expect(tombstones()[0]).toMatchObject({ deletedAt: userDelete, who: 'server2 (direct)' });
+    expect(steps()[0]).toEqual(['deleted', 'server2', undefined, "an earlier event on server2 turned out to be a user's delete, not ours"]);
   });
 
   it("takes a delete on a store long after any intent for a user's delete", async () => {
@@ -508,6 +661,16 @@ describe('replicateNotification', () => {
     expect(s3mock.commandCalls(CopyObjectCommand)).toHaveLength(ATTEMPTS);
     expect(pauses).toEqual([2, 3]);
     expect(fake.has('bucket-2', 'a.txt')).toBeUndefined();
+  });
+
+  it('makes as many attempts as it is told, pausing only between them', async () => {
+    fake.stamped('bucket-1', 'a.txt', 'hello', { mtime: T });
+    fake.fail('bucket-2', networkError, { command: 'CopyObject' });
+    const event = notification('ObjectCreated:Put', 'bucket-1', 'a.txt');
+    await expect(replicateNotification(deps(), event, { pause, attempts: 1 })).rejects.toThrow('failed for server2');
+    expect([s3mock.commandCalls(CopyObjectCommand).length, pauses]).toEqual([1, []]);
+    await expect(replicateNotification(deps(), event, { pause, attempts: 2 })).rejects.toThrow('failed for server2');
+    expect([s3mock.commandCalls(CopyObjectCommand).length, pauses]).toEqual([3, [2]]);
   });
 
   it('gives up on a key that keeps changing under every look', async () => {
