@@ -1,5 +1,5 @@
-import { CopyObjectCommand, DeleteObjectCommand } from '@aws-sdk/client-s3';
-import { applyKeyPlan, isNewer, knownSame, observeKey, planKey, settleKey, type KeyView } from '../../lib/settle';
+import { CopyObjectCommand, DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { applyKeyPlan, ARCHIVE, isNewer, knownSame, observeKey, planKey, settleKey, type KeyView } from '../../lib/settle';
 import { META, writeMetadata } from '../../lib/stamps';
 import { tombstoneKey, type Tombstone } from '../../lib/tombstones';
 import type { ObjectHead, Store } from '../../lib/stores';
@@ -235,6 +235,49 @@ describe('planKey', () => {
     expect(p.steps).toEqual([{ op: 'copy', from: 'server1', to: 'server2', over: '"etag-server2"', reason: expect.stringMatching(/^server1 newer/) }]);
   });
 
+  describe('with kept versions (a tombstone\'s key)', () => {
+    const KEPT = 'superseded/k.txt/w';
+    const kept = (o: CopyOpts = {}) => ({ objectKey: KEPT, head: copyOf(ARCHIVE, { id: 'w', etag: '"etag-w"', ...o }) });
+    const withKept = (v: KeyView, ...k: ReturnType<typeof kept>[]): KeyView => ({ ...v, kept: k });
+
+    it('copies a live kept version that wins back from the control bucket, over dead copies and into gaps, whatever fill says', () => {
+      const w = kept({ made: T + 20, mtime: 50 });
+      const dead = copyOf('server1', { made: T, mtime: 100, id: 'v' });
+      const p = planKey(withKept(view([['server1', dead], ['server2', { ...dead, store: 'server2' }], ['server3', null]], T + 10), w), none);
+      expect(p.winner).toBe(w.head);
+      expect(p.steps).toEqual([
+        { op: 'copy', from: ARCHIVE, fromKey: KEPT, to: 'server1', over: '"etag-server1"', reason: `server1's version was made ${iso(T)}, before the delete at ${iso(T + 10)}; a write made after it wins` },
+        { op: 'copy', from: ARCHIVE, fromKey: KEPT, to: 'server2', over: '"etag-server1"', reason: expect.stringMatching(/^server2's version was made/) },
+        { op: 'copy', from: ARCHIVE, fromKey: KEPT, to: 'server3', over: null, reason: 'missing on server3' },
+      ]);
+    });
+
+    it('copies from a store holding the kept write when one does, and forgets the kept one', () => {
+      const w = kept({ made: T + 20, mtime: 50 });
+      const onStore = copyOf('server2', { id: 'w', made: T + 20, mtime: 50, etag: '"etag-w"' });
+      const p = planKey(withKept(view([['server1', copyOf('server1', { made: T, mtime: 100, id: 'v' })], ['server2', onStore]], T + 10), w), none);
+      expect(p.winner).toBe(onStore);
+      expect(p.steps).toEqual([
+        { op: 'copy', from: 'server2', to: 'server1', over: '"etag-server1"', reason: expect.stringMatching(/^server1's version was made/) },
+        { op: 'forget', objectKey: KEPT, reason: 'kept version is on the stores again' },
+      ]);
+    });
+
+    it('forgets a kept version made at the delete (dead), and keeps one made a millisecond later', () => {
+      const live = copyOf('server1', { made: T + 50, mtime: 200, id: 'x' });
+      expect(planKey(withKept(view([['server1', live]], T + 20), kept({ made: T + 20, mtime: 50 })), none).steps).toEqual([
+        { op: 'forget', objectKey: KEPT, reason: 'kept version made before the delete' },
+      ]);
+      expect(planKey(withKept(view([['server1', live]], T + 19), kept({ made: T + 20, mtime: 50 })), none).steps).toEqual([]);
+    });
+
+    it('leaves a live kept version that loses alone: a later delete may still make it the winner', () => {
+      const p = planKey(withKept(view([['server1', copyOf('server1', { made: T, mtime: 100, id: 'v' })], ['server2', null]], T - 1), kept({ made: T + 20, mtime: 50 })), none);
+      expect(p.winner?.store).toBe('server1');
+      expect(p.steps).toEqual([]);
+    });
+  });
+
   it('is pure: the same view gives the same plan', () => {
     const v = view([['server1', copyOf('server1', { made: T - 1 })], ['server2', copyOf('server2', { made: T + 1 })], ['server3', null]], T);
     expect(planKey(v, all)).toEqual(planKey(v, all));
@@ -247,7 +290,7 @@ describe('applyKeyPlan and settleKey', () => {
   const stores: Store[] = [1, 2, 3].map((n) => ({ name: `server${n}`, bucket: `bucket-${n}`, s3: client }));
   const deps = (n = 2) => makeDeps(stores.slice(0, n), { control: { bucket: 'control', s3: client }, flavor: 'aws' });
   const KEY = 'k.txt';
-  const journal = () => fake.records<JournalEvent>('journal/');
+  const journal = () => fake.written<JournalEvent>('journal/');
   const storedTombstone = () => fake.records<Tombstone>('tombstones/')[0];
   const setTombstone = (t: Tombstone) => fake.put('control', tombstoneKey(KEY), JSON.stringify(t));
   const settle = (d = deps(), fill = all) => settleKey(d, KEY, { fill, by: 'replicate' });
@@ -387,6 +430,97 @@ describe('applyKeyPlan and settleKey', () => {
     expect(out).toEqual({ copied: [], deleted: ['server1'], waiting: [], failed: ['server2'], stale: false });
     expect(fake.writes.filter((w) => w.startsWith('DeleteObject'))).toEqual([`DeleteObject bucket-1/${KEY}`]);
     expect(storedTombstone()!.intents.filter((i) => i.store === 'server2')).toEqual([pending]);
+  });
+
+  describe('kept versions', () => {
+    // V made at t1 with mtime 100 on server1; W made later, at t3, with mtime 50 on server2.
+    // Newest-wins copies V over W; a delete at t2 (t1 < t2 < t3) whose event comes late makes
+    // V dead, and W, made after it, the winner.
+    const t1 = T;
+    const t3 = T + 20_000;
+    const KEPT = `superseded/${KEY}/w`;
+    const kept = () => fake.has('control', KEPT);
+    const listedKept = () => s3mock.commandCalls(ListObjectsV2Command).filter((c) => c.args[0].input.Prefix?.startsWith('superseded/'));
+    let v: ReturnType<typeof fake.stamped>;
+    let w: ReturnType<typeof fake.stamped>;
+    beforeEach(() => {
+      v = fake.stamped('bucket-1', KEY, 'V', { mtime: 100, made: t1, id: 'v' });
+      w = fake.stamped('bucket-2', KEY, 'W', { mtime: 50, made: t3, id: 'w' });
+    });
+
+    it('keeps a live version made after the winner in the control bucket before copying over it, and reads no kept versions without a tombstone', async () => {
+      const out = await settle();
+      expect(out).toMatchObject({ copied: ['server2'], failed: [], stale: false });
+      expect([fake.textOf('bucket-1', KEY), fake.textOf('bucket-2', KEY)]).toEqual(['V', 'V']);
+      expect(kept()).toMatchObject({ bytes: Buffer.from('W'), etag: w.etag, metadata: w.metadata });
+      expect(fake.writes.filter((x) => !x.includes('journal/'))).toEqual([`CopyObject control/${KEPT}`, `CopyObject bucket-2/${KEY}`]);
+      expect(journal().map((e) => [e.action, e.from, e.reason])).toEqual([
+        ['keep', 'server2', `made ${iso(t3)}, after the version replacing it: kept until no late delete can make it the winner`],
+        ['replicate', 'server1', expect.stringMatching(/^server1 newer/)],
+      ]);
+      expect((await observeKey(deps(), KEY)).kept).toBeUndefined();
+      expect(listedKept()).toEqual([]);
+    });
+
+    it.each([
+      ['at the same time as the winner', 0, false],
+      ['a millisecond after the winner', 1, true],
+    ])('keeps a replaced version made %s: %s', async (_, after, keeps) => {
+      fake.stamped('bucket-2', KEY, 'W', { mtime: 50, made: t1 + after, id: 'w' });
+      await settle();
+      expect(fake.textOf('bucket-2', KEY)).toBe('V');
+      expect(kept() !== undefined).toBe(keeps);
+    });
+
+    it('copies the kept version back to every store once a delete between the two is known, then forgets it', async () => {
+      await settle();
+      setTombstone({ key: KEY, deletedAt: t3 - 1, who: 'bob', intents: [] }); // the late delete, a millisecond before W
+      const back = await settle();
+      expect({ ...back, copied: back.copied.sort() }).toMatchObject({ copied: ['server1', 'server2'], deleted: [], failed: [], stale: false });
+      expect(back.plan.steps).toEqual([
+        expect.objectContaining({ op: 'copy', from: ARCHIVE, fromKey: KEPT, to: 'server1', over: v.etag }),
+        expect.objectContaining({ op: 'copy', from: ARCHIVE, fromKey: KEPT, to: 'server2', over: v.etag }),
+      ]);
+      expect(s3mock).toHaveReceivedCommandWith(CopyObjectCommand, { Bucket: 'bucket-1', CopySource: `control/${KEPT}`, CopySourceIfMatch: w.etag, IfMatch: v.etag });
+      expect([fake.textOf('bucket-1', KEY), fake.textOf('bucket-2', KEY)]).toEqual(['W', 'W']);
+      expect(fake.has('bucket-1', KEY)!.metadata).toEqual({ ...w.metadata, [META.replicaOf]: ARCHIVE });
+      // The copies' events settle the key again: W is on the stores, so the kept one goes.
+      const again = await settle();
+      expect(again.plan.steps).toEqual([{ op: 'forget', objectKey: KEPT, reason: 'kept version is on the stores again' }]);
+      expect(kept()).toBeUndefined();
+      expect([fake.textOf('bucket-1', KEY), fake.textOf('bucket-2', KEY)]).toEqual(['W', 'W']);
+    });
+
+    it('forgets a kept version a later delete made dead, deleting the dead copies too', async () => {
+      await settle();
+      setTombstone({ key: KEY, deletedAt: t3, who: 'bob', intents: [] }); // W made exactly at the delete: dead
+      const out = await settle();
+      expect(out.plan.steps).toContainEqual({ op: 'forget', objectKey: KEPT, reason: 'kept version made before the delete' });
+      expect(out).toMatchObject({ copied: [], failed: [], stale: false });
+      expect(out.deleted.sort()).toEqual(['server1', 'server2']);
+      expect(kept()).toBeUndefined();
+      expect(fake.has('bucket-1', KEY) ?? fake.has('bucket-2', KEY)).toBeUndefined();
+    });
+
+    it("reads only this key's kept versions, not a longer key's under the same prefix", async () => {
+      await settle();
+      fake.stamped('control', `superseded/${KEY}/sub/x`, 'other', { mtime: 1, made: t3 + 1, id: 'x' });
+      setTombstone({ key: KEY, deletedAt: t3 - 1, who: 'bob', intents: [] });
+      const seen = await observeKey(deps(), KEY);
+      expect(seen.kept!.map((k) => [k.objectKey, k.head.stamp?.id])).toEqual([[KEPT, 'w']]);
+      expect(listedKept().map((c) => c.args[0].input.Prefix)).toEqual([`superseded/${KEY}/`]);
+    });
+  });
+
+  it('lets one of two settles running at once delete a dead copy; the other leaves it to the first (one intent, one DeleteObject)', async () => {
+    const dead = fake.stamped('bucket-2', KEY, 'old', { mtime: T - 5000 });
+    setTombstone({ key: KEY, deletedAt: T, who: 'bob', intents: [] });
+    const d = deps();
+    const seen = await observeKey(d, KEY);
+    const outs = await Promise.all([1, 2].map(() => applyKeyPlan(d, seen, planKey(seen, none), 'replicate')));
+    expect(outs.map((o) => [o.deleted, o.failed]).sort()).toEqual([[[], ['server2']], [['server2'], []]]);
+    expect(s3mock.commandCalls(DeleteObjectCommand).map((c) => c.args[0].input)).toEqual([{ Bucket: 'bucket-2', Key: KEY, IfMatch: dead.etag }]);
+    expect(storedTombstone()!.intents).toEqual([expect.objectContaining({ store: 'server2', etag: dead.etag })]);
   });
 
   it('puts a store that is down for the copy in failed, and the others copied', async () => {

@@ -78,6 +78,12 @@ describe('prune', () => {
     expect(prune(t, NOW).intents.map((i) => i.id)).toEqual(['edge', 'new']);
   });
 
+  it('keeps an intent 15 days: longer than the failure queue keeps an event (14 days), so a replayed echo finds it', () => {
+    expect(INTENT_KEEP_MS).toBe(15 * 86_400_000);
+    const t = tomb([intent({ at: NOW - 14 * 86_400_000 })]);
+    expect(prune(t, NOW).intents).toHaveLength(1);
+  });
+
   it('returns the same tombstone when nothing is dropped', () => {
     const t = tomb([intent({ at: NOW - INTENT_KEEP_MS })]);
     expect(prune(t, NOW)).toBe(t);
