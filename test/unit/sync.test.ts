@@ -58,20 +58,21 @@ describe('orphanMadeAt', () => {
     expect(orphanMadeAt(at(D - 5 * HOUR), t, OLD, MAX)).toBe(D - 5 * HOUR);
   });
 
-  it.failing('waits for the event of a young orphan even without a tombstone: a delete earlier in its second may be on its way', () => {
-    // LastModified is truncated to the second. A delete at S+0.3 whose event is still in flight,
-    // and a write at S+0.7 (LastModified S): taken as made at S, the write dies when the delete's
-    // event raises the tombstone to S+0.3, though it was made after it. Its own event would have
-    // stamped it exactly; DESIGN.md: "A write made after a delete survives it, whatever the delivery order".
+  it('waits for the event of a young orphan even without a tombstone: a delete earlier in its second may be on its way', () => {
+    // LastModified is cut to the second. A delete at S+0.3 whose event is still in flight, and a
+    // write at S+0.7 (LastModified S): taken as made at S, the write would die when the delete's
+    // event raised the tombstone to S+0.3. Its own event stamps it exactly.
     const S = Date.UTC(2026, 0, 2, 3, 4, 5);
     expect(orphanMadeAt(at(S), undefined, S + 2 * SEC, MAX)).toBeUndefined();
+    expect(orphanMadeAt(at(S), undefined, S + MAX - 1, MAX)).toBeUndefined();
+    expect(orphanMadeAt(at(S), undefined, S + MAX, MAX)).toBe(S);
   });
 
-  it.failing('waits for the event of a young orphan written after the tombstone: a later delete in its second may be on its way', () => {
-    // The same with an older tombstone: LastModified S is after deletedAt, but a second delete at
-    // S+0.3 (event in flight) would kill the write of S+0.7 taken as made at S.
+  it('waits for the event of a young orphan written after the tombstone: a later delete in its second may be on its way', () => {
     const S = Date.UTC(2026, 0, 2, 3, 4, 5);
     expect(orphanMadeAt(at(S), { deletedAt: S - HOUR }, S + 2 * SEC, MAX)).toBeUndefined();
+    expect(orphanMadeAt(at(S), { deletedAt: S - HOUR }, S + MAX - 1, MAX)).toBeUndefined();
+    expect(orphanMadeAt(at(S), { deletedAt: S - HOUR }, S + MAX, MAX)).toBe(S);
   });
 });
 
@@ -222,6 +223,15 @@ describe('reconcile', () => {
     expect(fake.records<Tombstone>('tombstones/')[0]).toMatchObject({ deletedAt: now - 30 * 60_000, who: 'server1 (direct)' });
   });
 
+  it('replays the failure queue only within replayBudgetMs: none at all with 0', async () => {
+    stamped('bucket-2', 'a.txt', 'x', HOUR);
+    const queue = new MemoryQueue([{ id: 'm1', notification: removedEvent('bucket-1', 'a.txt', now - 30 * 60_000) }]);
+    const r = await reconcile(deps({ failures: queue }), { force: true, replayBudgetMs: 0 });
+    expect(r.replayed).toEqual({ replayed: 0, failed: 0 });
+    expect(queue.receives).toBe(0);
+    expect(queue.items.map((i) => i.id)).toEqual(['m1']);
+  });
+
   it('does not replay the failure queue on a dry run', async () => {
     stamped('bucket-2', 'a.txt', 'x', HOUR);
     const queue = new MemoryQueue([{ id: 'm1', notification: removedEvent('bucket-1', 'a.txt', now - 30 * 60_000) }]);
@@ -324,6 +334,28 @@ describe('reconcile', () => {
       const r = await applyPlan(deps(), ['a.txt', 'b.txt'], (done, total) => progress.push([done, total]));
       expect(r).toEqual({ done: 1, failed: [{ key: 'a.txt', error: 'not settled on server2; the next reconcile retries' }] });
       expect(progress).toEqual([[1, 2], [2, 2]]);
+    });
+
+    it('dates orphans by the now it is given: one younger than the event age waits, one exactly as old is stamped', async () => {
+      const lm = now - 10 * HOUR;
+      fake.direct('bucket-1', 'o.txt', 'orphan', { lastModified: lm });
+      expect(await applyPlan(deps({ eventMaxAgeMs: HOUR }), ['o.txt'], undefined, undefined, lm + HOUR - 1)).toEqual({ done: 1, failed: [] });
+      expect(fake.has('bucket-1', 'o.txt')!.metadata).toEqual({});
+      expect(fake.has('bucket-2', 'o.txt')).toBeUndefined();
+      await applyPlan(deps({ eventMaxAgeMs: HOUR }), ['o.txt'], undefined, undefined, lm + HOUR);
+      expect(fake.has('bucket-1', 'o.txt')!.metadata[META.made]).toBe(String(lm));
+      expect(fake.textOf('bucket-2', 'o.txt')).toBe('orphan');
+    });
+
+    it("gets reconcile's now: an orphan young at that time is left to its event when applied too", async () => {
+      const then = now - 10 * HOUR;
+      fake.direct('bucket-1', 'o.txt', 'orphan', { lastModified: then - 30 * 60_000 });
+      stamped('bucket-2', 'o.txt', 'stamped', 11 * HOUR); // server3 lacks it: the plan copies there
+      const r = await reconcile(deps({ eventMaxAgeMs: HOUR }, 3), { now: then, force: true });
+      expect(r.entries).toEqual([{ key: 'o.txt', action: 'copy', from: 'server2', to: ['server3'], reason: 'missing on server3' }]);
+      expect(r.applied).toEqual({ done: 1, failed: [] });
+      expect(fake.has('bucket-1', 'o.txt')!.metadata).toEqual({});
+      expect(fake.textOf('bucket-3', 'o.txt')).toBe('stamped');
     });
 
     it('names a store that does not answer at all', async () => {
