@@ -1,4 +1,6 @@
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient, type ReceiveMessageCommandOutput } from '@aws-sdk/client-sqs';
+import { mockClient } from 'aws-sdk-client-mock';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { handler } from '../../handlers/api';
 import { logger } from '../../handlers/http';
@@ -11,6 +13,7 @@ const ENV = {
   DFS_STORES: 'server1=bucket-1,server2=bucket-2',
   DFS_CONTROL_BUCKET: 'control',
   DFS_INLINE_LIMIT: '1000',
+  DFS_FAILURE_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/failures',
   AWS_REGION: 'us-east-1',
   AWS_ACCESS_KEY_ID: 'AKIDTEST',
   AWS_SECRET_ACCESS_KEY: 'secret',
@@ -25,6 +28,8 @@ afterAll(() => {
 });
 
 const { s3mock, fake } = useFakeS3();
+const sqsMock = mockClient(SQSClient);
+beforeEach(() => sqsMock.reset());
 let logError: jest.SpyInstance;
 
 beforeEach(() => {
@@ -221,5 +226,77 @@ describe('api handler: direct invocations', () => {
       statusCode: 400,
       body: { error: 'InvalidKey', message: 'key contains a "." or ".." segment' },
     });
+  });
+});
+
+describe('api handler: POST /reconcile/replay', () => {
+  /** `n` failure records whose notifications hold no record: each replays at once. */
+  const messages = (n: number, from = 0): ReceiveMessageCommandOutput => ({
+    $metadata: {},
+    Messages: Array.from({ length: n }, (_, i) => ({ ReceiptHandle: `r${from + i}`, Body: JSON.stringify({ requestPayload: { Records: [] } }) })),
+  });
+
+  it('replays the failure queue and answers how many it replayed and how many failed again', async () => {
+    sqsMock.on(ReceiveMessageCommand).resolvesOnce(messages(2)).resolves({});
+    sqsMock.on(DeleteMessageCommand).resolves({});
+    const res = await call('POST', '/reconcile/replay');
+    expect(res).toMatchObject({ status: 200, body: { replayed: 2, failed: 0 } });
+    expect(sqsMock.commandCalls(DeleteMessageCommand).map((c) => c.args[0].input)).toEqual([
+      { QueueUrl: ENV.DFS_FAILURE_QUEUE_URL, ReceiptHandle: 'r0' },
+      { QueueUrl: ENV.DFS_FAILURE_QUEUE_URL, ReceiptHandle: 'r1' },
+    ]);
+  });
+
+  describe('within 10 s', () => {
+    beforeEach(() => jest.useFakeTimers({ now: Date.UTC(2026, 0, 2), doNotFake: ['nextTick', 'setImmediate'] }));
+    afterEach(() => jest.useRealTimers());
+    /** A queue that never runs dry, each receive taking `ms`. */
+    const slowQueue = (ms: number) => {
+      let given = 0;
+      sqsMock.on(ReceiveMessageCommand).callsFake(async () => {
+        jest.setSystemTime(Date.now() + ms);
+        return messages(10, (given += 10) - 10);
+      });
+      sqsMock.on(DeleteMessageCommand).resolves({});
+    };
+
+    it('starts no batch once 10 s are spent', async () => {
+      slowQueue(5000);
+      expect(await call('POST', '/reconcile/replay')).toMatchObject({ status: 200, body: { replayed: 20, failed: 0 } });
+      expect(sqsMock.commandCalls(ReceiveMessageCommand)).toHaveLength(2);
+    });
+
+    it('starts one more while a millisecond of them is left', async () => {
+      slowQueue(4999);
+      expect(await call('POST', '/reconcile/replay')).toMatchObject({ status: 200, body: { replayed: 30, failed: 0 } });
+      expect(sqsMock.commandCalls(ReceiveMessageCommand)).toHaveLength(3);
+    });
+  });
+
+  it('answers a bare 500 when the queue does not answer, removing nothing', async () => {
+    sqsMock.on(ReceiveMessageCommand).rejects(networkError());
+    const res = await call('POST', '/reconcile/replay');
+    expect(res.status).toBe(500);
+    expect(res.raw).toBe('{"error":"Internal"}');
+    expect(sqsMock).not.toHaveReceivedCommand(DeleteMessageCommand);
+  });
+
+  it('answers nothing replayed without a failure queue (the local stack)', async () => {
+    const url = process.env.DFS_FAILURE_QUEUE_URL;
+    delete process.env.DFS_FAILURE_QUEUE_URL;
+    try {
+      await jest.isolateModulesAsync(async () => {
+        const { handler: fresh } = await import('../../handlers/api');
+        const res = (await fresh(apiEvent('POST', '/reconcile/replay', { headers: { accept: 'application/json' } }))) as APIGatewayProxyStructuredResultV2 & { body: string };
+        expect([res.statusCode, JSON.parse(res.body)]).toEqual([200, { replayed: 0, failed: 0 }]);
+      });
+    } finally {
+      process.env.DFS_FAILURE_QUEUE_URL = url;
+    }
+    expect(sqsMock.calls()).toHaveLength(0);
+  });
+
+  it('answers 404 NoRoute for GET /reconcile/replay', async () => {
+    expect(await call('GET', '/reconcile/replay')).toMatchObject({ status: 404, body: { error: 'NoRoute' } });
   });
 });

@@ -37,6 +37,7 @@ describe('routeOf', () => {
     expect(json({ op: 'reconcile', dryRun: true, force: false })).toEqual({ method: 'POST', path: '/reconcile?dryRun=1', body: undefined, type: undefined });
     expect(routeOf({ op: 'reconcile', dryRun: true, force: true }).path).toBe('/reconcile?dryRun=1&force=1');
     expect(json({ op: 'applyPlan', entries: [] })).toMatchObject({ path: '/reconcile/apply', body: { entries: [] } });
+    expect(json({ op: 'replayFailures' })).toEqual({ method: 'POST', path: '/reconcile/replay', body: undefined, type: undefined });
     expect(routeOf({ op: 'events' })).toEqual({ method: 'GET', path: '/events' });
     expect(routeOf({ op: 'events', after: '001-ab' }).path).toBe('/events?after=001-ab');
   });

@@ -6,12 +6,19 @@ import type { PlanEntry } from '../../lib/types';
 const copy = (key: string): PlanEntry => ({ key, action: 'copy', from: 'server2', to: ['server1'], reason: 'missing on server1' });
 const counts = { match: 0, differ: 0, missing: { server1: 0 }, copies: 0, deletes: 0 };
 
-function fakeApi(entries: PlanEntry[], apply: (batch: PlanEntry[], n: number) => { status: number; body: unknown } = (b) => ({ status: 200, body: { done: b.length, failed: [] } })) {
+type Answer = { status: number; body: unknown };
+
+function fakeApi(
+  entries: PlanEntry[],
+  apply: (batch: PlanEntry[], n: number) => Answer = (b) => ({ status: 200, body: { done: b.length, failed: [] } }),
+  replay: () => Answer = () => ({ status: 200, body: { replayed: 0, failed: 0 } }),
+) {
   const ops: ApiOp[] = [];
   let n = 0;
   const api: Transport = {
     async send(op) {
       ops.push(op);
+      if (op.op === 'replayFailures') return replay();
       if (op.op === 'reconcile') return { status: 200, body: { dryRun: true, counts, entries, unavailable: [] } };
       if (op.op === 'applyPlan') return apply(op.entries, (n += 1));
       throw new Error(`unexpected ${op.op}`);
@@ -27,9 +34,36 @@ describe('syncStores', () => {
     const entries = Array.from({ length: APPLY_BATCH * 2 + 1 }, (_, i) => copy(`k${i}`));
     const { api, ops } = fakeApi(entries);
     const r = await syncStores(() => api, { dryRun: false, force: true }, io());
-    expect(ops[0]).toEqual({ op: 'reconcile', dryRun: true, force: true });
-    expect(ops.slice(1).map((o) => (o.op === 'applyPlan' ? o.entries.length : -1))).toEqual([100, 100, 1]);
+    expect(ops.slice(0, 2)).toEqual([{ op: 'replayFailures' }, { op: 'reconcile', dryRun: true, force: true }]);
+    expect(ops.slice(2).map((o) => (o.op === 'applyPlan' ? o.entries.length : -1))).toEqual([100, 100, 1]);
     expect(r).toMatchObject({ exitCode: 0, applied: { done: 201, failed: [], notAttempted: 0, batches: 3 } });
+  });
+
+  it('replays the failed events before it asks for the plan, even when nothing differs', async () => {
+    const { api, ops } = fakeApi([]);
+    expect((await syncStores(() => api, { dryRun: false, force: false }, io())).exitCode).toBe(0);
+    expect(ops).toEqual([{ op: 'replayFailures' }, { op: 'reconcile', dryRun: true, force: false }]);
+  });
+
+  it('replays nothing on a dry run: it writes nothing', async () => {
+    const { api, ops } = fakeApi([copy('a')]);
+    await syncStores(() => api, { dryRun: true, force: false }, io());
+    expect(ops).toEqual([{ op: 'reconcile', dryRun: true, force: false }]);
+  });
+
+  it('goes on when the server has no replay route (404: an older server)', async () => {
+    const { api, ops } = fakeApi([copy('a')], undefined, () => ({ status: 404, body: { error: 'NotFound', message: 'no route' } }));
+    expect(await syncStores(() => api, { dryRun: false, force: false }, io())).toMatchObject({ exitCode: 0, applied: { done: 1 } });
+    expect(ops.map((o) => o.op)).toEqual(['replayFailures', 'reconcile', 'applyPlan']);
+  });
+
+  it('stops before the plan when the replay fails otherwise, sending nothing more', async () => {
+    const { api, ops } = fakeApi([copy('a')], undefined, () => ({ status: 503, body: { error: 'StoreUnavailable', message: 'control unavailable' } }));
+    await expect(syncStores(() => api, { dryRun: false, force: false }, io())).rejects.toMatchObject({
+      exitCode: 5,
+      message: 'no store answered; nothing was replayed',
+    });
+    expect(ops).toEqual([{ op: 'replayFailures' }]);
   });
 
   it('exits 4 for a dry run that found differences, 0 for one that did not', async () => {

@@ -1,3 +1,4 @@
+import { CopyObjectCommand } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { StoreUnavailableError } from '../../lib/errors';
@@ -62,8 +63,12 @@ describe('sqsFailureQueue', () => {
 
 describe('replayFailures', () => {
   const client = testClient();
-  const { fake } = useConditionalS3(client);
+  const { fake, s3mock } = useConditionalS3(client);
   const stores: Store[] = [1, 2].map((n) => ({ name: `server${n}`, bucket: `bucket-${n}`, s3: client }));
+  const deps = (failures?: FailureQueue) => makeDeps(stores, { control: { bucket: 'control', s3: client }, flavor: 'aws', ...(failures ? { failures } : {}) });
+  const createdEvent = (bucket: string, key: string) => ({
+    Records: [{ eventName: 'ObjectCreated:Put', eventTime: new Date(T).toISOString(), s3: { bucket: { name: bucket }, object: { key, sequencer: '0B' } } }],
+  });
 
   /** Hands out its items once each, `batch` at a time; forgets those removed. */
   class MemoryQueue implements FailureQueue {
@@ -78,6 +83,19 @@ describe('replayFailures', () => {
     }
     async remove(id: string) {
       this.removed.push(id);
+    }
+  }
+
+  /** A queue of `n` empty notifications whose every receive takes `ms` on the (fake) clock. */
+  class SlowQueue extends MemoryQueue {
+    receives = 0;
+    constructor(n: number, private readonly ms: number) {
+      super(Array.from({ length: n }, (_, i) => ({ id: `m${i}`, notification: null })));
+    }
+    override async receive(max: number) {
+      this.receives++;
+      jest.setSystemTime(Date.now() + this.ms);
+      return super.receive(max);
     }
   }
 
@@ -97,5 +115,48 @@ describe('replayFailures', () => {
     const queue = new MemoryQueue([], true);
     expect(await replayFailures(makeDeps(stores, { control: { bucket: 'control', s3: client }, failures: queue }))).toEqual({ replayed: 1000, failed: 0 });
     expect(queue.removed).toHaveLength(1000);
+  });
+
+  it('has nothing to do without a queue (the local stack has none), asking no store anything', async () => {
+    expect(await replayFailures(deps())).toEqual({ replayed: 0, failed: 0 });
+    expect(s3mock.calls()).toHaveLength(0);
+  });
+
+  it('tries a notification once: one that fails again stays queued, without pausing for retries', async () => {
+    fake.stamped('bucket-1', 'b.txt', 'y', { mtime: T });
+    fake.fail('bucket-2', networkError, { command: 'CopyObject' });
+    const queue = new MemoryQueue([{ id: 'again', notification: createdEvent('bucket-1', 'b.txt') }, { id: 'fine', notification: null }]);
+    expect(await replayFailures(deps(queue))).toEqual({ replayed: 1, failed: 1 });
+    expect(s3mock.commandCalls(CopyObjectCommand)).toHaveLength(1);
+    expect(queue.removed).toEqual(['fine']);
+  });
+
+  describe('within a time budget', () => {
+    beforeEach(() => jest.useFakeTimers({ now: T, doNotFake: ['nextTick', 'setImmediate'] }));
+    afterEach(() => jest.useRealTimers());
+
+    it('receives nothing with a budget of 0', async () => {
+      const queue = new SlowQueue(30, 1000);
+      expect(await replayFailures(deps(queue), 0)).toEqual({ replayed: 0, failed: 0 });
+      expect(queue.receives).toBe(0);
+    });
+
+    it('starts no batch once the budget is spent: exactly at the deadline it stops', async () => {
+      const queue = new SlowQueue(50, 1000);
+      expect(await replayFailures(deps(queue), 2000)).toEqual({ replayed: 20, failed: 0 });
+      expect(queue.receives).toBe(2);
+      expect(queue.removed).toHaveLength(20);
+    });
+
+    it('starts one more batch while a millisecond of the budget is left', async () => {
+      const queue = new SlowQueue(50, 1000);
+      expect(await replayFailures(deps(queue), 2001)).toEqual({ replayed: 30, failed: 0 });
+      expect(queue.receives).toBe(3);
+    });
+
+    it('has no limit but the 1000 replays without a budget', async () => {
+      const queue = new SlowQueue(1500, 60_000);
+      expect(await replayFailures(deps(queue))).toEqual({ replayed: 1000, failed: 0 });
+    });
   });
 });
