@@ -362,3 +362,60 @@ describe('whole objects, as S3 stores them', () => {
     expect(await text('b2', 'copy-dst')).toBe('new bytes');
   });
 });
+
+describe('copy events, as S3 sends them', () => {
+  /** The records s3rver emits while `fn` runs. */
+  const recordsDuring = async (fn: () => Promise<unknown>) => {
+    const records: S3Notification['Records'] = [];
+    const listener = (e: unknown) => records.push(...(e as S3Notification).Records);
+    s3.server.on('event', listener);
+    try {
+      await fn();
+    } finally {
+      (s3.server as unknown as { off(event: string, fn: (e: unknown) => void): void }).off('event', listener);
+    }
+    return records.map((r) => ({ event: r.eventName, at: `${r.s3.bucket.name}/${r.s3.object.key}`, eTag: r.s3.object.eTag }));
+  };
+  const copy = (from: string, to: string, metadata?: Record<string, string>) => {
+    const [bucket, ...key] = to.split('/');
+    return s3.client.send(
+      new CopyObjectCommand({ Bucket: bucket, Key: key.join('/'), CopySource: from, ...(metadata ? { MetadataDirective: 'REPLACE', Metadata: metadata } : {}) }),
+    );
+  };
+
+  it('carry the ETag of the copy, without quotes, onto a free key', async () => {
+    await s3.client.send(new PutObjectCommand({ Bucket: 'b1', Key: 'ev-src', Body: 'copy me' }));
+    expect(await recordsDuring(() => copy('b1/ev-src', 'b2/ev-free'))).toEqual([{ event: 'ObjectCreated:Copy', at: 'b2/ev-free', eTag: md5('copy me') }]);
+  });
+
+  it('carry the ETag of the new bytes for a copy with replaced metadata over another object', async () => {
+    await s3.client.send(new PutObjectCommand({ Bucket: 'b1', Key: 'ev-new', Body: 'new bytes' }));
+    await s3.client.send(new PutObjectCommand({ Bucket: 'b2', Key: 'ev-over', Body: 'old bytes' }));
+    expect(await recordsDuring(() => copy('b1/ev-new', 'b2/ev-over', { mtime: '1' }))).toEqual([
+      { event: 'ObjectCreated:Copy', at: 'b2/ev-over', eTag: md5('new bytes') },
+    ]);
+  });
+
+  it('carry the ETag for a copy onto itself that only replaces metadata (the way a version is stamped)', async () => {
+    await s3.client.send(new PutObjectCommand({ Bucket: 'b1', Key: 'ev-self', Body: 'same bytes' }));
+    expect(await recordsDuring(() => copy('b1/ev-self', 'b1/ev-self', { 'dfs-made': '1' }))).toEqual([
+      { event: 'ObjectCreated:Copy', at: 'b1/ev-self', eTag: md5('same bytes') },
+    ]);
+  });
+
+  it("carry each copy's own ETag when 20 copies of different sources race onto one key; the last is the key's", async () => {
+    const sources = Array.from({ length: 20 }, (_, i) => `race source ${i}`);
+    await Promise.all(sources.map((body, i) => s3.client.send(new PutObjectCommand({ Bucket: 'b1', Key: `ev-race-${i}`, Body: body }))));
+    const records = await recordsDuring(() => Promise.all(sources.map((_, i) => copy(`b1/ev-race-${i}`, 'b2/ev-raced'))));
+    expect(records).toHaveLength(20);
+    expect(new Set(records.map((r) => r.eTag))).toEqual(new Set(sources.map((body) => md5(body))));
+    const head = await s3.client.send(new HeadObjectCommand({ Bucket: 'b2', Key: 'ev-raced' }));
+    expect(records[records.length - 1]!.eTag).toBe(head.ETag!.replace(/"/g, ''));
+  });
+
+  it('leave the ETag of Put events as s3rver sends it', async () => {
+    expect(await recordsDuring(() => s3.client.send(new PutObjectCommand({ Bucket: 'b1', Key: 'ev-put', Body: 'put bytes' })))).toEqual([
+      { event: 'ObjectCreated:Put', at: 'b1/ev-put', eTag: md5('put bytes') },
+    ]);
+  });
+});
