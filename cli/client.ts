@@ -30,6 +30,7 @@ export type ApiOp =
   | { op: 'completeUpload'; key: string; uploads: Array<UploadTarget & { parts: DonePart[] }> }
   | { op: 'abortUpload'; key: string; uploads: UploadTarget[] }
   | { op: 'reconcile'; dryRun: boolean; force: boolean }
+  | { op: 'replayFailures' }
   | { op: 'applyPlan'; entries: PlanEntry[] }
   | { op: 'events'; after?: string };
 
@@ -98,6 +99,8 @@ export function routeOf(op: ApiOp): Route {
       return jsonRoute('POST', '/uploads/abort', { key: op.key, uploads: op.uploads });
     case 'reconcile':
       return { method: 'POST', path: withQuery('/reconcile', { dryRun: op.dryRun ? 1 : undefined, force: op.force ? 1 : undefined }) };
+    case 'replayFailures':
+      return { method: 'POST', path: '/reconcile/replay' };
     case 'applyPlan':
       return jsonRoute('POST', '/reconcile/apply', { entries: op.entries });
     case 'events':

@@ -51,6 +51,13 @@ export interface SyncResult {
  */
 export async function syncStores(connect: () => Transport, opts: SyncOptions, io: SyncIo): Promise<SyncResult> {
   const api = connect();
+  // Replication events that failed every retry come first: a delete among them must be known
+  // before the plan, or the plan would copy the deleted file back. An older server without
+  // the route (404) has nothing to replay.
+  if (!opts.dryRun) {
+    const replay = await api.send({ op: 'replayFailures' }, { signal: io.signal });
+    if (replay.status !== 200 && replay.status !== 404) throw errorForResponse(replay.status, replay.body, 'nothing was replayed');
+  }
   const report = reportOf(await api.send({ op: 'reconcile', dryRun: true, force: opts.force }, { signal: io.signal }));
   io.onPlan?.(report);
   if (report.entries.length === 0) return { report, exitCode: EXIT.ok };

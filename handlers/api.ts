@@ -8,10 +8,13 @@ import { abortUpload, completeUpload, putFile, signParts, startUpload } from '..
 import { deleteFile } from '../lib/delete';
 import { applyEntries, reconcile } from '../lib/sync';
 import { readEvents } from '../lib/journal';
+import { replayFailures } from '../lib/failures';
 import type { Deps } from '../lib/deps';
 import type { WriteAnswer } from '../lib/types';
 
 const FILES = '/files/';
+/** Replaying failed events in a request leaves the rest of API Gateway's 29 s to the request itself. */
+const REPLAY_BUDGET_MS = 10_000;
 const MAX_JSON_BYTES = 1024 * 1024;
 
 const flag = (v: string | undefined) => v === '1' || v === 'true';
@@ -70,7 +73,9 @@ const exactRoutes: Record<string, (req: ApiRequest, deps: Deps) => Promise<ApiRe
   'POST /uploads/sign': async (req, deps) => ok(await signParts(deps, jsonBody(req))),
   'POST /uploads/complete': async (req, deps) => written(await completeUpload(deps, jsonBody(req))),
   'POST /uploads/abort': async (req, deps) => written(await abortUpload(deps, jsonBody(req))),
-  'POST /reconcile': async (req, deps) => ok(await reconcile(deps, { dryRun: flag(req.query.dryRun), force: flag(req.query.force) })),
+  'POST /reconcile': async (req, deps) =>
+    ok(await reconcile(deps, { dryRun: flag(req.query.dryRun), force: flag(req.query.force), replayBudgetMs: REPLAY_BUDGET_MS })),
+  'POST /reconcile/replay': async (_req, deps) => ok(await replayFailures(deps, REPLAY_BUDGET_MS)),
   'POST /reconcile/apply': async (req, deps) => ok(await applyEntries(deps, jsonBody(req))),
   'GET /events': async (req, deps) => ok(await readEvents(deps, req.query.after)),
 };

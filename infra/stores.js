@@ -81,15 +81,35 @@ const bucket = (name) => ({
   },
 });
 
+/**
+ * How long the control bucket keeps its records (README "The replication rules"). Tombstones and
+ * delete intents outlive the failure queue (14 days) and the event age, so a late or replayed
+ * event still finds what it needs; a kept version matters only until late deletes are in (hours).
+ * A record rewritten (a tombstone raised again) starts its time afresh.
+ */
+const CONTROL_EXPIRY = Object.freeze({ 'tombstones/': 30, 'journal/': 30, 'superseded/': 2 });
+
+const controlBucketResource = (name) => {
+  const b = bucket(name);
+  b.Properties.LifecycleConfiguration.Rules.push(
+    ...Object.entries(CONTROL_EXPIRY).map(([prefix, days]) => ({
+      Id: `expire-${prefix.replace('/', '')}`,
+      Status: 'Enabled',
+      Prefix: prefix,
+      ExpirationInDays: days,
+    })),
+  );
+  return b;
+};
+
 /** `resources:` entry: the buckets, and their names as stack outputs. */
 async function resources(ctx) {
   const { stores, control } = await layout(ctx);
   const Resources = {};
   const Outputs = {};
-  for (const b of [...stores, control]) {
-    Resources[b.logicalId] = bucket(b.bucket);
-    Outputs[`${b.logicalId}Name`] = { Value: { Ref: b.logicalId } };
-  }
+  for (const b of stores) Resources[b.logicalId] = bucket(b.bucket);
+  Resources[control.logicalId] = controlBucketResource(control.bucket);
+  for (const b of [...stores, control]) Outputs[`${b.logicalId}Name`] = { Value: { Ref: b.logicalId } };
   return { Resources, Outputs };
 }
 
@@ -108,6 +128,8 @@ async function iamStatements(ctx) {
       Resource: objects,
     },
     { Effect: 'Allow', Action: ['s3:ListBucket'], Resource: arns },
+    // Reconcile replays the replication events that failed every retry.
+    { Effect: 'Allow', Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage'], Resource: { 'Fn::GetAtt': ['ReplicationFailures', 'Arn'] } },
   ];
 }
 
@@ -133,4 +155,4 @@ async function controlBucket(ctx) {
   return (await layout(ctx)).control.bucket;
 }
 
-module.exports = { resources, iamStatements, storesEnv, controlBucket, replicateEvents, layoutOf };
+module.exports = { CONTROL_EXPIRY, resources, iamStatements, storesEnv, controlBucket, replicateEvents, layoutOf };

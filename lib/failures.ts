@@ -1,6 +1,6 @@
 import { DeleteMessageCommand, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { Deps } from './deps';
-import { StoreUnavailableError } from './errors';
+import { DfsError } from './errors';
 import { replicateNotification } from './replicate';
 
 /*
@@ -9,6 +9,18 @@ import { replicateNotification } from './replicate';
  * destination, an SQS queue. Their S3 notifications are not lost: reconcile replays them before
  * it plans, so a delete whose event failed still becomes a tombstone instead of being undone.
  */
+
+/**
+ * The failure queue did not answer: nothing is replayed, and a reconcile that would plan without
+ * the deletes in it does not run (503).
+ */
+export class QueueUnavailableError extends DfsError {
+  readonly status = 503;
+  readonly code = 'Unavailable';
+  constructor(options?: { cause?: unknown }) {
+    super('the queue of failed replication events did not answer; nothing was replayed or applied, try again', options);
+  }
+}
 
 /** One failed invocation: its queue receipt and the S3 notification it carried. */
 export interface FailedInvocation {
@@ -27,19 +39,23 @@ export interface FailureQueue {
 const MAX_REPLAYS = 1000;
 
 /**
- * Replays every queued notification through replication, oldest first as the queue gives them;
- * each one that now succeeds is removed, the others stay for the next run.
+ * Replays queued notifications through replication, oldest first as the queue gives them, until
+ * the queue is empty or `budgetMs` is spent; each one that now succeeds is removed, the others
+ * stay for the next run. Nothing to do without a queue (the local stack has none).
  */
-export async function replayFailures(deps: Deps): Promise<{ replayed: number; failed: number }> {
-  const queue = deps.failures!;
+export async function replayFailures(deps: Deps, budgetMs = Infinity): Promise<{ replayed: number; failed: number }> {
+  const queue = deps.failures;
   let replayed = 0;
   let failed = 0;
-  while (replayed + failed < MAX_REPLAYS) {
+  if (!queue) return { replayed, failed };
+  const deadline = Date.now() + budgetMs;
+  while (replayed + failed < MAX_REPLAYS && Date.now() < deadline) {
     const batch = await queue.receive(10);
     if (batch.length === 0) break;
     for (const f of batch) {
       try {
-        await replicateNotification(deps, f.notification);
+        // One attempt: an event that still fails stays queued for the next run.
+        await replicateNotification(deps, f.notification, { attempts: 1 });
         await queue.remove(f.id);
         replayed++;
       } catch (err) {
@@ -69,14 +85,14 @@ export function sqsFailureQueue(sqs: SQSClient, url: string): FailureQueue {
           }
         });
       } catch (err) {
-        throw new StoreUnavailableError('failure-queue', { cause: err });
+        throw new QueueUnavailableError({ cause: err });
       }
     },
     async remove(id) {
       try {
         await sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: id }));
       } catch (err) {
-        throw new StoreUnavailableError('failure-queue', { cause: err });
+        throw new QueueUnavailableError({ cause: err });
       }
     },
   };

@@ -4,7 +4,7 @@ import { ObjectChangedError, StoreUnavailableError } from './errors';
 import { bareEtag, copyObject, headObject, type ObjectHead, type Store } from './stores';
 import { adoptionOf, META } from './stamps';
 import { appendEvent } from './journal';
-import { classifyDelete, updateTombstone, type DeleteKind } from './tombstones';
+import { classifyDelete, compareSequencers, updateTombstone, type DeleteKind } from './tombstones';
 import { isReplica, settleKey, type SettleOutcome } from './settle';
 import { parseS3Event, type RejectedRecord } from './s3events';
 
@@ -35,6 +35,8 @@ export interface ObjectEvent {
   seq: string;
   /** The ETag the event reports for a created object, when it does. */
   etag?: string;
+  /** S3's event name, e.g. `ObjectCreated:Copy`. */
+  name?: string;
 }
 
 export interface ReplicationOutcome extends Omit<SettleOutcome, 'stale'> {
@@ -59,6 +61,8 @@ export interface NotificationOptions {
   onRejected?: (r: RejectedRecord) => void;
   /** The pause before in-process attempt `n` (2, 3, …). Default: 200 ms × 2^n. */
   pause?: (attempt: number) => Promise<void>;
+  /** Attempts per event before throwing. Default: ATTEMPTS. */
+  attempts?: number;
 }
 
 /**
@@ -82,7 +86,7 @@ export async function replicateNotification(deps: Deps, notification: unknown, o
   };
   for (const ev of events) {
     let outcome = await once(ev);
-    for (let attempt = 2; outcome.failed.length > 0 && attempt <= ATTEMPTS; attempt++) {
+    for (let attempt = 2; outcome.failed.length > 0 && attempt <= (opts.attempts ?? ATTEMPTS); attempt++) {
       await pause(attempt);
       outcome = await once(ev);
     }
@@ -98,18 +102,35 @@ const nothing = (): ReplicationOutcome => ({ copied: [], deleted: [], waiting: [
 
 async function replicateWrite(deps: Deps, ev: ObjectEvent): Promise<ReplicationOutcome> {
   let head = await headObject(ev.store, ev.key);
-  // Gone, or replaced by another write: whatever happened since has its own event.
-  if (!head || (ev.etag !== undefined && bareEtag(head.etag) !== bareEtag(ev.etag) && !head.stamp)) return nothing();
-  if (!head.stamp) {
-    head = await adoptVersion(deps, ev, head);
-    if (!head) return nothing();
-  }
+  if (!head) return nothing(); // gone since: whatever removed it has its own event
+  if (needsStamp(ev, head)) head = await adoptVersion(deps, ev, head);
+  // Not stamped, and this event cannot say when it was made: its own event will.
+  if (!head?.stamp) return nothing();
   const trigger = head;
   const { view: _v, plan: _p, stale: _s, ...out } = await settleKey(deps, ev.key, {
     by: 'replicate',
     fill: (winner) => winner.stamp!.id === trigger.stamp!.id && !isReplica(trigger),
   });
   return out;
+}
+
+/**
+ * Whether this event stamps `head`: the version has no stamp, or one taken from an earlier event
+ * of the same bytes on this store (the same content written twice, the first event late; not
+ * when the later write was itself a copy), and
+ * the event is provably about these bytes (its ETag). An event without an ETag, or of other
+ * bytes, is about a version replaced since, and must not date this one.
+ */
+function needsStamp(ev: ObjectEvent, head: ObjectHead): boolean {
+  if (ev.etag === undefined || bareEtag(ev.etag) !== bareEtag(head.etag)) return false;
+  // Written in a later second than this event (S3's LastModified, its own clock, to the
+  // second): the same bytes written again since, whose own event dates them.
+  if (head.lastModifiedMs > ev.time) return false;
+  if (!head.stamp) return true;
+  // A stamp in place is a copy onto itself: its own Copy event comes later, and must not
+  // stamp it again (it would forever); the same bytes written again come as a Put or an upload.
+  const by = head.metadata[META.seq];
+  return by !== undefined && !isReplica(head) && ev.name !== 'ObjectCreated:Copy' && compareSequencers(ev.seq, by) > 0;
 }
 
 /**
@@ -121,7 +142,7 @@ async function replicateWrite(deps: Deps, ev: ObjectEvent): Promise<ReplicationO
  */
 async function adoptVersion(deps: Deps, ev: ObjectEvent, head: ObjectHead): Promise<ObjectHead | null> {
   const id = createHash('sha256').update(`${ev.store.bucket}\n${ev.key}\n${ev.seq}\n${head.etag}`).digest('hex').slice(0, 24);
-  const adoption = adoptionOf({ [META.id]: id, ...head.metadata }, ev.time, ev.store.name);
+  const adoption = adoptionOf({ [META.id]: id, ...head.metadata, [META.seq]: ev.seq }, ev.time, ev.store.name);
   try {
     await copyObject(ev.store, ev.store, ev.key, head, adoption.metadata, { ifMatch: head.etag });
   } catch (err) {
@@ -151,6 +172,9 @@ async function replicateDelete(deps: Deps, ev: ObjectEvent): Promise<Replication
   if (!realDelete) return { ...nothing(), deleteKind: kind };
   if (kind === 'real') {
     await appendEvent(deps, { action: 'deleted', key: ev.key, from: ev.store.name, reason: `deleted on ${ev.store.name} at ${new Date(ev.time).toISOString()}` });
+  } else {
+    // This event was our own delete's echo, and the one that took its place a user's delete.
+    await appendEvent(deps, { action: 'deleted', key: ev.key, from: ev.store.name, reason: `an earlier event on ${ev.store.name} turned out to be a user's delete, not ours` });
   }
   const { view: _v, plan: _p, stale: _s, ...out } = await settleKey(deps, ev.key, { by: 'replicate', fill: () => false });
   return { ...out, deleteKind: kind };

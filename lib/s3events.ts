@@ -70,7 +70,7 @@ export function parseS3Event(
     // S3 gives every PUT and DELETE event a sequencer; without one, the event's time stands in.
     const seq = typeof object.sequencer === 'string' && /^[0-9A-Fa-f]{1,64}$/.test(object.sequencer) ? object.sequencer : time.toString(16);
     const etag = typeof object.eTag === 'string' && object.eTag !== '' ? object.eTag : undefined;
-    events.push({ store, key, kind, time, seq, ...(etag ? { etag } : {}) });
+    events.push({ store, key, kind, time, seq, name, ...(etag ? { etag } : {}) });
   }
   return { events, rejected };
 }

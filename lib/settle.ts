@@ -10,9 +10,11 @@ import {
   headObject,
   storeNamed,
   type ObjectHead,
+  type Store,
 } from './stores';
 import { META } from './stamps';
-import { addIntents, failIntent, isDeadUnder, readTombstone, updateTombstone, type Tombstone } from './tombstones';
+import { addIntents, closeIntent, failIntent, isDeadUnder, readTombstone, updateTombstone, type Tombstone } from './tombstones';
+import { listRecords } from './control';
 import { appendEvent } from './journal';
 
 /*
@@ -22,7 +24,7 @@ import { appendEvent } from './journal';
  *
  *   1. a copy made (dfs-made) at or before the tombstone's deletedAt is dead: it is replaced by
  *      the live winner if there is one, else deleted (an intent first: lib/tombstones.ts);
- *   2. among live copies the newest mtime wins, ties broken by ETag, so all agree;
+ *   2. among live versions the newest mtime wins, ties broken by ETag, so all agree;
  *   3. a store holding an older live version gets the winner's copy; a store lacking the key
  *      gets it only when `fill` allows (a replica's event never fills a gap: the store may have
  *      lost it to a delete whose event is on its way);
@@ -30,20 +32,36 @@ import { appendEvent } from './journal';
  *      alone, and never copied: only its own event knows when it was made.
  * Every copy carries the stamp and mtime of the write it copies, so one write makes at most
  * one copy per other store, and a copy's event finds every store equal.
+ *
+ * Kept versions. Newest-wins may replace a live version W with a newer-mtime V made *before*
+ * W. If a delete between the two surfaces later (its event was late), V is dead and W should
+ * have won: a write made after a delete survives it. So before V replaces such a W, W is kept
+ * in the control bucket (`superseded/<key>/<id>`), and when the key has a tombstone, kept
+ * versions made after it compete with the copies and are copied back if they win.
+ *
+ *   t1 V made (mtime 100) on s1   t2 a user deletes on s3 (event late)   t3 W made (mtime 50) on s2
+ *   W's event: V newer → keep W, copy V over it     the delete's event: V dead, W kept and live → W back
  */
 
-/** What every store holds under a key, and its tombstone. */
+/** Where superseded versions are kept, as a store of its own in the control bucket. */
+export const ARCHIVE = 'superseded';
+const archiveKey = (key: string, id: string) => `${ARCHIVE}/${key}/${id}`;
+
+/** What every store holds under a key, its tombstone, and the versions kept for it. */
 export interface KeyView {
   key: string;
   /** Per answering store: its copy, or null. Stores that did not answer are absent. */
   copies: Map<string, ObjectHead | null>;
   unavailable: string[];
   tombstone?: Tombstone;
+  /** Versions replaced while live (see above), read only when the key has a tombstone. */
+  kept?: { objectKey: string; head: ObjectHead }[];
 }
 
 export type Step =
-  | { op: 'copy'; from: string; to: string; over: string | null; reason: string }
+  | { op: 'copy'; from: string; fromKey?: string; to: string; over: string | null; reason: string }
   | { op: 'delete'; store: string; etag: string; reason: string }
+  | { op: 'forget'; objectKey: string; reason: string }
   | { op: 'wait'; store: string; reason: string };
 
 export interface KeyPlan {
@@ -73,10 +91,14 @@ export const isReplica = (h: ObjectHead) => h.metadata[META.replicaOf] !== undef
  */
 export function planKey(view: KeyView, fill: (winner: ObjectHead) => boolean): KeyPlan {
   const { key, tombstone } = view;
-  const present = [...view.copies.values()].filter((h): h is ObjectHead => h !== null);
   const dead = (h: ObjectHead) => h.stamp !== undefined && isDeadUnder(tombstone, h.stamp.madeMs);
-  const live = present.filter((h) => h.stamp !== undefined && !dead(h));
-  const winner = live.length > 0 ? live.reduce((a, b) => (isNewer(b, a) ? b : a)) : undefined;
+  const present = [...view.copies.values()].filter((h): h is ObjectHead => h !== null);
+  const kept = view.kept ?? [];
+  const candidates = [...present, ...kept.map((k) => k.head)].filter((h) => h.stamp !== undefined && !dead(h));
+  const best = candidates.length > 0 ? candidates.reduce((a, b) => (isNewer(b, a) ? b : a)) : undefined;
+  // Copy from a store holding the winning write when one does, else from where it is kept.
+  const winner = best && (present.find((h) => h.stamp && h.stamp.id === best.stamp!.id && !dead(h)) ?? best);
+  const source = winner && (winner.store === ARCHIVE ? { from: ARCHIVE, fromKey: kept.find((k) => k.head === winner)!.objectKey } : { from: winner.store });
   const steps: Step[] = [];
   for (const [store, h] of view.copies) {
     if (h && !h.stamp) {
@@ -88,12 +110,16 @@ export function planKey(view: KeyView, fill: (winner: ObjectHead) => boolean): K
       continue;
     }
     if (h === null) {
-      if (fill(winner)) steps.push({ op: 'copy', from: winner.store, to: store, over: null, reason: `missing on ${store}` });
+      if (winner.store === ARCHIVE || fill(winner)) steps.push({ op: 'copy', ...source!, to: store, over: null, reason: `missing on ${store}` });
     } else if (dead(h)) {
-      steps.push({ op: 'copy', from: winner.store, to: store, over: h.etag, reason: `${deadReason(h, tombstone!)}; ${winner.store} holds a later write` });
+      steps.push({ op: 'copy', ...source!, to: store, over: h.etag, reason: `${deadReason(h, tombstone!)}; a write made after it wins` });
     } else if (h !== winner && !knownSame(h, winner)) {
-      steps.push({ op: 'copy', from: winner.store, to: store, over: h.etag, reason: newerReason(winner, h) });
+      steps.push({ op: 'copy', ...source!, to: store, over: h.etag, reason: newerReason(winner, h) });
     }
+  }
+  for (const k of kept) {
+    if (dead(k.head)) steps.push({ op: 'forget', objectKey: k.objectKey, reason: 'kept version made before the delete' });
+    else if (winner && winner.store !== ARCHIVE && k.head.stamp?.id === winner.stamp?.id) steps.push({ op: 'forget', objectKey: k.objectKey, reason: 'kept version is on the stores again' });
   }
   return { key, steps, ...(winner ? { winner } : {}) };
 }
@@ -107,10 +133,24 @@ function newerReason(w: ObjectHead, h: ObjectHead): string {
   return `${w.store} newer (${iso(w.mtimeMs)} vs ${h.store} ${iso(h.mtimeMs)})`;
 }
 
-/** Looks at `key` on every store and reads its tombstone, in parallel. */
-export async function observeKey(deps: Pick<Deps, 'stores' | 'control'>, key: string): Promise<KeyView> {
+/** The control bucket as the store kept versions are copied to and from. */
+function archiveOf(deps: Pick<Deps, 'control' | 'flavor'>): Store {
+  return { name: ARCHIVE, bucket: deps.control.bucket, s3: deps.control.s3, flavor: deps.flavor };
+}
+
+/** Looks at `key` on every store and reads its tombstone (and, with one, its kept versions). */
+export async function observeKey(deps: Pick<Deps, 'stores' | 'control' | 'flavor'>, key: string): Promise<KeyView> {
   const [asked, tombstone] = await Promise.all([askEvery(deps.stores, (s) => headObject(s, key)), readTombstone(deps, key)]);
-  return { key, copies: asked.answers, unavailable: asked.unavailable, ...(tombstone ? { tombstone } : {}) };
+  const view: KeyView = { key, copies: asked.answers, unavailable: asked.unavailable, ...(tombstone ? { tombstone } : {}) };
+  if (!tombstone) return view;
+  const archive = archiveOf(deps);
+  const kept: KeyView['kept'] = [];
+  for await (const r of listRecords(deps.control, `${ARCHIVE}/${key}/`)) {
+    if (r.key.slice(ARCHIVE.length + key.length + 2).includes('/')) continue; // a longer key's
+    const head = await headObject(archive, r.key);
+    if (head) kept.push({ objectKey: r.key, head });
+  }
+  return { ...view, kept };
 }
 
 /** Who settles: names the journal entries (replication copies are `replicate`, reconcile's `reconcile`). */
@@ -134,6 +174,8 @@ export interface SettleOutcome {
 export async function applyKeyPlan(deps: Deps, view: KeyView, plan: KeyPlan, by: Settler): Promise<SettleOutcome> {
   const out: SettleOutcome = { copied: [], deleted: [], waiting: [], failed: [...view.unavailable], stale: false };
   const key = plan.key;
+  const archive = archiveOf(deps);
+  const storeOf = (name: string) => (name === ARCHIVE ? archive : storeNamed(deps.stores, name));
   const deletes = plan.steps.filter((s): s is Extract<Step, { op: 'delete' }> => s.op === 'delete');
   const copies = plan.steps.filter((s): s is Extract<Step, { op: 'copy' }> => s.op === 'copy');
   out.waiting = plan.steps.filter((s) => s.op === 'wait').map((s) => (s as { store: string }).store);
@@ -147,9 +189,13 @@ export async function applyKeyPlan(deps: Deps, view: KeyView, plan: KeyPlan, by:
   await Promise.all(
     copies.map(async (s) => {
       const winner = plan.winner!;
-      const metadata = { ...winner.metadata, [META.replicaOf]: s.from };
+      const replaced = s.over ? view.copies.get(s.to) : null;
       try {
-        await copyObject(storeNamed(deps.stores, s.from), storeNamed(deps.stores, s.to), key, winner, metadata, s.over ? { ifMatch: s.over } : { ifAbsent: true });
+        if (replaced?.stamp && winner.stamp && replaced.stamp.madeMs > winner.stamp.madeMs && !isDeadUnder(view.tombstone, replaced.stamp.madeMs)) {
+          await keep(deps, archive, storeOf(s.to), key, replaced);
+        }
+        const metadata = { ...winner.metadata, [META.replicaOf]: s.from };
+        await copyObject(storeOf(s.from), storeOf(s.to), key, winner, metadata, s.over ? { ifMatch: s.over } : { ifAbsent: true }, s.fromKey);
         out.copied.push(s.to);
         await appendEvent(deps, { action: by === 'reconcile' ? 'reconcile' : 'replicate', key, from: s.from, to: [s.to], reason: s.reason });
       } catch (err) {
@@ -158,36 +204,71 @@ export async function applyKeyPlan(deps: Deps, view: KeyView, plan: KeyPlan, by:
     }),
   );
 
+  for (const s of plan.steps) {
+    if (s.op !== 'forget') continue;
+    try {
+      await deleteObject(archive, s.objectKey);
+    } catch (err) {
+      onError(ARCHIVE, err);
+    }
+  }
+
   if (deletes.length > 0) {
-    let ids: string[] = [];
+    let ids: (string | undefined)[] = [];
     await updateTombstone(deps, key, (t) => {
       const added = addIntents(t!, deletes, Date.now());
       ids = added.ids;
       return added.tombstone;
     });
-    await Promise.all(
-      deletes.map(async (s, n) => {
+    const calls = await Promise.all(
+      deletes.map(async (s, n): Promise<'done' | 'refused' | 'unknown' | 'skipped'> => {
+        // Another delete of ours is pending on that store: its echo must come first.
+        if (ids[n] === undefined) {
+          out.failed.push(s.store);
+          return 'skipped';
+        }
         try {
           await deleteObject(storeNamed(deps.stores, s.store), key, s.etag);
           out.deleted.push(s.store);
           await appendEvent(deps, { action: by === 'reconcile' ? 'reconcile' : 'delete', key, to: [s.store], reason: s.reason });
+          return 'done';
         } catch (err) {
-          // Refused at once: no echo will come, and an event that took this intent was a user's.
-          if (certainlyNotDone(err)) {
-            let real = false;
-            await updateTombstone(deps, key, (t) => {
-              const r = failIntent(t!, ids[n]!, s.store);
-              real = r.realDelete;
-              return r.tombstone === t ? undefined : r.tombstone;
-            });
-            if (real) out.stale = true;
-          }
           onError(s.store, err);
+          return certainlyNotDone(err) ? 'refused' : 'unknown';
         }
       }),
     );
+    // Each call is over: its echo, if any, is dated before now. One refused at once will have
+    // none, and an event that took its intent was a user's delete after all.
+    const ended = Date.now();
+    let real = false;
+    await updateTombstone(deps, key, (t) => {
+      let next = t!;
+      real = false; // decided afresh on each attempt of the conditional write
+      calls.forEach((c, n) => {
+        if (c === 'skipped') return;
+        if (c === 'refused') {
+          const r = failIntent(next, ids[n]!, deletes[n]!.store);
+          real ||= r.realDelete;
+          next = r.tombstone;
+        } else next = closeIntent(next, ids[n]!, ended);
+      });
+      return next === t ? undefined : next;
+    });
+    if (real) out.stale = true;
   }
   return out;
+}
+
+/** Keeps `h` (held by `from`) in the control bucket before a newer-mtime, earlier-made version replaces it. */
+async function keep(deps: Deps, archive: Store, from: Store, key: string, h: ObjectHead): Promise<void> {
+  try {
+    await copyObject(from, archive, archiveKey(key, h.stamp!.id), h, h.metadata, { ifAbsent: true }, key);
+  } catch (err) {
+    if (err instanceof ObjectChangedError) return; // kept already
+    throw err;
+  }
+  await appendEvent(deps, { action: 'keep', key, from: from.name, reason: `made ${iso(h.stamp!.madeMs)}, after the version replacing it: kept until no late delete can make it the winner` });
 }
 
 /** Rounds of look-decide-act before settleKey reports the key as still changing. */

@@ -13,6 +13,8 @@ import { BadRequestError } from './errors';
  *   dfs-id          the write's identity: every copy of one write carries the same id.
  *   dfs-who         who made the write: a user's name, or `<store> (direct)` for bucket writes.
  *   dfs-replica-of  only on copies replication made: the store it was copied from.
+ *   dfs-seq         on a version stamped from its S3 event: that event's sequencer (see
+ *                   lib/replicate.ts adoptVersion).
  *
  * A version is *stamped* once it has dfs-made and dfs-id; copies carry the stamp of the write
  * they copy, so no decision ever uses a copy's own LastModified.
@@ -23,6 +25,8 @@ export const META = Object.freeze({
   id: 'dfs-id',
   who: 'dfs-who',
   replicaOf: 'dfs-replica-of',
+  /** On a version stamped from its S3 event: that event's sequencer. */
+  seq: 'dfs-seq',
 });
 
 /** The identity and made-at time of a write, as its versions carry it. */
@@ -113,16 +117,19 @@ export interface Adoption {
 /**
  * Stamps for a version written without them (a direct bucket write, or a multipart upload that
  * just completed), made at `madeMs` on S3's clock: the identity it already has or a new one, its
- * mtime if it carries a valid one (else `madeMs`), clamped to `madeMs` when more than
- * MAX_FUTURE_MS ahead. User metadata is kept.
+ * mtime if it carries a valid one, else none (it is then dated by dfs-made), and none either when
+ * more than MAX_FUTURE_MS ahead (clamped to when it was made). User metadata is kept.
  */
 export function adoptionOf(metadata: Record<string, string>, madeMs: number, store: string): Adoption {
   const given = parseMtime(metadata[META.mtime]);
   const clamped = given !== undefined && given > madeMs + MAX_FUTURE_MS;
   const mtimeMs = given === undefined || clamped ? madeMs : given;
   const stamp: Stamp = { id: metadata[META.id] || newWriteId(), madeMs, who: metadata[META.who] || `${store} (direct)` };
+  // Without an mtime of its own the version is dated by dfs-made, and stays so if stamped again.
+  const { [META.mtime]: _dropped, ...rest } = metadata;
+  const mtime: Record<string, string> = given === undefined || clamped ? {} : { [META.mtime]: metadata[META.mtime]! };
   return {
-    metadata: { ...metadata, [META.mtime]: given === undefined || clamped ? formatMtime(mtimeMs) : metadata[META.mtime]!, [META.made]: String(madeMs), [META.id]: stamp.id, [META.who]: safeWho(stamp.who) },
+    metadata: { ...rest, ...mtime, [META.made]: String(madeMs), [META.id]: stamp.id, [META.who]: safeWho(stamp.who) },
     stamp,
     mtimeMs,
     ...(clamped ? { clampedFrom: given } : {}),
@@ -138,6 +145,7 @@ export function parseRequestMtime(raw: string | number | undefined, now: number)
   const text = String(raw);
   if (!/^\d{1,16}$/.test(text)) throw new BadRequestError(`mtime must be whole milliseconds since 1970 in decimal digits, got "${text.slice(0, 40)}"`);
   const ms = Number(text);
+  if (ms === 0) throw new BadRequestError('mtime 0 reads as "unknown" (rclone and s3-dfs alike): leave it out to date the file now');
   if (ms > now + MAX_FUTURE_MS) {
     throw new BadRequestError(`mtime ${new Date(Math.min(ms, MAX_DATE_MS)).toISOString()} is more than ${MAX_FUTURE_MS / 60_000} minutes ahead of the server's clock`);
   }

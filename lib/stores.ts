@@ -316,7 +316,8 @@ function copySource(store: Store, bucket: string, key: string): string {
  * if `to`'s object still meets `condition`: a newer write landing meanwhile wins and this copy
  * fails with ObjectChangedError instead of overwriting it. The source is pinned to its ETag too.
  * Same-endpoint copies up to 5 GiB stay inside S3; others stream through this process with
- * bounded memory. `from` and `to` may be the same store (re-stamping a version in place).
+ * bounded memory. `from` and `to` may be the same store (re-stamping a version in place), and the
+ * source may sit under another key (`fromKey`: a version kept in the control bucket).
  */
 export async function copyObject(
   from: Store,
@@ -325,18 +326,15 @@ export async function copyObject(
   src: ObjectHead,
   metadata: Record<string, string>,
   condition: WriteCondition,
+  fromKey: string = key,
 ): Promise<string> {
-  // s3rver's CopyObject with MetadataDirective REPLACE rewrites the body and metadata but not
-  // the MD5 it stores beside them, so a copy over another object would keep the old content's
-  // ETag. There we stream instead: a PUT stores a fresh MD5. (In place, the bytes are the same.)
-  const staleEtag = to.flavor === 's3rver' && from !== to && condition !== undefined && 'ifMatch' in condition;
-  if (from.s3 === to.s3 && src.size <= MAX_COPY_OBJECT && !staleEtag) {
+  if (from.s3 === to.s3 && src.size <= MAX_COPY_OBJECT) {
     const res = await write(to, key, true, () =>
       to.s3.send(
         new CopyObjectCommand({
           Bucket: to.bucket,
           Key: key,
-          CopySource: copySource(to, from.bucket, key),
+          CopySource: copySource(to, from.bucket, fromKey),
           CopySourceIfMatch: src.etag,
           MetadataDirective: 'REPLACE',
           Metadata: metadata,
@@ -347,7 +345,7 @@ export async function copyObject(
     );
     return res.CopyObjectResult?.ETag ?? '';
   }
-  const got = await write(from, key, true, () => from.s3.send(new GetObjectCommand({ Bucket: from.bucket, Key: key, IfMatch: src.etag })));
+  const got = await write(from, fromKey, true, () => from.s3.send(new GetObjectCommand({ Bucket: from.bucket, Key: fromKey, IfMatch: src.etag })));
   const res = await write(to, key, condition !== undefined, () =>
     new Upload({
       client: to.s3,

@@ -26,6 +26,8 @@ import { parseKey } from './keys';
 
 export interface SyncOptions {
   dryRun?: boolean;
+  /** Longest time spent replaying failed events first (the API has 29 s in all). */
+  replayBudgetMs?: number;
   /** Go on with unavailable or empty stores, and past the 50 % delete guard. */
   force?: boolean;
   onProgress?: (done: number, total: number) => void;
@@ -38,17 +40,19 @@ const HEAD_BATCH = 32;
 
 /**
  * When to take an unstamped version as made, or undefined to leave it to its own S3 event:
- * - no tombstone, or written in a second after the delete: LastModified (nothing is decided by
- *   the difference, and any later delete is later than now);
- * - its event may still come (younger than the event age): wait, the event knows the exact time;
- * - its event is lost for good: a multipart upload or a write in the delete's own second may have
- *   been made after it, and losing a write is worse than keeping a deleted file, so it is kept;
- *   a write whose second ended before the delete is dead.
+ * - its event may still come (younger than the event age): wait. The event knows the exact
+ *   time, and a delete whose event is late may fall between S3's LastModified (cut to the
+ *   second, a multipart upload's start) and the real time;
+ * - its event is lost for good, so every delete of its time is known (failed events were
+ *   replayed first): LastModified when that is after the latest delete; else a multipart
+ *   upload, or a write in the delete's own second, may have been made after it, and losing a
+ *   write is worse than keeping a deleted file, so it is kept; a write whose second ended
+ *   before the delete is dead.
  */
 export function orphanMadeAt(h: Pick<ObjectHead, 'lastModifiedMs' | 'etag'>, t: Pick<Tombstone, 'deletedAt'> | undefined, now: number, eventMaxAgeMs: number): number | undefined {
   const lm = h.lastModifiedMs;
-  if (!t || lm > t.deletedAt) return lm;
   if (now - lm < eventMaxAgeMs) return undefined;
+  if (!t || lm > t.deletedAt) return lm;
   if (isMultipartEtag(h.etag) || lm + 1000 > t.deletedAt) return t.deletedAt + 1;
   return lm;
 }
@@ -95,10 +99,10 @@ function entryOf(plan: KeyPlan, view: KeyView): PlanEntry | undefined {
 
 /** Looks at one name on `stores`, stamps its orphans (unless a dry run) and plans it. */
 async function planOne(deps: Deps, stores: Store[], key: string, apply: boolean, now: number) {
-  const observed = await observeKey({ stores, control: deps.control }, key);
+  const observed = await observeKey({ stores, control: deps.control, flavor: deps.flavor }, key);
   const { view, adopted } = await adoptOrphans(deps, observed, apply, now);
   // Stamped in place: the copies' ETags may have changed, look again before acting on them.
-  const settled = adopted ? await observeKey({ stores, control: deps.control }, key) : view;
+  const settled = adopted ? await observeKey({ stores, control: deps.control, flavor: deps.flavor }, key) : view;
   return { view: settled, plan: planKey(settled, () => true) };
 }
 
@@ -110,7 +114,7 @@ async function planOne(deps: Deps, stores: Store[], key: string, apply: boolean,
  */
 export async function reconcile(deps: Deps, opts: SyncOptions = {}): Promise<SyncReport> {
   const now = opts.now ?? Date.now();
-  const replay = !opts.dryRun && deps.failures ? await replayFailures(deps) : undefined;
+  const replay = !opts.dryRun && deps.failures ? await replayFailures(deps, opts.replayBudgetMs) : undefined;
   const opened = await Promise.allSettled(deps.stores.map((s) => openListing(s, '', undefined, 1000, { readAhead: true })));
   const unavailable = deps.stores.filter((_, i) => opened[i]!.status === 'rejected').map((s) => s.name);
   for (const r of opened) if (r.status === 'rejected' && !(r.reason instanceof StoreUnavailableError)) throw r.reason;
@@ -184,7 +188,7 @@ export async function reconcile(deps: Deps, opts: SyncOptions = {}): Promise<Syn
   };
   for (const e of entries) e.action === 'copy' ? (report.counts.copies += e.to.length) : (report.counts.deletes += e.from.length);
   if (opts.dryRun) return report;
-  report.applied = await applyPlan(deps, entries.map((e) => e.key), opts.onProgress, live);
+  report.applied = await applyPlan(deps, entries.map((e) => e.key), opts.onProgress, live, now);
   return report;
 }
 
@@ -258,12 +262,13 @@ export async function applyPlan(
   keys: string[],
   onProgress?: (done: number, total: number) => void,
   stores: Store[] = deps.stores,
+  now = Date.now(),
 ): Promise<{ done: number; failed: { key: string; error: string }[] }> {
   const failed: { key: string; error: string }[] = [];
   let done = 0;
   for (const key of keys) {
     try {
-      const { view, plan } = await planOne(deps, stores, key, true, Date.now());
+      const { view, plan } = await planOne(deps, stores, key, true, now);
       const out = await applyKeyPlan(deps, view, plan, 'reconcile');
       if (out.failed.length > 0 || out.stale) failed.push({ key, error: `not settled on ${[...out.failed, ...(out.stale ? ['(changed meanwhile)'] : [])].join(', ')}; the next reconcile retries` });
       else done++;

@@ -11,7 +11,8 @@ import { newWriteId } from './stamps';
  * It also holds the *intents* of the deletes the system makes itself, so that their S3 events
  * are told from users' deletes exactly, by sequencer, never by a time window:
  *
- *   settle: V on server2 is dead   → intent {server2, ETag(V), at: t}      (before deleting)
+ *   settle: V on server2 is dead   → intent {server2, ETag(V), at: t}      (before deleting; only
+ *                                     when no other delete of ours is pending on server2)
  *                                   → DeleteObject server2/K If-Match ETag(V)
  *   event: ObjectRemoved server2/K, sequencer q, time te
  *          an intent on server2 bound to q        → a duplicate of our echo: nothing
@@ -24,11 +25,12 @@ import { newWriteId } from './stamps';
  *   our delete refused at once (412/404)          → intent failed; an event bound to it was a
  *                                                   user's: its time joins deletedAt
  *
- * An intent can only be consumed by an event in [t - CLOCK_SKEW_MS, t + INTENT_WINDOW_MS]: our
- * delete is sent right after the intent is recorded and the SDK gives up on it within that
- * window, so an event outside it is certainly not ours (S3's and the Lambda's clocks differ by
- * far less than CLOCK_SKEW_MS). Intents are kept INTENT_KEEP_MS, longer than S3 delivers an
- * event (1 h of event age), so a late duplicate still finds the intent it consumed.
+ * An intent can only be consumed by an event dated between t - CLOCK_SKEW_MS and the moment our
+ * delete call returned (+ CLOCK_SKEW_MS; t + INTENT_WINDOW_MS while it has not, the longest the
+ * SDK tries): S3 did our delete, if at all, within that time, so an event outside it is
+ * certainly not ours (S3's and the Lambda's clocks differ by far less than CLOCK_SKEW_MS). Until
+ * the call returns no other delete of ours starts on that store, so windows never overlap. Intents are kept INTENT_KEEP_MS, longer than an event can be
+ * delivered or replayed from the failure queue, so a late duplicate finds the intent it consumed.
  */
 
 export interface DeleteIntent {
@@ -38,6 +40,12 @@ export interface DeleteIntent {
   etag: string;
   /** When the intent was recorded, ms. */
   at: number;
+  /**
+   * When our delete call returned, done or not, plus CLOCK_SKEW_MS: S3 processed it, if at all,
+   * before then, so its echo has an earlier time. Unset while the call is in flight (or its
+   * process died): then at + INTENT_WINDOW_MS bounds it.
+   */
+  until?: number;
   /** S3 refused the delete: no event of ours will come. */
   failed?: true;
   /** The delete event taken for this delete's echo. */
@@ -54,7 +62,8 @@ export interface Tombstone {
 
 export const CLOCK_SKEW_MS = 1000;
 export const INTENT_WINDOW_MS = 5 * 60_000;
-export const INTENT_KEEP_MS = 6 * 3600_000;
+// Longer than the failure queue keeps an event (14 days): a replayed echo still finds its intent.
+export const INTENT_KEEP_MS = 15 * 86_400_000;
 
 const PREFIX = 'tombstones/';
 export const tombstoneKey = (key: string) => PREFIX + key;
@@ -90,15 +99,30 @@ export function prune(t: Tombstone, now: number): Tombstone {
 }
 
 /**
- * `t` with intents to delete `targets`. An unbound, unfailed intent for the same version on the
- * same store is failed: that version is still there, so its delete never happened. Pure.
+ * `t` with intents to delete `targets`, each recorded only when its store has no delete of the
+ * system's pending there (an intent neither failed nor consumed by its echo, younger than
+ * INTENT_WINDOW_MS): one pending delete per store and key at a time, so its echo is the one
+ * delete event it can be. `ids[i]` is undefined for a target refused that way: its settler
+ * tries again later, when the pending delete has been seen through. Pure.
  */
-export function addIntents(t: Tombstone, targets: { store: string; etag: string; id?: string }[], now: number): { tombstone: Tombstone; ids: string[] } {
-  const ids = targets.map((x) => x.id ?? newWriteId());
-  const superseded = (i: DeleteIntent) => !i.failed && !i.event && targets.some((x) => x.store === i.store && x.etag === i.etag);
-  const kept = t.intents.map((i) => (superseded(i) ? { ...i, failed: true as const } : i));
-  const added = targets.map((x, n) => ({ id: ids[n]!, store: x.store, etag: x.etag, at: now }));
-  return { tombstone: prune({ ...t, intents: [...kept, ...added] }, now), ids };
+export function addIntents(t: Tombstone, targets: { store: string; etag: string }[], now: number): { tombstone: Tombstone; ids: (string | undefined)[] } {
+  const pending = (store: string) => t.intents.some((i) => i.store === store && !i.failed && !i.event && now <= lastEchoTime(i));
+  const ids = targets.map((x) => (pending(x.store) ? undefined : newWriteId()));
+  const added = targets.flatMap((x, n) => (ids[n] ? [{ id: ids[n]!, store: x.store, etag: x.etag, at: now }] : []));
+  return { tombstone: prune({ ...t, intents: [...t.intents, ...added] }, now), ids };
+}
+
+/** The latest S3 time the echo of intent `i` can carry. */
+const lastEchoTime = (i: DeleteIntent) => i.until ?? i.at + INTENT_WINDOW_MS;
+
+/**
+ * `t` with intent `id`'s delete call over at `ended` (done, or failed without knowing whether S3
+ * did it): its echo, if any, is dated before ended + CLOCK_SKEW_MS. Pure.
+ */
+export function closeIntent(t: Tombstone, id: string, ended: number): Tombstone {
+  const until = ended + CLOCK_SKEW_MS;
+  if (!t.intents.some((i) => i.id === id && i.until === undefined)) return t;
+  return { ...t, intents: t.intents.map((i) => (i.id === id ? { ...i, until } : i)) };
 }
 
 /**
@@ -131,7 +155,7 @@ export function classifyDelete(
   const who = `${store} (direct)`;
   const intents = t?.intents ?? [];
   if (intents.some((i) => i.store === store && i.event?.seq === seq)) return { tombstone: t!, kind: 'echo', realDelete: false };
-  const fits = (i: DeleteIntent) => i.store === store && !i.failed && i.at - CLOCK_SKEW_MS <= time && time <= i.at + INTENT_WINDOW_MS;
+  const fits = (i: DeleteIntent) => i.store === store && !i.failed && i.at - CLOCK_SKEW_MS <= time && time <= lastEchoTime(i);
   const bind = (target: DeleteIntent) => intents.map((i) => (i === target ? { ...i, event: { seq, time } } : i));
   const free = intents.find((i) => fits(i) && !i.event);
   if (free) return { tombstone: { ...t!, intents: bind(free) }, kind: 'echo', realDelete: false };

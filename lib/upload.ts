@@ -6,19 +6,21 @@ import { BadRequestError, OverruledError, PayloadTooLargeError, StoreUnavailable
 import { parseKey } from './keys';
 import {
   abortUpload as abortOn,
+  askEvery,
   bareEtag,
   completeUpload as completeOn,
   createUpload,
   describeFailure,
+  headObject,
   presignPart,
   putObject,
   storeNamed,
   type ObjectHead,
   type Store,
 } from './stores';
-import { newWriteId, parseRequestMtime, uploadMetadata, writeMetadata } from './stamps';
-import { isDeadUnder } from './tombstones';
-import { isNewer, observeKey } from './settle';
+import { MAX_FUTURE_MS, newWriteId, parseRequestMtime, uploadMetadata, writeMetadata } from './stamps';
+import { isDeadUnder, readTombstone } from './tombstones';
+import { isNewer } from './settle';
 import { parseBody } from './validate';
 import type { StoreOutcome, WriteAnswer, UploadPlan } from './types';
 
@@ -70,23 +72,50 @@ function withEtags(results: (StoreOutcome & { value?: string })[]): StoreOutcome
 }
 
 /**
- * Refuses a write to some stores only when another store holds a live version that newest-wins
- * would keep over it: replication would revert the write within seconds, so it must not be
- * reported as stored. `touch` (the write made newest, stamped now) is the way through.
+ * The live versions on the stores a write leaves out (none when it goes to every store): what
+ * replication would weigh against it. A tombstone that cannot be read counts as none, so a
+ * dead copy may count as live: the safe side for the check below.
  */
-async function checkNotOverruled(deps: Deps, key: string, targets: Store[], mine: Pick<ObjectHead, 'mtimeMs' | 'etag'>): Promise<void> {
-  if (targets.length === deps.stores.length) return;
-  const view = await observeKey({ stores: deps.stores.filter((s) => !targets.includes(s)), control: deps.control }, key);
-  for (const h of view.copies.values()) {
-    if (!h || (h.stamp && isDeadUnder(view.tombstone, h.stamp.madeMs))) continue;
-    if (isNewer(h, mine)) {
-      const mtime = new Date(h.mtimeMs).toISOString();
-      throw new OverruledError(
-        `${h.store} holds a newer version (mtime ${mtime}) that replication would put back over this one; write to all stores, or touch the file to make it the newest`,
-        { store: h.store, mtime },
-      );
-    }
+async function liveElsewhere(deps: Deps, key: string, targets: Store[]): Promise<ObjectHead[]> {
+  const others = deps.stores.filter((s) => !targets.includes(s));
+  if (others.length === 0) return [];
+  const [{ answers }, tombstone] = await Promise.all([
+    askEvery(others, (s) => headObject(s, key)),
+    readTombstone(deps, key).catch((err) => {
+      if (err instanceof StoreUnavailableError) return undefined;
+      throw err;
+    }),
+  ]);
+  return [...answers.values()].filter((h): h is ObjectHead => h !== null && !(h.stamp && isDeadUnder(tombstone, h.stamp.madeMs)));
+}
+
+/**
+ * The mtime a version competes with: a version not stamped yet has its own mtime clamped as its
+ * event will clamp it (to when it was made, here S3's LastModified, if more than 5 minutes ahead).
+ */
+function mtimeOnceStamped(h: ObjectHead): number {
+  return h.stamp || h.mtimeMs <= h.lastModifiedMs + MAX_FUTURE_MS ? h.mtimeMs : h.lastModifiedMs;
+}
+
+/**
+ * The mtime a write gets: `touch` makes it the newest (now, or just past a version elsewhere
+ * dated ahead of now); otherwise its own, and a write that a newer live version elsewhere
+ * would overrule is refused: replication would revert it within seconds, so it must not be
+ * reported as stored.
+ */
+async function mtimeFor(deps: Deps, key: string, targets: Store[], input: { mtime?: string | number; touch?: boolean }, etag: string, now: number): Promise<number> {
+  const others = await liveElsewhere(deps, key, targets);
+  if (input.touch) return Math.max(now, ...others.map((h) => mtimeOnceStamped(h) + 1));
+  const mtimeMs = parseRequestMtime(input.mtime, now);
+  const newer = others.find((h) => isNewer({ ...h, mtimeMs: mtimeOnceStamped(h) }, { mtimeMs, etag }));
+  if (newer) {
+    const mtime = new Date(newer.mtimeMs).toISOString();
+    throw new OverruledError(
+      `${newer.store} holds a newer version (mtime ${mtime}) that replication would put back over this one; write to all stores, or touch the file to make it the newest`,
+      { store: newer.store, mtime },
+    );
   }
+  return mtimeMs;
 }
 
 export interface PutInput {
@@ -115,8 +144,7 @@ export async function putFile(deps: Deps, input: PutInput): Promise<WriteAnswer>
     );
   }
   const now = input.now ?? Date.now();
-  const mtimeMs = input.touch ? now : parseRequestMtime(input.mtime, now);
-  await checkNotOverruled(deps, key, targets, { mtimeMs, etag: createHash('md5').update(input.body).digest('hex') });
+  const mtimeMs = await mtimeFor(deps, key, targets, input, createHash('md5').update(input.body).digest('hex'), now);
   const metadata = writeMetadata({ id: newWriteId(), madeMs: now, who: input.who ?? 'api' }, mtimeMs);
   const results = await onEach(targets, (s) => putObject(s, key, input.body, { metadata, contentType: contentTypeOf(key) }));
   return {
@@ -157,9 +185,8 @@ export async function startUpload(deps: Deps, body: unknown, who = 'api', now = 
   const key = parseKey(input.key);
   const targets = targetStores(deps.stores, input.to);
   const partSize = choosePartSize(input.size, input.partSize);
-  const mtimeMs = input.touch ? now : parseRequestMtime(input.mtime, now);
   // Its ETag is not known before the parts are: an equal mtime is left to newest-wins.
-  await checkNotOverruled(deps, key, targets, { mtimeMs, etag: '' });
+  const mtimeMs = await mtimeFor(deps, key, targets, input, '', now);
   const metadata = uploadMetadata(newWriteId(), who, mtimeMs);
   const results = await onEach(targets, (s) => createUpload(s, key, metadata, contentTypeOf(key)));
   return {

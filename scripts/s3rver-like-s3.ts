@@ -13,7 +13,8 @@
  *   flushing, so a reader could see an empty or half-written object.
  * - CompleteMultipartUpload checks the parts it is given (InvalidPart, InvalidPartOrder,
  *   NoSuchUpload) instead of crashing on a missing one.
- * - Exact event sequencers, strictly increasing, never shared.
+ * - Exact event sequencers, strictly increasing, never shared; copy events carry the ETag, as
+ *   S3's do (replication dates a version by its event only when the event names its bytes).
  * - Keys s3rver cannot store as themselves (a path segment too long for a file name, a `.`/`..`
  *   or empty segment) are refused with an S3 error, and no filesystem error crashes the process.
  *
@@ -94,6 +95,7 @@ export function makeS3rverLikeS3(server: unknown): void {
   refuseUnstorableKeys(app.store);
   replaceObjectsWhole(app.store);
   exactSequencers(app);
+  etagsOnCopyEvents(app);
   addMiddleware(app, likeS3Requests());
 }
 
@@ -452,6 +454,34 @@ function exactSequencers(app: S3rverApp): void {
     if (name === 'event') {
       for (const record of (args[0] as { Records?: { s3?: { object?: { sequencer?: string } } }[] })?.Records ?? []) {
         if (record.s3?.object) record.s3.object.sequencer = next();
+      }
+    }
+    return emit.call(this, name, ...args);
+  };
+}
+
+/**
+ * s3rver's ObjectCreated:Copy events carry no eTag, where S3's do. A copy's event is emitted
+ * right after its store call, under the key's lock: the ETag that call returned is the one.
+ */
+function etagsOnCopyEvents(app: S3rverApp): void {
+  const copied = new Map<string, string>();
+  const store = app.store;
+  const copy = store.copyObject.bind(store);
+  store.copyObject = async (srcBucket, srcKey, destBucket, destKey, replacement) => {
+    const metadata = (await copy(srcBucket, srcKey, destBucket, destKey, replacement)) as { etag?: string };
+    if (metadata?.etag) copied.set(`${destBucket}/${destKey}`, metadata.etag.replace(/"/g, ''));
+    return metadata;
+  };
+  const emit = app.emit;
+  app.emit = function emitWithEtag(this: S3rverApp, name, ...args) {
+    if (name === 'event') {
+      for (const record of (args[0] as { Records?: { eventName?: string; s3?: { bucket?: { name?: string }; object?: { key?: string; eTag?: string } } }[] })?.Records ?? []) {
+        const id = `${record.s3?.bucket?.name}/${record.s3?.object?.key}`;
+        if (record.eventName === 'ObjectCreated:Copy' && record.s3?.object && !record.s3.object.eTag && copied.has(id)) {
+          record.s3.object.eTag = copied.get(id)!;
+          copied.delete(id);
+        }
       }
     }
     return emit.call(this, name, ...args);

@@ -39,7 +39,7 @@ async function keys(store: Store): Promise<string[]> {
 
 async function read(store: Store, key: string) {
   const got = await store.s3.send(new GetObjectCommand({ Bucket: store.bucket, Key: key }));
-  return { text: await got.Body!.transformToString(), mtime: parseMtime(got.Metadata?.mtime), type: got.ContentType, etag: got.ETag };
+  return { text: await got.Body!.transformToString(), mtime: parseMtime(got.Metadata?.mtime)!, type: got.ContentType, etag: got.ETag };
 }
 
 describe('loadSeed', () => {

@@ -273,11 +273,11 @@ describe('api handler: POST /reconcile/replay', () => {
     });
   });
 
-  it('answers a bare 500 when the queue does not answer, removing nothing', async () => {
+  it('answers 503 Unavailable when the queue does not answer, removing nothing', async () => {
     sqsMock.on(ReceiveMessageCommand).rejects(networkError());
     const res = await call('POST', '/reconcile/replay');
-    expect(res.status).toBe(500);
-    expect(res.raw).toBe('{"error":"Internal"}');
+    expect(res.status).toBe(503);
+    expect(JSON.parse(res.raw)).toMatchObject({ error: 'Unavailable', message: expect.stringMatching(/queue of failed replication events did not answer/) });
     expect(sqsMock).not.toHaveReceivedCommand(DeleteMessageCommand);
   });
 

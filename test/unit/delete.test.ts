@@ -51,13 +51,14 @@ describe('deleteFile', () => {
     expect(copiesAtFirstTombstone).toEqual([2]);
     const writes = fake.writes.filter((w) => !w.includes('journal/'));
     expect(writes.slice(0, 2)).toEqual(['PutObject control/tombstones/dir/a.txt', 'PutObject control/tombstones/dir/a.txt']);
-    expect(writes.slice(2).sort()).toEqual(['DeleteObject bucket-1/dir/a.txt', 'DeleteObject bucket-2/dir/a.txt']);
+    expect(writes.slice(2, 4).sort()).toEqual(['DeleteObject bucket-1/dir/a.txt', 'DeleteObject bucket-2/dir/a.txt']);
+    expect(writes.slice(4)).toEqual(['PutObject control/tombstones/dir/a.txt']); // each intent closed: its call is over
     expect(fake.has('bucket-1', 'dir/a.txt') || fake.has('bucket-2', 'dir/a.txt')).toBeUndefined();
     expect(tombstone('dir/a.txt')).toEqual({
       key: 'dir/a.txt', deletedAt: NOW, who: 'alice',
       intents: [
-        { id: expect.any(String), store: 'server1', etag: c1!.etag, at: expect.any(Number) },
-        { id: expect.any(String), store: 'server2', etag: c2!.etag, at: expect.any(Number) },
+        { id: expect.any(String), store: 'server1', etag: c1!.etag, at: expect.any(Number), until: expect.any(Number) },
+        { id: expect.any(String), store: 'server2', etag: c2!.etag, at: expect.any(Number), until: expect.any(Number) },
       ],
     });
     expect(s3mock).toHaveReceivedCommandWith(PutObjectCommand, { Bucket: 'control', Key: 'tombstones/dir/a.txt', ContentType: 'application/json' });

@@ -2,7 +2,7 @@ import { CopyObjectCommand } from '@aws-sdk/client-s3';
 import { DeleteMessageCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { StoreUnavailableError } from '../../lib/errors';
-import { replayFailures, sqsFailureQueue, type FailedInvocation, type FailureQueue } from '../../lib/failures';
+import { QueueUnavailableError, replayFailures, sqsFailureQueue, type FailedInvocation, type FailureQueue } from '../../lib/failures';
 import type { Store } from '../../lib/stores';
 import type { Tombstone } from '../../lib/tombstones';
 import { makeDeps } from '../helpers/deps';
@@ -52,12 +52,12 @@ describe('sqsFailureQueue', () => {
     expect(sqsMock).toHaveReceivedCommandWith(DeleteMessageCommand, { QueueUrl: URL, ReceiptHandle: 'r1' });
   });
 
-  it('answers a queue that fails with StoreUnavailableError("failure-queue")', async () => {
+  it('answers a queue that fails with QueueUnavailableError, a 503', async () => {
     sqsMock.on(ReceiveMessageCommand).rejects(networkError());
     sqsMock.on(DeleteMessageCommand).rejects(s3Error('AccessDenied', 403));
     const q = sqsFailureQueue(sqs, URL);
-    await expect(q.receive(1)).rejects.toEqual(expect.objectContaining({ name: 'StoreUnavailableError', store: 'failure-queue' }));
-    await expect(q.remove('r1')).rejects.toThrow(StoreUnavailableError);
+    await expect(q.receive(1)).rejects.toEqual(expect.objectContaining({ name: 'QueueUnavailableError', status: 503 }));
+    await expect(q.remove('r1')).rejects.toThrow(QueueUnavailableError);
   });
 });
 

@@ -1,7 +1,7 @@
 import { CopyObjectCommand, DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { applyKeyPlan, ARCHIVE, isNewer, knownSame, observeKey, planKey, settleKey, type KeyView } from '../../lib/settle';
 import { META, writeMetadata } from '../../lib/stamps';
-import { tombstoneKey, type Tombstone } from '../../lib/tombstones';
+import { CLOCK_SKEW_MS, tombstoneKey, type Tombstone } from '../../lib/tombstones';
 import type { ObjectHead, Store } from '../../lib/stores';
 import type { JournalEvent } from '../../lib/types';
 import { makeDeps } from '../helpers/deps';
@@ -357,22 +357,27 @@ describe('applyKeyPlan and settleKey', () => {
     const before = Date.now();
     const out = await settle();
     expect(out).toMatchObject({ copied: [], deleted: ['server2'], failed: [], stale: false });
-    expect(fake.writes.filter((w) => !w.includes('journal/'))).toEqual(['PutObject control/tombstones/k.txt', 'DeleteObject bucket-2/k.txt']);
+    // The intent, the delete, then the intent closed: its echo is dated before the call returned.
+    expect(fake.writes.filter((w) => !w.includes('journal/'))).toEqual(['PutObject control/tombstones/k.txt', 'DeleteObject bucket-2/k.txt', 'PutObject control/tombstones/k.txt']);
+    const closed = storedTombstone()!.intents[0]!;
+    expect(closed.until! - closed.at).toBeGreaterThanOrEqual(CLOCK_SKEW_MS);
     expect(seenAtDelete!.intents).toEqual([{ id: expect.stringMatching(/^[0-9a-f]{24}$/), store: 'server2', etag: dead.etag, at: expect.any(Number) }]);
     expect(seenAtDelete!.intents[0]!.at).toBeGreaterThanOrEqual(before);
     expect(s3mock).toHaveReceivedCommandWith(DeleteObjectCommand, { Bucket: 'bucket-2', Key: KEY, IfMatch: dead.etag });
     expect(journal().map((e) => [e.action, e.to])).toEqual([['delete', ['server2']]]);
   });
 
-  it('records all the intents of one plan in one tombstone write', async () => {
+  it('records all the intents of one plan in one tombstone write, and closes them in one more', async () => {
     fake.stamped('bucket-1', KEY, 'a', { mtime: T - 1 });
     fake.stamped('bucket-2', KEY, 'b', { mtime: T - 2 });
     fake.stamped('bucket-3', KEY, 'c', { mtime: T - 3 });
     setTombstone({ key: KEY, deletedAt: T, who: 'bob', intents: [] });
     const out = await settle(deps(3));
     expect(out.deleted.sort()).toEqual(['server1', 'server2', 'server3']);
-    expect(fake.writes.filter((w) => w.includes('tombstones/'))).toHaveLength(1);
-    expect(storedTombstone()!.intents.map((i) => i.store)).toEqual(['server1', 'server2', 'server3']);
+    const writes = fake.writes.filter((w) => !w.includes('journal/'));
+    expect(writes.filter((w) => w.includes('tombstones/'))).toHaveLength(2);
+    expect([writes[0], writes.at(-1)]).toEqual(['PutObject control/tombstones/k.txt', 'PutObject control/tombstones/k.txt']);
+    expect(storedTombstone()!.intents.map((i) => [i.store, typeof i.until])).toEqual([['server1', 'number'], ['server2', 'number'], ['server3', 'number']]);
   });
 
   it('fails the intent of a delete S3 refused at once (412), and looks again: the write that replaced it is kept', async () => {
