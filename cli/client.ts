@@ -31,7 +31,7 @@ export type ApiOp =
   | { op: 'abortUpload'; key: string; uploads: UploadTarget[] }
   | { op: 'reconcile'; dryRun: boolean; force: boolean }
   | { op: 'replayFailures' }
-  | { op: 'applyPlan'; entries: PlanEntry[] }
+  | { op: 'applyPlan'; entries: PlanEntry[]; force?: boolean }
   | { op: 'events'; after?: string };
 
 export interface ApiResult {
@@ -102,7 +102,7 @@ export function routeOf(op: ApiOp): Route {
     case 'replayFailures':
       return { method: 'POST', path: '/reconcile/replay' };
     case 'applyPlan':
-      return jsonRoute('POST', '/reconcile/apply', { entries: op.entries });
+      return jsonRoute('POST', withQuery('/reconcile/apply', { force: op.force ? 1 : undefined }), { entries: op.entries });
     case 'events':
       return { method: 'GET', path: withQuery('/events', { after: op.after }) };
     default:

@@ -74,7 +74,7 @@ export async function syncStores(connect: () => Transport, opts: SyncOptions, io
       }
       let outcome: { done: number; failed: { key: string; error: string }[] };
       try {
-        outcome = appliedOf(await api.send({ op: 'applyPlan', entries: batch }), batch);
+        outcome = appliedOf(await api.send({ op: 'applyPlan', entries: batch, ...(opts.force ? { force: true } : {}) }), batch);
       } catch (err) {
         // The batch may or may not have run; the next `dfs sync` finds whatever is left.
         if (err instanceof CliError && err.exitCode === EXIT.interrupted) {

@@ -76,7 +76,7 @@ const exactRoutes: Record<string, (req: ApiRequest, deps: Deps) => Promise<ApiRe
   'POST /reconcile': async (req, deps) =>
     ok(await reconcile(deps, { dryRun: flag(req.query.dryRun), force: flag(req.query.force), replayBudgetMs: REPLAY_BUDGET_MS })),
   'POST /reconcile/replay': async (_req, deps) => ok(await replayFailures(deps, REPLAY_BUDGET_MS)),
-  'POST /reconcile/apply': async (req, deps) => ok(await applyEntries(deps, jsonBody(req))),
+  'POST /reconcile/apply': async (req, deps) => ok(await applyEntries(deps, jsonBody(req), { force: flag(req.query.force) })),
   'GET /events': async (req, deps) => ok(await readEvents(deps, req.query.after)),
 };
 

@@ -70,6 +70,8 @@ export const UNCHANGED = Symbol('unchanged');
 
 /** Conditional writes lost to other writers before updateRecord gives up (ObjectChangedError). */
 const UPDATE_ATTEMPTS = 20;
+/** Times the bucket may not answer an update before updateRecord gives up (StoreUnavailableError). */
+const UNANSWERED_ATTEMPTS = 3;
 
 /**
  * Read-modify-write of one record: `change` gets the current value (undefined when absent) and
@@ -78,16 +80,20 @@ const UPDATE_ATTEMPTS = 20;
  * the value now stored (or found, when unchanged).
  */
 export async function updateRecord<T>(c: ControlBucket, key: string, change: (current: T | undefined) => T | typeof UNCHANGED): Promise<T | undefined> {
+  let unanswered = 0;
   for (let attempt = 1; ; attempt++) {
-    const current = await readRecord<T>(c, key);
-    const next = change(current?.value);
-    if (next === UNCHANGED) return current?.value;
     try {
+      const current = await readRecord<T>(c, key);
+      const next = change(current?.value);
+      if (next === UNCHANGED) return current?.value;
       await writeRecord(c, key, next, current ? current.etag : null);
       return next;
     } catch (err) {
-      if (!(err instanceof ObjectChangedError) || attempt >= UPDATE_ATTEMPTS) throw err;
-      // Contention on one record: a short random pause lets the other writer finish.
+      // Contention on one record: a short random pause lets the other writer finish. The bucket
+      // not answering is tried again too: a write that did go through shows in the next read,
+      // and the change is decided again from it.
+      const retry = err instanceof ObjectChangedError ? attempt < UPDATE_ATTEMPTS : err instanceof StoreUnavailableError && ++unanswered < UNANSWERED_ATTEMPTS;
+      if (!retry) throw err;
       await new Promise((r) => setTimeout(r, Math.random() * 10 * attempt));
     }
   }

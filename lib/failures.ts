@@ -49,10 +49,13 @@ export async function replayFailures(deps: Deps, budgetMs = Infinity): Promise<{
   let failed = 0;
   if (!queue) return { replayed, failed };
   const deadline = Date.now() + budgetMs;
+  const seen = new Set<string>();
   while (replayed + failed < MAX_REPLAYS && Date.now() < deadline) {
-    const batch = await queue.receive(10);
+    // A message received before shows again once its visibility ends: it had its turn.
+    const batch = (await queue.receive(10)).filter((f) => !seen.has(f.id));
     if (batch.length === 0) break;
     for (const f of batch) {
+      seen.add(f.id);
       try {
         // One attempt: an event that still fails stays queued for the next run.
         await replicateNotification(deps, f.notification, { attempts: 1 });

@@ -110,6 +110,7 @@ async function replicateWrite(deps: Deps, ev: ObjectEvent): Promise<ReplicationO
   const { view: _v, plan: _p, stale: _s, ...out } = await settleKey(deps, ev.key, {
     by: 'replicate',
     fill: (winner) => winner.stamp!.id === trigger.stamp!.id && !isReplica(trigger),
+    known: { head: trigger },
   });
   return out;
 }
@@ -163,7 +164,7 @@ async function adoptVersion(deps: Deps, ev: ObjectEvent, head: ObjectHead): Prom
 async function replicateDelete(deps: Deps, ev: ObjectEvent): Promise<ReplicationOutcome> {
   let kind: DeleteKind = 'real';
   let realDelete = false;
-  await updateTombstone(deps, ev.key, (t) => {
+  const tombstone = await updateTombstone(deps, ev.key, (t) => {
     const r = classifyDelete(t, ev.key, ev.store.name, ev.seq, ev.time);
     kind = r.kind;
     realDelete = r.realDelete;
@@ -176,6 +177,6 @@ async function replicateDelete(deps: Deps, ev: ObjectEvent): Promise<Replication
     // This event was our own delete's echo, and the one that took its place a user's delete.
     await appendEvent(deps, { action: 'deleted', key: ev.key, from: ev.store.name, reason: `an earlier event on ${ev.store.name} turned out to be a user's delete, not ours` });
   }
-  const { view: _v, plan: _p, stale: _s, ...out } = await settleKey(deps, ev.key, { by: 'replicate', fill: () => false });
+  const { view: _v, plan: _p, stale: _s, ...out } = await settleKey(deps, ev.key, { by: 'replicate', fill: () => false, known: { tombstone: tombstone ?? null } });
   return { ...out, deleteKind: kind };
 }

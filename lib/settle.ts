@@ -12,7 +12,7 @@ import {
   type ObjectHead,
   type Store,
 } from './stores';
-import { META } from './stamps';
+import { META, newWriteId } from './stamps';
 import { addIntents, closeIntent, failIntent, isDeadUnder, readTombstone, updateTombstone, type Tombstone } from './tombstones';
 import { listRecords } from './control';
 import { appendEvent } from './journal';
@@ -138,11 +138,25 @@ function archiveOf(deps: Pick<Deps, 'control' | 'flavor'>): Store {
   return { name: ARCHIVE, bucket: deps.control.bucket, s3: deps.control.s3, flavor: deps.flavor };
 }
 
-/** Looks at `key` on every store and reads its tombstone (and, with one, its kept versions). */
-export async function observeKey(deps: Pick<Deps, 'stores' | 'control' | 'flavor'>, key: string): Promise<KeyView> {
-  const [asked, tombstone] = await Promise.all([askEvery(deps.stores, (s) => headObject(s, key)), readTombstone(deps, key)]);
+/** What the caller has just read itself, so that observeKey need not read it again. */
+export interface Known {
+  /** The tombstone as read (null: none). */
+  tombstone?: Tombstone | null;
+  /** A store's copy as just HEADed. */
+  head?: ObjectHead;
+}
+
+/**
+ * Looks at `key` on every store and reads its tombstone (and, when the tombstone says versions
+ * were kept, those).
+ */
+export async function observeKey(deps: Pick<Deps, 'stores' | 'control' | 'flavor'>, key: string, known: Known = {}): Promise<KeyView> {
+  const [asked, tombstone] = await Promise.all([
+    askEvery(deps.stores, (s) => (known.head?.store === s.name ? Promise.resolve(known.head) : headObject(s, key))),
+    known.tombstone !== undefined ? known.tombstone ?? undefined : readTombstone(deps, key),
+  ]);
   const view: KeyView = { key, copies: asked.answers, unavailable: asked.unavailable, ...(tombstone ? { tombstone } : {}) };
-  if (!tombstone) return view;
+  if (!tombstone?.kept) return view;
   const archive = archiveOf(deps);
   const kept: KeyView['kept'] = [];
   for await (const r of listRecords(deps.control, `${ARCHIVE}/${key}/`)) {
@@ -215,8 +229,9 @@ export async function applyKeyPlan(deps: Deps, view: KeyView, plan: KeyPlan, by:
 
   if (deletes.length > 0) {
     let ids: (string | undefined)[] = [];
+    const targets = deletes.map((s) => ({ store: s.store, etag: s.etag, id: newWriteId() }));
     await updateTombstone(deps, key, (t) => {
-      const added = addIntents(t!, deletes, Date.now());
+      const added = addIntents(t!, targets, Date.now());
       ids = added.ids;
       return added.tombstone;
     });
@@ -262,6 +277,8 @@ export async function applyKeyPlan(deps: Deps, view: KeyView, plan: KeyPlan, by:
 
 /** Keeps `h` (held by `from`) in the control bucket before a newer-mtime, earlier-made version replaces it. */
 async function keep(deps: Deps, archive: Store, from: Store, key: string, h: ObjectHead): Promise<void> {
+  // Marked first, so that whoever looks at the key once it has a delete knows to look for it.
+  await updateTombstone(deps, key, (t) => (t?.kept ? undefined : { ...(t ?? { key, deletedAt: 0, who: '', intents: [] }), kept: true }));
   try {
     await copyObject(from, archive, archiveKey(key, h.stamp!.id), h, h.metadata, { ifAbsent: true }, key);
   } catch (err) {
@@ -282,9 +299,9 @@ const SETTLE_ROUNDS = 4;
 export async function settleKey(
   deps: Deps,
   key: string,
-  opts: { fill: (winner: ObjectHead) => boolean; by: Settler; view?: KeyView },
+  opts: { fill: (winner: ObjectHead) => boolean; by: Settler; view?: KeyView; known?: Known },
 ): Promise<SettleOutcome & { view: KeyView; plan: KeyPlan }> {
-  let view = opts.view ?? (await observeKey(deps, key));
+  let view = opts.view ?? (await observeKey(deps, key, opts.known));
   for (let round = 1; ; round++) {
     const plan = planKey(view, opts.fill);
     const out = await applyKeyPlan(deps, view, plan, opts.by);

@@ -5,6 +5,7 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
@@ -227,7 +228,29 @@ export function certainlyNotDone(err: unknown): boolean {
 /** HEADs `key` on one store: its head, or null when the store does not hold it. */
 export async function headObject(store: Store, key: string): Promise<ObjectHead | null> {
   const h = await orNull(store, () => store.s3.send(new HeadObjectCommand({ Bucket: store.bucket, Key: key, ChecksumMode: 'ENABLED' })));
+  if (!h) await bucketExists(store);
   return h && toObjectHead(store.name, h);
+}
+
+/** How long a bucket seen to exist is taken to still exist, before a miss asks again. */
+const BUCKET_SEEN_MS = 30_000;
+const bucketsSeen = new WeakMap<S3Client, Map<string, number>>();
+
+/**
+ * A HEAD answers a missing bucket with a bare 404, like a missing key: before a miss is taken
+ * for "not held", the bucket must be there (HeadBucket, remembered for BUCKET_SEEN_MS). A
+ * missing bucket is a broken store: StoreUnavailableError.
+ */
+async function bucketExists(store: Store): Promise<void> {
+  const seen = bucketsSeen.get(store.s3) ?? new Map<string, number>();
+  bucketsSeen.set(store.s3, seen);
+  if ((seen.get(store.bucket) ?? -Infinity) > Date.now() - BUCKET_SEEN_MS) return;
+  try {
+    await store.s3.send(new HeadBucketCommand({ Bucket: store.bucket }));
+  } catch (err) {
+    throw new StoreUnavailableError(store.name, { cause: isMissing(err) ? Object.assign(new Error(`bucket ${store.bucket} does not exist`), { name: 'NoSuchBucket' }) : err });
+  }
+  seen.set(store.bucket, Date.now());
 }
 
 /**

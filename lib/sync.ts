@@ -247,15 +247,16 @@ const applySchema = z.object({ entries: z.array(entrySchema).min(1).max(APPLY_BA
  * show progress). Only their keys are used: each is looked at and decided anew, so an entry
  * that was edited, forged or overtaken by later writes can do nothing the rules would not.
  */
-export async function applyEntries(deps: Deps, body: unknown) {
+export async function applyEntries(deps: Deps, body: unknown, opts: { force?: boolean } = {}) {
   const { entries } = parseBody(applySchema, body);
   const keys = entries.map((e) => parseKey(e.key));
-  return applyPlan(deps, keys);
+  return applyPlan(deps, keys, undefined, deps.stores, Date.now(), opts.force ?? false);
 }
 
 /**
  * Settles each key anew (stores that lack a live version are filled). Failures are collected,
- * not thrown: the next reconcile picks them up.
+ * not thrown: the next reconcile picks them up. With `force` (going on without the stores that
+ * do not answer), a key settled on every store that answered is done.
  */
 export async function applyPlan(
   deps: Deps,
@@ -263,6 +264,7 @@ export async function applyPlan(
   onProgress?: (done: number, total: number) => void,
   stores: Store[] = deps.stores,
   now = Date.now(),
+  force = false,
 ): Promise<{ done: number; failed: { key: string; error: string }[] }> {
   const failed: { key: string; error: string }[] = [];
   let done = 0;
@@ -270,6 +272,7 @@ export async function applyPlan(
     try {
       const { view, plan } = await planOne(deps, stores, key, true, now);
       const out = await applyKeyPlan(deps, view, plan, 'reconcile');
+      if (force) out.failed = out.failed.filter((s) => !view.unavailable.includes(s));
       if (out.failed.length > 0 || out.stale) failed.push({ key, error: `not settled on ${[...out.failed, ...(out.stale ? ['(changed meanwhile)'] : [])].join(', ')}; the next reconcile retries` });
       else done++;
     } catch (err) {

@@ -4,7 +4,8 @@ import { newWriteId } from './stamps';
 
 /*
  * A tombstone says "KEY was last deleted at deletedAt (ms)": every version made at or before
- * that time is dead wherever it is, and a version made after it lives. One record per key in
+ * that time is dead wherever it is, and a version made after it lives. (A key never deleted may
+ * have one with deletedAt 0, to say versions of it were kept: see lib/settle.ts.) One record per key in
  * the control bucket, changed only by conditional read-modify-write (lib/control.ts), so
  * concurrent handlers merge (the latest delete wins) and never overwrite one another.
  *
@@ -58,6 +59,8 @@ export interface Tombstone {
   deletedAt: number;
   who: string;
   intents: DeleteIntent[];
+  /** Versions of the key were kept in the control bucket (lib/settle.ts): look for them. */
+  kept?: true;
 }
 
 export const CLOCK_SKEW_MS = 1000;
@@ -102,13 +105,21 @@ export function prune(t: Tombstone, now: number): Tombstone {
  * `t` with intents to delete `targets`, each recorded only when its store has no delete of the
  * system's pending there (an intent neither failed nor consumed by its echo, younger than
  * INTENT_WINDOW_MS): one pending delete per store and key at a time, so its echo is the one
- * delete event it can be. `ids[i]` is undefined for a target refused that way: its settler
- * tries again later, when the pending delete has been seen through. Pure.
+ * delete event it can be. Each target brings the id its intent gets; `ids[i]` is undefined for a
+ * target refused that way: its settler tries again later, when the pending delete has been seen
+ * through. Pure, and the same again when retried on a tombstone that already holds our intents.
  */
-export function addIntents(t: Tombstone, targets: { store: string; etag: string }[], now: number): { tombstone: Tombstone; ids: (string | undefined)[] } {
+export function addIntents(
+  t: Tombstone,
+  targets: { store: string; etag: string; id: string }[],
+  now: number,
+): { tombstone: Tombstone; ids: (string | undefined)[] } {
+  // A target whose intent is there already is ours: our own write of it went through, though
+  // its answer was lost, and this is the read-modify-write trying again.
+  const ours = (x: { id: string }) => t.intents.some((i) => i.id === x.id);
   const pending = (store: string) => t.intents.some((i) => i.store === store && !i.failed && !i.event && now <= lastEchoTime(i));
-  const ids = targets.map((x) => (pending(x.store) ? undefined : newWriteId()));
-  const added = targets.flatMap((x, n) => (ids[n] ? [{ id: ids[n]!, store: x.store, etag: x.etag, at: now }] : []));
+  const ids = targets.map((x) => (ours(x) || !pending(x.store) ? x.id : undefined));
+  const added = targets.flatMap((x, n) => (ids[n] && !ours(x) ? [{ id: x.id, store: x.store, etag: x.etag, at: now }] : []));
   return { tombstone: prune({ ...t, intents: [...t.intents, ...added] }, now), ids };
 }
 

@@ -7,6 +7,7 @@ import { put } from './put';
 import { readBytes } from './read-bytes';
 import { readLatency } from './read-latency';
 import { replication } from './replication';
+import { replicationCost } from './replication-cost';
 import { sync } from './sync';
 
-export const benchmarks: Benchmark[] = [readBytes, readLatency, compareMemory, ls, put, listMemory, replication, sync];
+export const benchmarks: Benchmark[] = [readBytes, readLatency, compareMemory, ls, put, listMemory, replication, replicationCost, sync];

@@ -205,16 +205,20 @@ describe('dfs against the local stack', () => {
       for (const l of lines) if (l.trim()) seen.push(JSON.parse(l));
     });
     try {
-      await s3.send(new PutObjectCommand({ Bucket: bucket('server1'), Key: key, Body: 'live', Metadata: { mtime: String(Date.now()) } }));
+      await s3.send(new PutObjectCommand({ Bucket: bucket('server1'), Key: key, Body: 'live' }));
       await waitFor(async () => (await objectText('server2', key)) === 'live', 5000);
 
       await s3.send(new DeleteObjectCommand({ Bucket: bucket('server1'), Key: key }));
       await waitFor(async () => (await objectText('server2', key)) === undefined, 5000);
 
       await waitFor(async () => seen.some((e) => e.key === key && e.action === 'delete'), 5000);
+      // Written straight into the bucket: its event stamps it (adopt), then copies it; the delete
+      // on server1 is seen (deleted), then carried out on server2 (delete).
       expect(seen.filter((e) => e.key === key).map((e) => [e.action, e.from, e.to])).toEqual([
+        ['adopt', 'server1', undefined],
         ['replicate', 'server1', ['server2']],
-        ['delete', 'server1', ['server2']],
+        ['deleted', 'server1', undefined],
+        ['delete', undefined, ['server2']],
       ]);
     } finally {
       watch.kill();

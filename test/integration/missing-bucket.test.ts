@@ -139,13 +139,11 @@ async function call(method: string, path: string, query?: Record<string, string>
 }
 
 /*
- * BUG (lib/stores.ts isMissing/headObject): S3 and s3rver answer a HEAD on a missing bucket with
- * a bare 404 that the SDK names `NotFound`, which isMissing() takes for a missing key. Every
- * store asked with a HEAD — all of them for ?meta=1 and deletes, every store but the first for
- * a plain read — then counts as answering "I do not hold it" instead of unavailable. The tests
- * that go through that path are marked `it.failing` with `headBug`.
+ * S3 and s3rver answer a HEAD on a missing bucket with a bare 404, like a missing key; the store
+ * adapter asks for the bucket before it takes a miss for "not held" (lib/stores.ts headObject).
+ * Every store asked with a HEAD goes through that: all of them for ?meta=1 and deletes, every
+ * store but the first for a plain read.
  */
-const headBug = (bug: boolean) => (bug ? it.failing : it);
 
 const STORES = ['server1', 'server2'];
 const otherThan = (lost: string) => STORES.filter((s) => s !== lost);
@@ -165,12 +163,11 @@ describe.each(WAYS)('a bucket $how', (way) => {
     const kept = otherThan(lost)[0]!;
     // The first store is read with a GET (its NoSuchBucket is unavailable); the others, and every
     // store with ?meta=1, with a HEAD.
-    const headed = (meta: boolean) => meta || lost !== STORES[0];
 
     describe.each([false, true])('meta %s', (meta) => {
       const query = meta ? { meta: '1' } : undefined;
 
-      headBug(headed(meta))(`reads a file held by both from ${kept}, naming ${lost} unavailable (200)`, async () => {
+      it(`reads a file held by both from ${kept}, naming ${lost} unavailable (200)`, async () => {
         const before = await loseAfterSeed(lost);
         const expected = {
           status: 'SINGLE',
@@ -184,14 +181,14 @@ describe.each(WAYS)('a bucket $how', (way) => {
         expect(await snapshot(stack().s3, kept)).toEqual(before[kept]);
       });
 
-      headBug(headed(meta))(`answers NOT_FOUND for a file only ${lost} held, naming ${lost} unavailable (404)`, async () => {
+      it(`answers NOT_FOUND for a file only ${lost} held, naming ${lost} unavailable (404)`, async () => {
         await loseAfterSeed(lost);
         const expected = { status: 'NOT_FOUND', key: `only-${lost}.txt`, unavailable: [lost] };
         expect(await readFile(stack().deps, `only-${lost}.txt`, { meta })).toEqual(expected);
         expect(await call('GET', `/files/only-${lost}.txt`, query)).toEqual({ status: 404, body: expected });
       });
 
-      headBug(headed(meta))(`reads a file only ${kept} holds, naming ${lost} unavailable (200)`, async () => {
+      it(`reads a file only ${kept} holds, naming ${lost} unavailable (200)`, async () => {
         await loseAfterSeed(lost);
         const answer = await readFile(stack().deps, `only-${kept}.txt`, { meta });
         expect(answer).toMatchObject({ status: 'SINGLE', copies: [{ store: kept }], unavailable: [lost] });
@@ -222,7 +219,7 @@ describe.each(WAYS)('a bucket $how', (way) => {
     const results = (keptOk: boolean) =>
       STORES.map((s) => (s === lost ? { store: s, ok: false, error: expect.stringMatching(/^unavailable/) } : { store: s, ok: keptOk }));
 
-    headBug(true)(`deletes from ${kept} and names ${lost} in the per-store results (HTTP 207)`, async () => {
+    it(`deletes from ${kept} and names ${lost} in the per-store results (HTTP 207)`, async () => {
       const before = await loseAfterSeed(lost);
       expect(await deleteFile(stack().deps, 'fileA.txt', 'test')).toMatchObject({ key: 'fileA.txt', results: results(true) });
       expect(await call('DELETE', '/files/fileD.txt')).toMatchObject({ status: 207, body: { key: 'fileD.txt', results: results(true) } });
@@ -231,7 +228,7 @@ describe.each(WAYS)('a bucket $how', (way) => {
       await expectGone(stack().s3, lost);
     });
 
-    headBug(true)(`does not call a file only ${lost} held "not found": ${lost} is named, nothing deleted (HTTP 503)`, async () => {
+    it(`does not call a file only ${lost} held "not found": ${lost} is named, nothing deleted (HTTP 503)`, async () => {
       const before = await loseAfterSeed(lost);
       const expected = { key: `only-${lost}.txt`, results: [{ store: lost, ok: false, error: expect.stringMatching(/^unavailable/) }] };
       expect(await deleteFile(stack().deps, `only-${lost}.txt`, 'test')).toMatchObject(expected);
@@ -271,7 +268,7 @@ describe.each(WAYS)('a bucket $how', (way) => {
   describe('with both buckets lost', () => {
     const unavailable = { error: 'Unavailable', message: 'no store answered (server1, server2)', unavailable: STORES };
 
-    headBug(true)('a read, with and without meta, is 503 naming both (lib: AllStoresUnavailableError), not NOT_FOUND', async () => {
+    it('a read, with and without meta, is 503 naming both (lib: AllStoresUnavailableError), not NOT_FOUND', async () => {
       await loseAfterSeed(...STORES);
       for (const meta of [false, true]) {
         await expect(readFile(stack().deps, 'fileA.txt', { meta })).rejects.toMatchObject({ name: 'AllStoresUnavailableError', unavailable: STORES });
@@ -289,7 +286,7 @@ describe.each(WAYS)('a bucket $how', (way) => {
       }
     });
 
-    headBug(true)('a delete is 503 naming both, not a 404 NotFound', async () => {
+    it('a delete is 503 naming both, not a 404 NotFound', async () => {
       await loseAfterSeed(...STORES);
       await expect(deleteFile(stack().deps, 'fileA.txt', 'test')).rejects.toMatchObject({ name: 'AllStoresUnavailableError', unavailable: STORES });
       expect(await call('DELETE', '/files/fileA.txt')).toEqual({ status: 503, body: unavailable });
@@ -342,7 +339,7 @@ describe.each(WAYS)('dfs against the real API handler, server2 $how', (way) => {
     return snapshot(s3, 'server1');
   }
 
-  headBug(true)('dfs get saves server1\'s copy, warns that server2 did not answer, exit 0; --json names it', async () => {
+  it('dfs get saves server1\'s copy, warns that server2 did not answer, exit 0; --json names it', async () => {
     const before = await loseServer2();
     const dir = tempDir();
     const r = await dfs('get', 'fileA.txt', '-o', dir);
@@ -356,7 +353,7 @@ describe.each(WAYS)('dfs against the real API handler, server2 $how', (way) => {
     expect(await snapshot(stack().s3, 'server1')).toEqual(before);
   });
 
-  headBug(true)('dfs get of a file only server2 held: not found on the stores that answered, server2 named, exit 3', async () => {
+  it('dfs get of a file only server2 held: not found on the stores that answered, server2 named, exit 3', async () => {
     await loseServer2();
     const r = await dfs('get', 'only-server2.txt', '-o', tempDir());
     expect(r.code).toBe(3);
@@ -382,7 +379,7 @@ describe.each(WAYS)('dfs against the real API handler, server2 $how', (way) => {
     expect(await snapshot(stack().s3, 'server1')).toEqual(before);
   });
 
-  headBug(true)('dfs rm deletes from server1 and names server2 as not deleted, exit 6; --json carries the per-store results', async () => {
+  it('dfs rm deletes from server1 and names server2 as not deleted, exit 6; --json carries the per-store results', async () => {
     const before = await loseServer2();
     const r = await dfs('rm', '-y', 'fileA.txt');
     expect(r.stdout).toContain('deleted fileA.txt from server1');
@@ -442,7 +439,7 @@ describe.each(WAYS)('dfs against the real API handler, server2 $how', (way) => {
       }
     });
 
-    headBug(true)('dfs get and dfs rm say no store answered, naming both, exit 5 (not 3, not found)', async () => {
+    it('dfs get and dfs rm say no store answered, naming both, exit 5 (not 3, not found)', async () => {
       await loseBoth();
       const get = await dfs('get', 'fileA.txt', '-o', tempDir());
       expect(get.stderr).toContain('no store answered (server1, server2)');
@@ -491,14 +488,9 @@ describe.each(WAYS)('dfs sync against the real API handler, three stores, server
     await expectServer1Repaired(s3);
   });
 
-  /*
-   * BUG (lib/sync.ts applyEntries → applyPlan over every configured store; lib/settle.ts
-   * applyKeyPlan counts each unavailable store as failed): the CLI applies its forced plan
-   * through POST /reconcile/apply, which knows nothing of force, so every step it carried out
-   * on server1 and server2 is reported failed ("not settled on server3"), done 0, exit 1.
-   * POST /reconcile?force=1 reports the same work as done 2, failed none.
-   */
-  it.failing('dfs sync --force counts the steps applied on the stores that answered: done 2, exit 0', async () => {
+  // The CLI applies its forced plan through POST /reconcile/apply?force=1: a step settled on
+  // every store that answered is done, as POST /reconcile?force=1 counts it.
+  it('dfs sync --force counts the steps applied on the stores that answered: done 2, exit 0', async () => {
     const { s3 } = stack();
     const forced = await dfs('sync', '--force', '--json');
     await expectServer1Repaired(s3);

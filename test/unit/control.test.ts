@@ -163,16 +163,34 @@ describe('updateRecord', () => {
     expect(s3mock).not.toHaveReceivedCommand(PutObjectCommand);
   });
 
-  it('does not retry a control bucket that is down', async () => {
+  it('tries a control bucket that is down three times in all, reading afresh each time, then gives up', async () => {
     fake.fail('control', networkError);
     await expect(updateRecord(c, KEY, add(1))).rejects.toThrow(StoreUnavailableError);
-    expect(s3mock.commandCalls(GetObjectCommand)).toHaveLength(1);
+    expect(s3mock.commandCalls(GetObjectCommand)).toHaveLength(3);
   });
 
-  it('does not retry a write that failed for another reason than a lost condition', async () => {
+  it('tries a write the bucket failed three times in all, then gives up', async () => {
     s3mock.on(PutObjectCommand).rejects(s3Error('InternalError', 500));
     await expect(updateRecord(c, KEY, add(1))).rejects.toThrow(StoreUnavailableError);
-    expect(puts()).toHaveLength(1);
+    expect(puts()).toHaveLength(3);
+  });
+
+  it('decides again from a fresh read after a write whose answer was lost, so a change applies once', async () => {
+    // S3 stores the first write, but its answer never comes.
+    let lost = 1;
+    fake.beforeWrite.push((cmd, i) => {
+      if (cmd === 'PutObject' && i.Key === KEY && lost-- > 0) {
+        fake.put('control', KEY, JSON.stringify({ n: 1 }));
+        throw networkError();
+      }
+    });
+    const seen: unknown[] = [];
+    await updateRecord(c, KEY, (cur: { n: number } | undefined) => {
+      seen.push(cur);
+      return cur?.n === 1 ? UNCHANGED : { n: 1 };
+    });
+    expect(seen).toEqual([undefined, { n: 1 }]);
+    expect(stored()).toEqual({ n: 1 });
   });
 });
 

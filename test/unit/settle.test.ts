@@ -458,13 +458,17 @@ describe('applyKeyPlan and settleKey', () => {
       expect(out).toMatchObject({ copied: ['server2'], failed: [], stale: false });
       expect([fake.textOf('bucket-1', KEY), fake.textOf('bucket-2', KEY)]).toEqual(['V', 'V']);
       expect(kept()).toMatchObject({ bytes: Buffer.from('W'), etag: w.etag, metadata: w.metadata });
-      expect(fake.writes.filter((x) => !x.includes('journal/'))).toEqual([`CopyObject control/${KEPT}`, `CopyObject bucket-2/${KEY}`]);
+      // Marked in the key's tombstone (one made for it, deleted at 0: never), kept, then replaced.
+      expect(fake.writes.filter((x) => !x.includes('journal/'))).toEqual([`PutObject control/tombstones/${KEY}`, `CopyObject control/${KEPT}`, `CopyObject bucket-2/${KEY}`]);
+      expect(storedTombstone()).toEqual({ key: KEY, deletedAt: 0, who: '', intents: [], kept: true });
       expect(journal().map((e) => [e.action, e.from, e.reason])).toEqual([
         ['keep', 'server2', `made ${iso(t3)}, after the version replacing it: kept until no late delete can make it the winner`],
         ['replicate', 'server1', expect.stringMatching(/^server1 newer/)],
       ]);
-      expect((await observeKey(deps(), KEY)).kept).toBeUndefined();
-      expect(listedKept()).toEqual([]);
+      // Marked, so looked at again; with no delete, V still wins and nothing more is done.
+      const seen = await observeKey(deps(), KEY);
+      expect(seen.kept!.map((k) => k.objectKey)).toEqual([KEPT]);
+      expect(planKey(seen, () => true).steps).toEqual([]);
     });
 
     it.each([
@@ -479,7 +483,7 @@ describe('applyKeyPlan and settleKey', () => {
 
     it('copies the kept version back to every store once a delete between the two is known, then forgets it', async () => {
       await settle();
-      setTombstone({ key: KEY, deletedAt: t3 - 1, who: 'bob', intents: [] }); // the late delete, a millisecond before W
+      setTombstone({ key: KEY, deletedAt: t3 - 1, who: 'bob', intents: [], kept: true }); // the late delete, a millisecond before W
       const back = await settle();
       expect({ ...back, copied: back.copied.sort() }).toMatchObject({ copied: ['server1', 'server2'], deleted: [], failed: [], stale: false });
       expect(back.plan.steps).toEqual([
@@ -498,7 +502,7 @@ describe('applyKeyPlan and settleKey', () => {
 
     it('forgets a kept version a later delete made dead, deleting the dead copies too', async () => {
       await settle();
-      setTombstone({ key: KEY, deletedAt: t3, who: 'bob', intents: [] }); // W made exactly at the delete: dead
+      setTombstone({ key: KEY, deletedAt: t3, who: 'bob', intents: [], kept: true }); // W made exactly at the delete: dead
       const out = await settle();
       expect(out.plan.steps).toContainEqual({ op: 'forget', objectKey: KEPT, reason: 'kept version made before the delete' });
       expect(out).toMatchObject({ copied: [], failed: [], stale: false });
@@ -510,7 +514,7 @@ describe('applyKeyPlan and settleKey', () => {
     it("reads only this key's kept versions, not a longer key's under the same prefix", async () => {
       await settle();
       fake.stamped('control', `superseded/${KEY}/sub/x`, 'other', { mtime: 1, made: t3 + 1, id: 'x' });
-      setTombstone({ key: KEY, deletedAt: t3 - 1, who: 'bob', intents: [] });
+      setTombstone({ key: KEY, deletedAt: t3 - 1, who: 'bob', intents: [], kept: true });
       const seen = await observeKey(deps(), KEY);
       expect(seen.kept!.map((k) => [k.objectKey, k.head.stamp?.id])).toEqual([[KEPT, 'w']]);
       expect(listedKept().map((c) => c.args[0].input.Prefix)).toEqual([`superseded/${KEY}/`]);

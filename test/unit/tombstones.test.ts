@@ -98,10 +98,9 @@ describe('prune', () => {
 describe('addIntents', () => {
   const NOW = T + 1000;
 
-  it('adds one intent per target at now, with fresh ids, in order', () => {
-    const { tombstone, ids } = addIntents(tomb(), [{ store: 'server1', etag: '"e1"' }, { store: 'server2', etag: '"e2"' }], NOW);
-    expect(ids).toEqual([expect.stringMatching(/^[0-9a-f]{24}$/), expect.stringMatching(/^[0-9a-f]{24}$/)]);
-    expect(ids[0]).not.toBe(ids[1]);
+  it('adds one intent per target at now, with the ids given, in order', () => {
+    const { tombstone, ids } = addIntents(tomb(), [{ store: 'server1', etag: '"e1"', id: 'id1' }, { store: 'server2', etag: '"e2"', id: 'id2' }], NOW);
+    expect(ids).toEqual(['id1', 'id2']);
     expect(tombstone.intents).toEqual([
       { id: ids[0], store: 'server1', etag: '"e1"', at: NOW },
       { id: ids[1], store: 'server2', etag: '"e2"', at: NOW },
@@ -111,15 +110,15 @@ describe('addIntents', () => {
 
   it('refuses a target whose store has a delete of ours pending, and records the others', () => {
     const pending = intent({ id: 'pending', at: NOW - 10 });
-    const { tombstone, ids } = addIntents(tomb([pending]), [{ store: 'server1', etag: '"e1"' }, { store: 'server2', etag: '"e9"' }], NOW);
+    const { tombstone, ids } = addIntents(tomb([pending]), [{ store: 'server1', etag: '"e1"', id: 'id3' }, { store: 'server2', etag: '"e9"', id: 'id4' }], NOW);
     expect(ids[1]).toBeUndefined();
     expect(tombstone.intents).toEqual([pending, { id: ids[0], store: 'server1', etag: '"e1"', at: NOW }]);
   });
 
   it('counts an intent pending until INTENT_WINDOW_MS after it, and not a millisecond longer', () => {
-    const edge = addIntents(tomb([intent({ at: NOW - INTENT_WINDOW_MS })]), [{ store: 'server2', etag: '"e2"' }], NOW);
+    const edge = addIntents(tomb([intent({ at: NOW - INTENT_WINDOW_MS })]), [{ store: 'server2', etag: '"e2"', id: 'id5' }], NOW);
     expect(edge.ids).toEqual([undefined]);
-    const past = addIntents(tomb([intent({ at: NOW - INTENT_WINDOW_MS - 1 })]), [{ store: 'server2', etag: '"e2"' }], NOW);
+    const past = addIntents(tomb([intent({ at: NOW - INTENT_WINDOW_MS - 1 })]), [{ store: 'server2', etag: '"e2"', id: 'id6' }], NOW);
     expect(past.ids).toEqual([expect.any(String)]);
     expect(past.tombstone.intents).toHaveLength(2);
   });
@@ -130,12 +129,21 @@ describe('addIntents', () => {
       intent({ id: 'failed', failed: true }),
       intent({ id: 'other store', store: 'server1' }),
     ];
-    const { tombstone, ids } = addIntents(tomb(kept), [{ store: 'server2', etag: '"e2"' }], NOW);
+    const { tombstone, ids } = addIntents(tomb(kept), [{ store: 'server2', etag: '"e2"', id: 'id7' }], NOW);
     expect(tombstone.intents).toEqual([...kept, { id: ids[0], store: 'server2', etag: '"e2"', at: NOW }]);
   });
 
+  it('grants a target whose intent is there already (its write went through, the answer was lost), adding nothing', () => {
+    const first = addIntents(tomb(), [{ store: 'server2', etag: '"e2"', id: 'mine' }], NOW);
+    const again = addIntents(first.tombstone, [{ store: 'server2', etag: '"e2"', id: 'mine' }], NOW + 5);
+    expect(again.ids).toEqual(['mine']);
+    expect(again.tombstone.intents).toEqual(first.tombstone.intents);
+    const other = addIntents(first.tombstone, [{ store: 'server2', etag: '"e2"', id: 'theirs' }], NOW + 5);
+    expect(other.ids).toEqual([undefined]);
+  });
+
   it('prunes intents past INTENT_KEEP_MS while adding', () => {
-    const { tombstone, ids } = addIntents(tomb([intent({ id: 'ancient', store: 'server1', at: NOW - INTENT_KEEP_MS - 1 })]), [{ store: 'server1', etag: '"x"' }], NOW);
+    const { tombstone, ids } = addIntents(tomb([intent({ id: 'ancient', store: 'server1', at: NOW - INTENT_KEEP_MS - 1 })]), [{ store: 'server1', etag: '"x"', id: 'id8' }], NOW);
     expect(tombstone.intents.map((i) => i.id)).toEqual([ids[0]]);
   });
 });

@@ -119,11 +119,11 @@ describe('putFile', () => {
     ]);
   });
 
-  it('writes only to the named store with to=STORE, after only a HEAD of the other', async () => {
+  it('writes only to the named store with to=STORE, after only a HEAD of the other (and its bucket, on a miss)', async () => {
     const a = await putFile(makeDeps(stores), { key: 'a.txt', body, to: 'server2', now: NOW });
     expect(a.results).toEqual([{ store: 'server2', ok: true, etag: 'etag-2' }]);
     expect(s2).toHaveReceivedCommandWith(PutObjectCommand, { Bucket: 'bucket-2', Key: 'a.txt' });
-    expect(s1.calls().map((c) => c.args[0].constructor.name)).toEqual(['HeadObjectCommand']);
+    expect(s1.calls().map((c) => c.args[0].constructor.name)).toEqual(['HeadObjectCommand', 'HeadBucketCommand']);
   });
 
   it('refuses an unknown store, listing the stores, and sends nothing', async () => {
@@ -346,7 +346,7 @@ describe('startUpload', () => {
     const plan = await startUpload(makeDeps(stores), { key: 'k.txt', size: 1, to: 'server1' }, 'api', NOW);
     expect(plan).toMatchObject({ mtime: new Date(NOW).toISOString(), uploads: [{ store: 'server1' }], failed: [] });
     expect(s1).toHaveReceivedCommandWith(CreateMultipartUploadCommand, { ContentType: 'text/plain', Metadata: expect.objectContaining({ mtime: formatMtime(NOW) }) });
-    expect(s2.calls().map((c) => c.args[0].constructor.name)).toEqual(['HeadObjectCommand']);
+    expect(s2.calls().map((c) => c.args[0].constructor.name)).toEqual(['HeadObjectCommand', 'HeadBucketCommand']);
   });
 
   it.each([

@@ -1,0 +1,234 @@
+import { createHash } from 'node:crypto';
+import { DeleteObjectCommand, PutObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
+import { completeUpload, putFile, startUpload } from '../../lib/upload';
+import { deleteFile } from '../../lib/delete';
+import { readFile } from '../../lib/read';
+import { formatMtime, MAX_FUTURE_MS, parseMtime } from '../../lib/stamps';
+import type { S3Notification } from '../helpers/events';
+import type { Random, World } from './world';
+
+/*
+ * Users at work: several at once, each taking its next operation as soon as the last one is
+ * answered. API writes (to every store or one, some touched), writes straight into one bucket
+ * (no metadata, rclone's mtime, a far-future mtime, our old millisecond mtime), API deletes,
+ * deletes straight in one bucket, multipart uploads through the API that stay open while other
+ * operations happen (so some complete after a delete), and reads. Few names and few mtimes, so
+ * operations collide and mtimes tie.
+ *
+ * The history records what really happened, from S3's own events: which version each store
+ * held in what order (S3 applied it), when each write was made on the system's clocks, and
+ * when each delete happened. The oracle judges the end state against it.
+ */
+
+/** One version a user put on one store, as S3 applied it. */
+export interface Version {
+  key: string;
+  store: string;
+  text: string;
+  etag: string;
+  /** The mtime replication must order it by (clamped as the system clamps it). */
+  mtime: number;
+  /** When it entered the system: the API's stamp, or the S3 event's time. */
+  made: number;
+  /** Position among every user event the stores emitted. */
+  order: number;
+  op: number;
+}
+
+export interface DeleteRecord {
+  key: string;
+  time: number;
+  by: string;
+  op: number;
+}
+
+export interface OpRecord {
+  i: number;
+  user: number;
+  kind: string;
+  key: string;
+  what: string;
+  outcome?: string;
+  startedAt: number;
+}
+
+export interface History {
+  ops: OpRecord[];
+  versions: Version[];
+  deletes: DeleteRecord[];
+}
+
+export interface WorkloadOptions {
+  ops: number;
+  users: number;
+  names: string[];
+  /** Stretch (by op index) during which one store is away. */
+  outage?: { store: string; from: number; to: number };
+  /** Longest pause of an open multipart upload, ms. */
+  uploadPauseMs: number;
+}
+
+const md5 = (s: string) => createHash('md5').update(s).digest('hex');
+
+interface Expected {
+  op: OpRecord;
+  kind: 'put' | 'complete' | 'delete';
+  etag?: string;
+  /** The made stamp when the API gave it; else the event's time. */
+  made?: number;
+  mtime?: (made: number) => number;
+  text?: string;
+}
+
+export async function runWorkload(world: World, rnd: Random, opts: WorkloadOptions): Promise<History> {
+  const history: History = { ops: [], versions: [], deletes: [] };
+  const stores = world.stores.map((s) => s.name);
+  const T0 = Date.now() - 86_400_000;
+  const mtimes = Array.from({ length: 8 }, (_, k) => T0 + k * 1000);
+  const expected = new Map<string, Expected[]>();
+  const expect = (bucket: string, key: string, e: Expected) => {
+    const k = `${bucket}/${key}`;
+    expected.set(k, [...(expected.get(k) ?? []), e]);
+    return () => expected.set(k, (expected.get(k) ?? []).filter((x) => x !== e));
+  };
+  let order = 0;
+  world.tap.onEvent((n: S3Notification) => {
+    const r = n.Records[0]!;
+    const bucket = r.s3.bucket.name;
+    if (!stores.includes(bucket)) return;
+    order++;
+    const key = r.s3.object.key;
+    const time = Date.parse(r.eventTime);
+    const candidates = expected.get(`${bucket}/${key}`) ?? [];
+    const removed = r.eventName.startsWith('ObjectRemoved');
+    const mine = candidates.find((e) =>
+      removed ? e.kind === 'delete' : e.kind === 'complete' ? r.eventName === 'ObjectCreated:Post' : e.kind === 'put' && r.eventName === 'ObjectCreated:Put' && e.etag === r.s3.object.eTag,
+    );
+    if (!mine) return; // replication's own write or delete
+    expected.set(`${bucket}/${key}`, candidates.filter((e) => e !== mine));
+    if (removed) {
+      history.deletes.push({ key, time, by: `direct delete on ${bucket}`, op: mine.op.i });
+      return;
+    }
+    const made = mine.made ?? time;
+    history.versions.push({ key, store: bucket, text: mine.text!, etag: r.s3.object.eTag ?? md5(mine.text!), mtime: mine.mtime!(made), made, order, op: mine.op.i });
+  });
+
+  let next = 0;
+  let outage: (() => void) | undefined;
+  const step = async (user: number, i: number) => {
+    if (opts.outage && i === opts.outage.from) outage = world.takeDown(opts.outage.store);
+    if (opts.outage && i === opts.outage.to) outage?.();
+    const key = rnd.pick(opts.names);
+    const store = rnd.pick(stores);
+    const roll = rnd();
+    const op: OpRecord = { i, user, kind: '', key, what: '', startedAt: Date.now() };
+    history.ops.push(op);
+    const text = `${key} op${i} by user${user} ${md5(String(rnd())).slice(0, 8)}`;
+    try {
+      if (roll < 0.25) {
+        const to = rnd() < 0.4 ? 'all' : store;
+        const touch = rnd() < 0.1;
+        const mtime = rnd.pick(mtimes);
+        const now = Date.now();
+        Object.assign(op, { kind: 'api write', what: `to ${to}${touch ? ' touch' : ` mtime …${mtime % 100000}`} "${text}"` });
+        const undo = (to === 'all' ? stores : [to]).map((b) => expect(b, key, { op, kind: 'put', etag: md5(text), made: now, mtime: () => (touch ? now : mtime), text }));
+        try {
+          const a = await putFile(world.api, { key, body: Buffer.from(text), to, mtime: String(mtime), touch, who: `user${user}`, now });
+          op.outcome = a.results.map((r) => `${r.store}:${r.ok ? 'ok' : 'failed'}`).join(' ');
+        } finally {
+          setTimeout(() => undo.forEach((u) => u()), 1000);
+        }
+      } else if (roll < 0.45) {
+        const flavour = rnd();
+        const mtime = rnd.pick(mtimes);
+        const metadata: Record<string, string> =
+          flavour < 0.5 ? {} : flavour < 0.8 ? { mtime: formatMtime(mtime) } : flavour < 0.9 ? { mtime: formatMtime(Date.now() + 365 * 86_400_000) } : { mtime: String(mtime) };
+        Object.assign(op, { kind: 'direct write', what: `on ${store} mtime ${metadata.mtime ?? 'none'} "${text}"` });
+        const given = parseMtime(metadata.mtime);
+        const undo = expect(store, key, { op, kind: 'put', etag: md5(text), mtime: (made) => (given === undefined || given > made + MAX_FUTURE_MS ? made : given), text });
+        try {
+          await world.users.send(new PutObjectCommand({ Bucket: store, Key: key, Body: text, Metadata: metadata }));
+          op.outcome = 'ok';
+        } finally {
+          setTimeout(undo, 1000);
+        }
+      } else if (roll < 0.6) {
+        Object.assign(op, { kind: 'api delete', what: '' });
+        try {
+          const a = await deleteFile(world.api, key, `user${user}`);
+          history.deletes.push({ key, time: Date.parse(a.mtime!), by: `api delete by user${user}`, op: i });
+          op.outcome = `at ${a.mtime} ${a.results.map((r) => `${r.store}:${r.ok ? 'ok' : 'failed'}`).join(' ')}`;
+        } catch (err) {
+          op.outcome = (err as Error).name; // NotFound, or no store answered: nothing deleted
+        }
+      } else if (roll < 0.75) {
+        Object.assign(op, { kind: 'direct delete', what: `on ${store}` });
+        const undo = expect(store, key, { op, kind: 'delete' });
+        try {
+          await world.users.send(new DeleteObjectCommand({ Bucket: store, Key: key }));
+          op.outcome = 'ok';
+        } finally {
+          setTimeout(undo, 1000);
+        }
+      } else if (roll < 0.88) {
+        await multipart(world, rnd, op, key, rnd() < 0.5 ? 'all' : store, rnd.pick(mtimes), text, user, opts.uploadPauseMs, expect);
+      } else {
+        Object.assign(op, { kind: 'read', what: '' });
+        op.outcome = (await readFile(world.api, key, { meta: true })).status;
+      }
+    } catch (err) {
+      op.outcome = `failed: ${(err as Error).name} ${(err as Error).message}`.slice(0, 200);
+    }
+  };
+
+  await Promise.all(
+    Array.from({ length: opts.users }, async (_, user) => {
+      for (let i = next++; i < opts.ops; i = next++) {
+        await step(user, i);
+        await new Promise((r) => setTimeout(r, rnd() * 20));
+      }
+    }),
+  );
+  outage?.();
+  return history;
+}
+
+/** An API multipart upload left open for a while, then completed: made when it completes. */
+async function multipart(
+  world: World,
+  rnd: Random,
+  op: OpRecord,
+  key: string,
+  to: string,
+  mtime: number,
+  text: string,
+  user: number,
+  pauseMs: number,
+  expect: (bucket: string, key: string, e: Expected) => () => void,
+) {
+  Object.assign(op, { kind: 'multipart', what: `to ${to} mtime …${mtime % 100000} "${text}"` });
+  const plan = await startUpload(world.api, { key, size: text.length, mtime, to }, `user${user}`);
+  const uploads = [];
+  for (const u of plan.uploads) {
+    try {
+      const part = await world.users.send(new UploadPartCommand({ Bucket: u.store, Key: key, UploadId: u.uploadId, PartNumber: 1, Body: text }));
+      uploads.push({ ...u, parts: [{ n: 1, etag: part.ETag! }] });
+    } catch {
+      // that store is away: the upload goes on with the others
+    }
+  }
+  await new Promise((r) => setTimeout(r, rnd() * pauseMs));
+  if (uploads.length === 0) {
+    op.outcome = 'no part uploaded';
+    return;
+  }
+  const undo = uploads.map((u) => expect(u.store, key, { op, kind: 'complete', mtime: () => mtime, text }));
+  try {
+    const done = await completeUpload(world.api, { key, uploads });
+    op.outcome = done.results.map((r) => `${r.store}:${r.ok ? 'ok' : 'failed'}`).join(' ');
+  } finally {
+    setTimeout(() => undo.forEach((u) => u()), 1000);
+  }
+}
+
