@@ -57,6 +57,13 @@ function route(req: SeenRequest, res: ServerResponse): void {
     if (key === 'half.txt') return sendJson(res, 207, { key, size: req.body.length, mtime: 'm', results: [outcome('server1', true), outcome('server2', false, 'NoSuchBucket: The specified bucket does not exist')] });
     if (key === 'none.txt') return sendJson(res, 503, { key, results: STORES.map((s) => outcome(s, false, 'TimeoutError: socket hang up')) });
     if (key === 'refused.txt') return sendJson(res, 400, { error: 'UnknownStore', message: 'unknown store "server9"; stores are: all, server1, server2' });
+    if (key === 'older.txt' && url.searchParams.get('touch') !== '1') {
+      return sendJson(res, 409, {
+        error: 'Overruled',
+        message: 'server2 holds a newer version (mtime 2026-06-01T00:00:00.000Z) that replication would put back over this one; write to all stores, or touch the file to make it the newest',
+        newer: { store: 'server2', mtime: '2026-06-01T00:00:00.000Z' },
+      });
+    }
     for (const s of targets) objects.set(`${s}/${key}`, req.body);
     return sendJson(res, 200, { key, size: req.body.length, mtime: new Date(Number(req.headers['x-dfs-mtime'])).toISOString(), results: targets.map((s) => outcome(s, true)) });
   }
@@ -178,6 +185,19 @@ describe('dfs put, small files (one PUT)', () => {
     const r = await dfs('put', 'refused.txt', '--to', 'server9');
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('unknown store "server9"');
+  });
+
+  it('exits 7 when another store holds a newer version, saying which and how to go on; --touch goes through', async () => {
+    file('older.txt', 'an old draft');
+    const r = await dfs('put', 'older.txt', '--to', 'server1');
+    expect(r.code).toBe(7);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('not stored: server2 holds a newer version (mtime 2026-06-01T00:00:00.000Z)');
+    const json = await dfs('put', 'older.txt', '--to', 'server1', '--json');
+    expect(JSON.parse(json.stdout)).toMatchObject({ error: 'Overruled', newer: { store: 'server2', mtime: '2026-06-01T00:00:00.000Z' } });
+    const touched = await dfs('put', 'older.txt', '--to', 'server1', '--touch');
+    expect(touched.code).toBe(0);
+    expect(seen().at(-1)).toMatchObject({ method: 'PUT', url: '/files/older.txt?to=server1&touch=1' });
   });
 
   it('--json prints the answer with every store and what the CLI did', async () => {
