@@ -13,6 +13,7 @@ export const EXIT = Object.freeze({
   unavailable: 5,
   partial: 6,
   refused: 7,
+  notAllowed: 8,
   interrupted: 130,
 });
 
@@ -22,10 +23,12 @@ export const EXIT_HELP = `Exit codes:
   0  success (get: one version, SINGLE, saved; or the version picked with --resolve;
      sync: nothing differs, or every step applied; watch: Ctrl-C or --count reached)
   1  error: network, server 5xx, refusing to overwrite, download failed; sync: some steps
-     failed; rm: the question answered no; watch: --timeout before --count events
+     failed; rm, token revoke: the question answered no; watch: --timeout before --count
+     events; token create: the name is taken
   2  usage or invalid input, including a name the server refuses (400); put: FILE missing
-     or a folder; rm: no -y and no terminal to ask on
-  3  not found on any store (NOT_FOUND)
+     or a folder; rm, token revoke: no -y and no terminal to ask on; a config file holding
+     a token that others may read
+  3  not found on any store (NOT_FOUND); token revoke: no such token
   4  the stores hold different versions (get: DIFFERENT, each saved side by side;
      sync --dry-run: differences found)
   5  no store answered, or none took the write (503)
@@ -33,6 +36,8 @@ export const EXIT_HELP = `Exit codes:
   7  refused by a safety guard (sync: a store unavailable or empty, or over 50 % of a
      store deleted; --force overrides. put --to STORE: another store holds a newer
      version that would replace it; --touch makes yours the newest)
+  8  not allowed: no token, or one the server refused (401: revoked, mistyped, of
+     another stack), or a read-only token for a write (403)
   130  interrupted (Ctrl-C); put aborts its upload first`;
 
 /**
@@ -85,11 +90,48 @@ export function errorForResponse(status: number, body: unknown, unavailableMeans
     const newer = typeof b.newer === 'object' && b.newer !== null ? { newer: b.newer } : {};
     return new CliError(EXIT.refused, code, `not stored: ${said ?? 'another store holds a newer version'}`, { ...newer, hint: 'dfs put --touch' });
   }
+  if (status === 401 || status === 403) return notAllowedError(status, body);
   if (status === 404) {
     return new CliError(EXIT.error, code, `the server has no such route (404${said ? `: ${said}` : ''}); is the endpoint the dfs API?`);
   }
   if (status >= 500) return new CliError(EXIT.error, code, `the server failed (${status} ${code})${said ? `: ${said}` : ''}`);
   return new CliError(EXIT.error, code, `the server refused the request (${status} ${code})${said ? `: ${said}` : ''}`);
+}
+
+/** What a "not allowed" message can say about the token, never the token itself. */
+export interface TokenHint {
+  /** Where the token sent came from (`DFS_TOKEN`, a file's path); absent when none was sent. */
+  tokenFrom?: string;
+  /** The config file a token can go in. */
+  configPath?: string;
+  /** The token came from the local stack's file, which `npm start` renews. */
+  fromLocalStack?: boolean;
+}
+
+/**
+ * The exit-8 error of a 401 (no token, or one the server does not take) or a 403 (a token
+ * without the scope needed). The message says where the token came from and how to get one;
+ * `details.tokenFrom` carries the source for --json.
+ */
+export function notAllowedError(status: 401 | 403, body: unknown, hint: TokenHint = {}): CliError {
+  const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
+  const said = typeof b.message === 'string' ? b.message : undefined;
+  const from = hint.tokenFrom !== undefined ? { tokenFrom: hint.tokenFrom } : {};
+  if (status === 403) {
+    const code = typeof b.error === 'string' ? b.error : 'Forbidden';
+    const which = hint.tokenFrom !== undefined ? ` (the token from ${hint.tokenFrom})` : '';
+    return new CliError(EXIT.notAllowed, code, `not allowed: ${said ?? 'the server refused the request (403)'}${which}`, from);
+  }
+  const code = typeof b.error === 'string' ? b.error : 'Unauthorized';
+  const where = hint.configPath !== undefined ? `"token" in ${hint.configPath}` : '"token" in the config file';
+  const renew = hint.fromLocalStack ? 'restart the local stack (npm start) to renew it, or ' : '';
+  const what = hint.tokenFrom !== undefined ? `the token from ${hint.tokenFrom} was refused (${said ?? '401'})` : (said ?? 'the server wants a token (401)');
+  return new CliError(
+    EXIT.notAllowed,
+    code,
+    `not signed in: ${what}; ${renew}set DFS_TOKEN, or ${where} (a write token can make one: dfs token create NAME)`,
+    from,
+  );
 }
 
 /**
