@@ -72,5 +72,8 @@ function build() {
   return require(bundlePath);
 }
 
+// The CLI finds the local stack's endpoints and token in <root>/.dfs-data/local.json (cli/config.ts).
+if (!process.env.DFS_ROOT) process.env.DFS_ROOT = root;
+
 const cli = isFresh() ? require(bundlePath) : build();
 cli.main();

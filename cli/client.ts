@@ -1,15 +1,18 @@
 /**
  * The two ways to reach the API behind one interface: HTTPS to API Gateway (the default) and the
  * Lambda Invoke API (`--via lambda`). Both answer `{status, body}` with `body` already parsed, so a
- * command cannot tell which one carried it. Downloads of presigned URLs live here too.
+ * command cannot tell which one carried it; who may call is theirs to settle (a bearer token over
+ * HTTP, IAM for an invoke), and a refusal of that is an exit-8 error, whatever the command.
+ * Downloads of presigned URLs live here too.
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import type { DirectEvent, PlanEntry, UploadTarget } from '../lib/types';
+import type { PlanEntry, UploadTarget } from '../lib/types';
 import { encodeKeyPath } from '../lib/keys';
-import { CliError, EXIT } from './exit';
+import type { Token } from './config';
+import { CliError, EXIT, notAllowedError } from './exit';
 
 /** A part of a multipart upload as POST /uploads/complete takes it. */
 export interface DonePart {
@@ -17,12 +20,10 @@ export interface DonePart {
   etag: string;
 }
 
-/**
- * One API operation. `get` and `list` are the direct-invoke events of lib/types.ts; the others
- * exist only as HTTP routes (handlers/api.ts), so `--via lambda` sends them as API Gateway events.
- */
+/** One API operation; `routeOf` gives its HTTP request, which both transports send. */
 export type ApiOp =
-  | DirectEvent
+  | { op: 'get'; key: string; meta?: boolean }
+  | { op: 'list'; prefix?: string; after?: string; limit?: number }
   | { op: 'put'; key: string; to: string; mtime: number; body: Uint8Array; touch?: boolean }
   | { op: 'delete'; key: string }
   | { op: 'startUpload'; key: string; size: number; mtime: number; to: string; touch?: boolean }
@@ -32,7 +33,10 @@ export type ApiOp =
   | { op: 'reconcile'; dryRun: boolean; force: boolean }
   | { op: 'replayFailures' }
   | { op: 'applyPlan'; entries: PlanEntry[]; force?: boolean }
-  | { op: 'events'; after?: string };
+  | { op: 'events'; after?: string }
+  | { op: 'createToken'; name: string; scope: 'read' | 'write' }
+  | { op: 'listTokens' }
+  | { op: 'revokeToken'; name: string };
 
 export interface ApiResult {
   status: number;
@@ -55,6 +59,10 @@ export interface HttpOptions {
   /** Default 60 s: API Gateway gives up at 29 s, so longer means the network is stuck. */
   timeoutMs?: number;
   fetch?: typeof fetch;
+  /** Sent as `Authorization: Bearer …`; without one, no such header is sent. */
+  token?: Token;
+  /** The config file a token can go in, named when the API wants one (401). */
+  configPath?: string;
 }
 
 /** The HTTP request of an operation: `path` carries the query; `body` is sent as it is. */
@@ -73,7 +81,7 @@ const jsonRoute = (method: string, path: string, value: unknown): Route => ({
   body: Buffer.from(JSON.stringify(value)),
 });
 
-/** The HTTP request of each operation (the direct-invoke path hands `get` and `list` over as they are). */
+/** The HTTP request of each operation. */
 export function routeOf(op: ApiOp): Route {
   switch (op.op) {
     case 'get':
@@ -105,6 +113,12 @@ export function routeOf(op: ApiOp): Route {
       return jsonRoute('POST', withQuery('/reconcile/apply', { force: op.force ? 1 : undefined }), { entries: op.entries });
     case 'events':
       return { method: 'GET', path: withQuery('/events', { after: op.after }) };
+    case 'createToken':
+      return jsonRoute('POST', '/tokens', { name: op.name, scope: op.scope });
+    case 'listTokens':
+      return { method: 'GET', path: '/tokens' };
+    case 'revokeToken':
+      return { method: 'DELETE', path: `/tokens/${encodeURIComponent(op.name)}` };
     default:
       return unreachable(op);
   }
@@ -124,8 +138,12 @@ function unreachable(op: never): never {
 /** The error a request cancelled through `SendOptions.signal` rejects with. */
 export const interruptedError = (cause?: unknown) => new CliError(EXIT.interrupted, 'Interrupted', 'interrupted', {}, { cause });
 
-/** Talks to `{endpoint}/files/…`. Throws CliError (exit 1) when the API cannot be reached or does not answer JSON. */
-export function httpTransport({ endpoint, endpointFrom = 'the default', timeoutMs = 60_000, fetch: doFetch = fetch }: HttpOptions): Transport {
+/**
+ * Talks to `{endpoint}/files/…`, with the token as a bearer header when there is one. Throws
+ * CliError: exit 1 when the API cannot be reached or does not answer JSON; exit 8 when it
+ * answers 401 or 403 (notAllowedError, saying where the token came from, never the token).
+ */
+export function httpTransport({ endpoint, endpointFrom = 'the default', timeoutMs = 60_000, fetch: doFetch = fetch, token, configPath }: HttpOptions): Transport {
   return {
     async send(op, { signal } = {}) {
       const { method, path, headers, body } = routeOf(op);
@@ -134,7 +152,7 @@ export function httpTransport({ endpoint, endpointFrom = 'the default', timeoutM
       try {
         res = await doFetch(endpoint + path, {
           method,
-          headers: { accept: 'application/json', ...headers },
+          headers: { accept: 'application/json', ...headers, ...(token ? { authorization: token.authorization() } : {}) },
           ...(body ? { body } : {}),
           signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
         });
@@ -146,11 +164,20 @@ export function httpTransport({ endpoint, endpointFrom = 'the default', timeoutM
         if (signal?.aborted) throw interruptedError(err);
         throw networkError(err, endpoint, endpointFrom, timeoutMs);
       });
+      let parsed: unknown;
       try {
-        return { status: res.status, body: JSON.parse(text) as unknown };
+        parsed = JSON.parse(text) as unknown;
       } catch {
-        throw new CliError(EXIT.error, 'BadResponse', `${endpoint} answered ${res.status} without JSON; is it the dfs API? (endpoint from ${endpointFrom})`);
+        if (res.status === 401 || res.status === 403) parsed = undefined;
+        else throw new CliError(EXIT.error, 'BadResponse', `${endpoint} answered ${res.status} without JSON; is it the dfs API? (endpoint from ${endpointFrom})`);
       }
+      if (res.status === 401 || res.status === 403) {
+        throw notAllowedError(res.status, parsed, {
+          ...(token ? { tokenFrom: token.from, fromLocalStack: token.fromLocalStack } : {}),
+          ...(configPath !== undefined ? { configPath } : {}),
+        });
+      }
+      return { status: res.status, body: parsed };
     },
   };
 }
@@ -171,24 +198,33 @@ function networkError(err: unknown, endpoint: string, from: string, timeoutMs: n
   );
 }
 
+/** A direct invoke's event: the request it stands for (handlers/http.ts `fromDirect`). */
+export interface DirectRequest {
+  method: string;
+  /** Decoded, as the function matches routes: `/files/a b+c.txt`. */
+  path: string;
+  query: Record<string, string>;
+  headers: Record<string, string>;
+  /** The body's bytes in base64; absent, with `isBase64Encoded`, when the route sends none. */
+  body?: string;
+  isBase64Encoded?: true;
+}
+
 /**
- * The payload `--via lambda` sends: `get` and `list` as the direct events the function documents,
- * anything else as the API Gateway (HTTP API, payload 2.0) event of its route, which the function
- * serves the same way (handlers/http.ts), body base64-encoded.
+ * The payload `--via lambda` sends for every operation: its HTTP request (`routeOf`) in the
+ * direct-invoke shape, body base64-encoded. No Authorization header: IAM decides who may
+ * invoke the function, and a token has no business in an invoke's payload.
  */
-export function invokePayload(op: ApiOp): unknown {
-  if (op.op === 'get' || op.op === 'list') return op;
+export function invokePayload(op: ApiOp): DirectRequest {
   const { method, path, headers = {}, body } = routeOf(op);
-  const [rawPath = path, rawQueryString = ''] = path.split('?');
+  // Split by hand: URL parsing would resolve "." segments and read "//" as a host.
+  const [rawPath = path, rawQuery = ''] = path.split('?', 2);
   return {
-    version: '2.0',
-    routeKey: '$default',
-    rawPath,
-    rawQueryString,
-    headers,
-    queryStringParameters: Object.fromEntries(new URLSearchParams(rawQueryString)),
-    requestContext: { http: { method, path: rawPath } },
-    ...(body ? { body: Buffer.from(body).toString('base64'), isBase64Encoded: true } : { isBase64Encoded: false }),
+    method,
+    path: decodeURIComponent(rawPath),
+    query: Object.fromEntries(new URLSearchParams(rawQuery)),
+    headers: { ...headers },
+    ...(body ? { body: Buffer.from(body).toString('base64'), isBase64Encoded: true as const } : {}),
   };
 }
 
@@ -204,10 +240,11 @@ export function isLocalEndpoint(endpoint: string): boolean {
 }
 
 /**
- * Invokes the API function directly (RequestResponse) with the op as payload; the function answers
- * `{statusCode, body}` (handlers/http.ts). A local endpoint gets dummy credentials and us-east-1;
- * any other uses the default AWS credential and region chain. The SDK is loaded only here, so
- * plain HTTP use never pays for it.
+ * Invokes the API function directly (RequestResponse) with the op's request as payload
+ * (`invokePayload`); the function answers `{statusCode, body}` (handlers/http.ts). IAM, not a
+ * token, says who may: a refusal is exit 8. A local endpoint gets dummy credentials and
+ * us-east-1; any other uses the default AWS credential and region chain. The SDK is loaded
+ * only here, so plain HTTP use never pays for it.
  */
 export function lambdaTransport({ endpoint, functionName }: LambdaOptions): Transport {
   return {
@@ -235,7 +272,16 @@ export function lambdaTransport({ endpoint, functionName }: LambdaOptions): Tran
         );
       } catch (err) {
         if (signal?.aborted) throw interruptedError(err);
-        const e = err as { name?: string; code?: string; message?: string };
+        const e = err as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number } };
+        if (e.name === 'AccessDeniedException' || e.$metadata?.httpStatusCode === 403) {
+          throw new CliError(
+            EXIT.notAllowed,
+            'AccessDenied',
+            `not allowed to invoke ${functionName}: ${e.message ?? 'access denied'}; your AWS credentials need lambda:InvokeFunction on it`,
+            {},
+            { cause: err },
+          );
+        }
         const why = e.code ?? e.name ?? 'error';
         throw new CliError(
           EXIT.error,

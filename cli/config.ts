@@ -1,12 +1,15 @@
 /**
- * Where the CLI finds the API. One place, so later commands, the auth token and the web page's
- * address come from the same file. Precedence for each setting: flag, environment, config file,
- * default. The config file is `$DFS_CONFIG`, else `$XDG_CONFIG_HOME/dfs/config.json`, else
- * `~/.config/dfs/config.json`, holding `{"endpoint", "lambdaEndpoint", "functionName"}`.
+ * Where the CLI finds the API, and the token it shows it. One place, so every command and the
+ * web page's address come from the same file. Precedence for each setting: flag, environment,
+ * config file, local stack, default. The config file is `$DFS_CONFIG`, else
+ * `$XDG_CONFIG_HOME/dfs/config.json`, else `~/.config/dfs/config.json`, holding
+ * `{"endpoint", "lambdaEndpoint", "functionName", "token"}`. The local stack (`npm start`)
+ * leaves its own endpoints and a token in `<data dir>/local.json`.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { isLocalEndpoint } from './client';
 import { usageError } from './exit';
 
 export const DEFAULTS = Object.freeze({
@@ -14,6 +17,42 @@ export const DEFAULTS = Object.freeze({
   lambdaEndpoint: 'http://localhost:3002',
   functionName: 's3-dfs-local-api',
 });
+
+/**
+ * A bearer token. It prints as where it came from, never as itself (String, JSON,
+ * util.inspect), so no message, --json output or debug dump can carry it by accident; only
+ * `authorization()` gives the value, for the request header.
+ */
+export class Token {
+  readonly #value: string;
+
+  constructor(
+    value: string,
+    /** `DFS_TOKEN`, or the path of the file it was read from. */
+    readonly from: string,
+    /** Read from the local stack's local.json, which `npm start` renews. */
+    readonly fromLocalStack = false,
+  ) {
+    this.#value = value;
+  }
+
+  /** The `Authorization` header's value. */
+  authorization(): string {
+    return `Bearer ${this.#value}`;
+  }
+
+  toString(): string {
+    return `[token from ${this.from}]`;
+  }
+
+  toJSON(): { from: string } {
+    return { from: this.from };
+  }
+
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+}
 
 export interface CliConfig {
   /** Base URL of the HTTP API, without trailing "/" (may carry a stage path). */
@@ -23,6 +62,10 @@ export interface CliConfig {
   /** Lambda Invoke API endpoint for `--via lambda`. */
   lambdaEndpoint: string;
   functionName: string;
+  /** The token for the HTTP API; absent when none is configured (the server then answers 401). */
+  token?: Token;
+  /** The config file's path (read or not), named in messages that say where a token can go. */
+  configPath: string;
 }
 
 export interface ConfigSources {
@@ -30,10 +73,17 @@ export interface ConfigSources {
   env: Record<string, string | undefined>;
   /** Reads a file as UTF-8; throws ENOENT like fs when it is missing. */
   readText?: (path: string) => string;
+  /** The permission bits of a file (`stat().mode`); undefined where they mean nothing (Windows). */
+  fileMode?: (path: string) => number | undefined;
   home?: string;
 }
 
-type FileConfig = Partial<Record<'endpoint' | 'lambdaEndpoint' | 'functionName', string>>;
+type FileConfig = Partial<Record<'endpoint' | 'lambdaEndpoint' | 'functionName' | 'token', string>>;
+
+/** What `npm start` leaves in `<data dir>/local.json` (scripts/stack.ts). */
+interface LocalStack extends FileConfig {
+  path: string;
+}
 
 /** The config file's path: DFS_CONFIG, else under XDG_CONFIG_HOME, else under ~/.config. */
 export function configPath(env: ConfigSources['env'], home: string = homedir()): string {
@@ -43,32 +93,109 @@ export function configPath(env: ConfigSources['env'], home: string = homedir()):
 }
 
 /**
- * Resolves every setting. Throws a usage CliError (exit 2) for an unreadable or malformed config
- * file, a missing file named by DFS_CONFIG, or an endpoint that is not an http(s) URL.
- * A missing default config file is fine: the defaults are the local stack.
+ * Where the local stack's `local.json` is: `$DFS_DATA_DIR/local.json`, else
+ * `$DFS_ROOT/.dfs-data/local.json` (bin/dfs.js sets DFS_ROOT to the project); undefined when
+ * neither is set.
  */
-export function loadConfig({ flags, env, readText = (p) => readFileSync(p, 'utf8'), home }: ConfigSources): CliConfig {
+export function localStackPath(env: ConfigSources['env']): string | undefined {
+  if (env.DFS_DATA_DIR) return join(env.DFS_DATA_DIR, 'local.json');
+  if (env.DFS_ROOT) return join(env.DFS_ROOT, '.dfs-data', 'local.json');
+  return undefined;
+}
+
+const defaultFileMode = (path: string): number | undefined => (process.platform === 'win32' ? undefined : statSync(path).mode);
+
+/**
+ * Resolves every setting. The endpoint: `--endpoint`, DFS_ENDPOINT, the config file, the local
+ * stack's (when local.json exists), http://localhost:3000. The token: DFS_TOKEN, the config
+ * file's "token", then local.json's, the last only when the endpoint in use is on this machine
+ * and on local.json's port (a token of the local stack is for that stack only).
+ *
+ * Throws a usage CliError (exit 2) for an unreadable or malformed config file, a missing file
+ * named by DFS_CONFIG, a config file holding a token that others may read (mode & 077), an
+ * endpoint that is not an http(s) URL or that carries a user name or password, and a token
+ * that cannot go in a header. A missing default config file is fine; an unreadable local.json
+ * counts as no local stack.
+ */
+export function loadConfig({ flags, env, readText = (p) => readFileSync(p, 'utf8'), fileMode = defaultFileMode, home }: ConfigSources): CliConfig {
   const path = configPath(env, home);
   const file = readConfigFile(path, readText, Boolean(env.DFS_CONFIG));
-  const pick = (candidates: Array<[string | undefined, string]>, fallback: string): [string, string] => {
-    for (const [value, from] of candidates) if (value) return [value, from];
+  if (file.token !== undefined) checkPrivate(path, fileMode);
+  const local = readLocalStack(localStackPath(env), readText);
+  const localFrom = local && `the local stack (${local.path})`;
+  const pick = (candidates: Array<[string | undefined, string | undefined]>, fallback: string): [string, string] => {
+    for (const [value, from] of candidates) if (value && from) return [value, from];
     return [fallback, 'the default'];
   };
   const [endpoint, endpointFrom] = pick(
-    [[flags.endpoint, '--endpoint'], [env.DFS_ENDPOINT, 'DFS_ENDPOINT'], [file.endpoint, path]],
+    [[flags.endpoint, '--endpoint'], [env.DFS_ENDPOINT, 'DFS_ENDPOINT'], [file.endpoint, path], [local?.endpoint, localFrom]],
     DEFAULTS.endpoint,
   );
   const [lambdaEndpoint, lambdaFrom] = pick(
-    [[env.DFS_LAMBDA_ENDPOINT, 'DFS_LAMBDA_ENDPOINT'], [file.lambdaEndpoint, path]],
+    [[env.DFS_LAMBDA_ENDPOINT, 'DFS_LAMBDA_ENDPOINT'], [file.lambdaEndpoint, path], [local?.lambdaEndpoint, localFrom]],
     DEFAULTS.lambdaEndpoint,
   );
-  const [functionName] = pick([[env.DFS_FUNCTION, 'DFS_FUNCTION'], [file.functionName, path]], DEFAULTS.functionName);
-  return {
+  const [functionName] = pick([[env.DFS_FUNCTION, 'DFS_FUNCTION'], [file.functionName, path], [local?.functionName, localFrom]], DEFAULTS.functionName);
+  const config: CliConfig = {
     endpoint: httpUrl(endpoint, endpointFrom),
     endpointFrom,
     lambdaEndpoint: httpUrl(lambdaEndpoint, lambdaFrom),
     functionName,
+    configPath: path,
   };
+  const token = tokenOf(env.DFS_TOKEN, file.token, path, local, config.endpoint);
+  return token ? { ...config, token } : config;
+}
+
+function tokenOf(fromEnv: string | undefined, fromFile: string | undefined, path: string, local: LocalStack | undefined, endpoint: string): Token | undefined {
+  if (fromEnv) return new Token(headerSafe(fromEnv, 'DFS_TOKEN'), 'DFS_TOKEN');
+  if (fromFile) return new Token(headerSafe(fromFile, `"token" in ${path}`), path);
+  if (local?.token && local.endpoint && sameLocalPort(endpoint, local.endpoint)) {
+    return new Token(headerSafe(local.token, `"token" in ${local.path}`), local.path, true);
+  }
+  return undefined;
+}
+
+/** Both on this machine and on the same port: the local stack's own API. */
+function sameLocalPort(endpoint: string, stackEndpoint: string): boolean {
+  try {
+    const a = new URL(endpoint);
+    const b = new URL(stackEndpoint);
+    return isLocalEndpoint(a.href) && isLocalEndpoint(b.href) && portOf(a) === portOf(b);
+  } catch {
+    return false;
+  }
+}
+
+const portOf = (url: URL) => url.port || (url.protocol === 'https:' ? '443' : '80');
+
+/**
+ * The token as it goes in the header, surrounding whitespace dropped. Anything a header cannot
+ * carry is refused here: fetch would otherwise fail with an error that quotes the header value.
+ * The message names the source, never the value.
+ */
+function headerSafe(value: string, from: string): string {
+  const token = value.trim();
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    throw usageError(`${from} is not a token: it holds spaces, line breaks or other characters a token never has`, 'BadConfig');
+  }
+  return token;
+}
+
+function checkPrivate(path: string, fileMode: (path: string) => number | undefined): void {
+  let mode: number | undefined;
+  try {
+    mode = fileMode(path);
+  } catch (err) {
+    throw usageError(`cannot check who may read config file ${path}: ${(err as Error).message}`, 'BadConfig');
+  }
+  if (mode !== undefined && (mode & 0o077) !== 0) {
+    throw usageError(
+      `config file ${path} holds a token but others may read or change it (mode ${(mode & 0o777).toString(8).padStart(3, '0')}); ` +
+        `make it yours alone: chmod 600 ${path}`,
+      'ConfigNotPrivate',
+    );
+  }
 }
 
 function readConfigFile(path: string, readText: (p: string) => string, explicit: boolean): FileConfig {
@@ -83,14 +210,16 @@ function readConfigFile(path: string, readText: (p: string) => string, explicit:
   try {
     parsed = JSON.parse(text);
   } catch (err) {
-    throw usageError(`config file ${path} is not valid JSON: ${(err as Error).message}`, 'BadConfig');
+    // JSON.parse quotes the text near the error: a token could be in it.
+    const where = /at position \d+/.exec((err as Error).message)?.[0];
+    throw usageError(`config file ${path} is not valid JSON${where ? ` (${where})` : ''}`, 'BadConfig');
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw usageError(`config file ${path} must hold a JSON object like {"endpoint": "https://…"}`, 'BadConfig');
   }
   const out: FileConfig = {};
-  // Other keys are left for later readers (web page, auth token), so they are not an error.
-  for (const k of ['endpoint', 'lambdaEndpoint', 'functionName'] as const) {
+  // Other keys are left for later readers (the web page), so they are not an error.
+  for (const k of ['endpoint', 'lambdaEndpoint', 'functionName', 'token'] as const) {
     const v = (parsed as Record<string, unknown>)[k];
     if (v === undefined) continue;
     if (typeof v !== 'string') throw usageError(`config file ${path}: "${k}" must be a string`, 'BadConfig');
@@ -99,16 +228,42 @@ function readConfigFile(path: string, readText: (p: string) => string, explicit:
   return out;
 }
 
+/** local.json of the local stack; undefined when there is none or it cannot be read (the stack may be writing it). */
+function readLocalStack(path: string | undefined, readText: (p: string) => string): LocalStack | undefined {
+  if (path === undefined) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readText(path));
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+  const out: LocalStack = { path };
+  for (const k of ['endpoint', 'lambdaEndpoint', 'functionName', 'token'] as const) {
+    const v = (parsed as Record<string, unknown>)[k];
+    if (typeof v === 'string' && v !== '') out[k] = v;
+  }
+  return out;
+}
+
+/** Hides the user name and password of a URL-like text: `http://u:p@h` → `http://***@h`. */
+export const withoutUserinfo = (value: string) => value.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)?[^/?#@\s]*@/, '$1***@');
+
 function httpUrl(value: string, from: string): string {
+  const shown = JSON.stringify(withoutUserinfo(value));
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw usageError(`${from} gives ${JSON.stringify(value)}, which is not a URL`, 'BadConfig');
+    throw usageError(`${from} gives ${shown}, which is not a URL`, 'BadConfig');
+  }
+  // Never sent (the API takes a token) and never printed: refused before anything else is said.
+  if (url.username || url.password) {
+    throw usageError(`${from} gives a URL with a user name or password (${shown}); remove the "…@" part: the API takes a token (DFS_TOKEN)`, 'BadConfig');
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw usageError(`${from} gives ${JSON.stringify(value)}; only http:// and https:// URLs work`, 'BadConfig');
+    throw usageError(`${from} gives ${shown}; only http:// and https:// URLs work`, 'BadConfig');
   }
-  if (url.search || url.hash) throw usageError(`${from} gives ${JSON.stringify(value)}; drop the "?…" or "#…" part`, 'BadConfig');
+  if (url.search || url.hash) throw usageError(`${from} gives ${shown}; drop the "?…" or "#…" part`, 'BadConfig');
   return url.href.replace(/\/+$/, '');
 }

@@ -117,7 +117,11 @@ export interface CliSandbox {
   readonly api: FakeApi;
   /** A HOME of the tests' own, so a developer's ~/.config/dfs cannot leak into them. */
   readonly home: string;
-  /** An environment for the CLI: HOME and XDG_CONFIG_HOME in `home`, DFS_ENDPOINT the fake API, then `extra`. */
+  /**
+   * An environment for the CLI: HOME and XDG_CONFIG_HOME in `home`, DFS_DATA_DIR an empty
+   * folder there (so a local stack's local.json in the project cannot lend its token), DFS_ENDPOINT
+   * the fake API, then `extra`.
+   */
   env(extra?: Record<string, string>): Record<string, string>;
 }
 
@@ -147,7 +151,13 @@ export function useCliSandbox(handler: ApiHandler): CliSandbox {
       if (home === undefined) throw new Error('the HOME is made in beforeAll');
       return home;
     },
-    env: (extra = {}) => ({ HOME: sandbox.home, XDG_CONFIG_HOME: join(sandbox.home, 'config'), DFS_ENDPOINT: sandbox.api.url, ...extra }),
+    env: (extra = {}) => ({
+      HOME: sandbox.home,
+      XDG_CONFIG_HOME: join(sandbox.home, 'config'),
+      DFS_DATA_DIR: join(sandbox.home, 'no-stack'),
+      DFS_ENDPOINT: sandbox.api.url,
+      ...extra,
+    }),
   };
   return sandbox;
 }

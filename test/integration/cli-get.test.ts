@@ -113,8 +113,10 @@ function serve(req: SeenRequest, res: ServerResponse): void {
     return void res.end('<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>');
   }
   if (req.method === 'POST' && url === '/2015-03-31/functions/s3-dfs-local-api/invocations') {
-    const op = JSON.parse(req.body.toString('utf8')) as { op: string; key: string };
-    const c = canned[op.key] ?? { status: 404, body: { status: 'NOT_FOUND', key: op.key, unavailable: [] } };
+    const direct = JSON.parse(req.body.toString('utf8')) as { method: string; path: string };
+    if (direct.method !== 'GET' || !direct.path.startsWith('/files/')) return sendJson(res, 200, { statusCode: 404, body: { error: 'NoRoute' } });
+    const key = direct.path.slice('/files/'.length);
+    const c = canned[key] ?? { status: 404, body: { status: 'NOT_FOUND', key, unavailable: [] } };
     return sendJson(res, 200, { statusCode: c.status, body: c.body });
   }
   if (url.startsWith('/files/')) {
@@ -348,12 +350,14 @@ describe('dfs get', () => {
   });
 
   describe('--via lambda', () => {
-    it('invokes the function with {"op":"get","key"} and handles the answers like HTTP', async () => {
+    it('invokes the function with the direct request {"method":"GET","path":"/files/NAME"} and handles the answers like HTTP', async () => {
       const dir = tempDir();
-      const env = { DFS_LAMBDA_ENDPOINT: sandbox.api.url, DFS_ENDPOINT: 'http://127.0.0.1:9' };
+      const env = { DFS_LAMBDA_ENDPOINT: sandbox.api.url, DFS_ENDPOINT: 'http://127.0.0.1:9', DFS_TOKEN: 'dfs_ann_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' };
       const b = await dfs(['get', 'fileB.txt', '--via', 'lambda', '--resolve', 'newest'], dir, env);
       expect(b).toMatchObject({ code: 0 });
       expect(read(dir, 'fileB.txt')).toBe(B2);
+      // IAM decides who may invoke: no token travels in the payload.
+      expect(JSON.parse(sandbox.api.requests.at(-1)!.body.toString())).toEqual({ method: 'GET', path: '/files/fileB.txt', query: {}, headers: {} });
       const nf = await dfs(['get', 'missing.txt', '--via', 'lambda'], dir, env);
       expect(nf.code).toBe(3);
       const down = await dfs(['get', 'down.txt', '--via', 'lambda'], dir, env);

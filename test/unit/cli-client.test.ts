@@ -1,6 +1,8 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { httpTransport, invokePayload, isLocalEndpoint, routeOf, uploadPart } from '../../cli/client';
+import { fromDirect } from '../../handlers/http';
+import { httpTransport, invokePayload, isLocalEndpoint, routeOf, uploadPart, type ApiOp } from '../../cli/client';
+import { Token } from '../../cli/config';
 
 describe('routeOf', () => {
   it('percent-encodes each segment of a key, keeping "/"', () => {
@@ -44,23 +46,111 @@ describe('routeOf', () => {
 });
 
 describe('invokePayload', () => {
-  it('hands get and list over as direct events', () => {
-    expect(invokePayload({ op: 'get', key: 'a' })).toEqual({ op: 'get', key: 'a' });
+  const uploads = [{ store: 'server1', uploadId: 'u1' }];
+  const entries = [{ action: 'copy' as const, key: 'k', from: 'server2', to: ['server1'], reason: 'r' }];
+  /** Every operation, and the request its direct invoke stands for. */
+  const OPS: Array<[ApiOp, { method: string; path: string; query?: Record<string, string>; headers?: Record<string, string>; json?: unknown; bytes?: string }]> = [
+    [{ op: 'get', key: 'docs/a b+c%.txt' }, { method: 'GET', path: '/files/docs/a b+c%.txt' }],
+    [{ op: 'get', key: 'a', meta: true }, { method: 'GET', path: '/files/a', query: { meta: '1' } }],
+    [{ op: 'list' }, { method: 'GET', path: '/files' }],
+    [{ op: 'list', prefix: 'a b/', after: 'x', limit: 10 }, { method: 'GET', path: '/files', query: { prefix: 'a b/', after: 'x', limit: '10' } }],
+    [
+      { op: 'put', key: 'a b', to: 'server1', mtime: 7.9, body: Buffer.from('hi'), touch: true },
+      { method: 'PUT', path: '/files/a b', query: { to: 'server1', touch: '1' }, headers: { 'content-type': 'application/octet-stream', 'x-dfs-mtime': '7' }, bytes: 'hi' },
+    ],
+    [{ op: 'put', key: 'empty', to: 'all', mtime: 1, body: new Uint8Array(0) }, { method: 'PUT', path: '/files/empty', query: { to: 'all' }, headers: { 'content-type': 'application/octet-stream', 'x-dfs-mtime': '1' }, bytes: '' }],
+    [{ op: 'delete', key: 'a+b' }, { method: 'DELETE', path: '/files/a+b' }],
+    [{ op: 'startUpload', key: 'k', size: 9, mtime: 5, to: 'all' }, { method: 'POST', path: '/uploads', json: { key: 'k', size: 9, mtime: 5, to: 'all' } }],
+    [{ op: 'signParts', key: 'k', uploads, parts: [1] }, { method: 'POST', path: '/uploads/sign', json: { key: 'k', uploads, parts: [1] } }],
+    [{ op: 'completeUpload', key: 'k', uploads: [{ ...uploads[0]!, parts: [{ n: 1, etag: '"e"' }] }] }, { method: 'POST', path: '/uploads/complete', json: { key: 'k', uploads: [{ ...uploads[0]!, parts: [{ n: 1, etag: '"e"' }] }] } }],
+    [{ op: 'abortUpload', key: 'k', uploads }, { method: 'POST', path: '/uploads/abort', json: { key: 'k', uploads } }],
+    [{ op: 'reconcile', dryRun: true, force: true }, { method: 'POST', path: '/reconcile', query: { dryRun: '1', force: '1' } }],
+    [{ op: 'replayFailures' }, { method: 'POST', path: '/reconcile/replay' }],
+    [{ op: 'applyPlan', entries, force: true }, { method: 'POST', path: '/reconcile/apply', query: { force: '1' }, json: { entries } }],
+    [{ op: 'events', after: '001-ab' }, { method: 'GET', path: '/events', query: { after: '001-ab' } }],
+    [{ op: 'createToken', name: 'ann', scope: 'read' }, { method: 'POST', path: '/tokens', json: { name: 'ann', scope: 'read' } }],
+    [{ op: 'listTokens' }, { method: 'GET', path: '/tokens' }],
+    [{ op: 'revokeToken', name: 'ann' }, { method: 'DELETE', path: '/tokens/ann' }],
+  ];
+
+  it.each(OPS)('sends %j as the direct request {method, path, query, headers, body}', (op, want) => {
+    const payload = invokePayload(op);
+    const body = want.json !== undefined ? Buffer.from(JSON.stringify(want.json)).toString('base64') : want.bytes !== undefined ? Buffer.from(want.bytes).toString('base64') : undefined;
+    expect(payload).toEqual({
+      method: want.method,
+      path: want.path,
+      query: want.query ?? {},
+      headers: want.headers ?? (want.json !== undefined ? { 'content-type': 'application/json' } : {}),
+      ...(body !== undefined ? { body, isBase64Encoded: true } : {}),
+    });
+    // Never the shape of an API Gateway event, which the function would answer only with a token.
+    expect(payload).not.toHaveProperty('requestContext');
+    expect(payload).not.toHaveProperty('rawPath');
+    expect(JSON.stringify(payload)).not.toMatch(/authorization/i);
   });
 
-  it('wraps other operations as the API Gateway event of their route, body in base64', () => {
-    expect(invokePayload({ op: 'put', key: 'a b', to: 'all', mtime: 7, body: Buffer.from('hi') })).toEqual({
-      version: '2.0',
-      routeKey: '$default',
-      rawPath: '/files/a%20b',
-      rawQueryString: 'to=all',
-      headers: { 'content-type': 'application/octet-stream', 'x-dfs-mtime': '7' },
-      queryStringParameters: { to: 'all' },
-      requestContext: { http: { method: 'PUT', path: '/files/a%20b' } },
-      body: Buffer.from('hi').toString('base64'),
-      isBase64Encoded: true,
+  it.each(OPS)('is read by the function as the request of %j (handlers/http.ts fromDirect)', (op) => {
+    const route = routeOf(op);
+    const [path = '', query = ''] = route.path.split('?');
+    const req = fromDirect(JSON.parse(JSON.stringify(invokePayload(op))));
+    expect(req).toMatchObject({ method: route.method, path: decodeURIComponent(path), query: Object.fromEntries(new URLSearchParams(query)) });
+    expect(req.body?.toString('base64')).toBe(route.body ? Buffer.from(route.body).toString('base64') : undefined);
+  });
+});
+
+describe('httpTransport', () => {
+  const SECRET = 'dfs_ann_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA';
+  /** A fetch that records each request's headers and answers `status` with `body`. */
+  function fakeFetch(status: number, body: string) {
+    const seen: Array<Record<string, string>> = [];
+    const doFetch = (async (_url: string, init: RequestInit) => {
+      seen.push(init.headers as Record<string, string>);
+      return new Response(body, { status });
+    }) as unknown as typeof fetch;
+    return { seen, doFetch };
+  }
+
+  it('sends the token as a bearer header, and no such header without one', async () => {
+    const withToken = fakeFetch(200, '{"files":[],"next":null}');
+    await httpTransport({ endpoint: 'http://h', fetch: withToken.doFetch, token: new Token(SECRET, 'DFS_TOKEN') }).send({ op: 'list' });
+    expect(withToken.seen[0]).toMatchObject({ authorization: `Bearer ${SECRET}`, accept: 'application/json' });
+    const without = fakeFetch(200, '{"files":[],"next":null}');
+    await httpTransport({ endpoint: 'http://h', fetch: without.doFetch }).send({ op: 'list' });
+    expect(Object.keys(without.seen[0]!).map((k) => k.toLowerCase())).not.toContain('authorization');
+  });
+
+  it('turns a 401 into exit 8, naming where the token came from and never the token', async () => {
+    const { doFetch } = fakeFetch(401, '{"error":"Unauthorized","message":"the token is not valid"}');
+    const err = await httpTransport({ endpoint: 'http://h', fetch: doFetch, token: new Token(SECRET, 'DFS_TOKEN'), configPath: '/c.json' })
+      .send({ op: 'get', key: 'a' })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      exitCode: 8,
+      code: 'Unauthorized',
+      details: { tokenFrom: 'DFS_TOKEN' },
+      message: 'not signed in: the token from DFS_TOKEN was refused (the token is not valid); set DFS_TOKEN, or "token" in /c.json (a write token can make one: dfs token create NAME)',
     });
-    expect(invokePayload({ op: 'delete', key: 'a' })).toMatchObject({ rawPath: '/files/a', queryStringParameters: {}, isBase64Encoded: false });
+    expect(JSON.stringify(err) + String(err)).not.toContain(SECRET);
+  });
+
+  it('says how to sign in when no token was sent, whatever the 401 carries', async () => {
+    const { doFetch } = fakeFetch(401, 'Unauthorized');
+    await expect(httpTransport({ endpoint: 'http://h', fetch: doFetch, configPath: '/c.json' }).send({ op: 'list' })).rejects.toMatchObject({
+      exitCode: 8,
+      code: 'Unauthorized',
+      details: {},
+      message: 'not signed in: the server wants a token (401); set DFS_TOKEN, or "token" in /c.json (a write token can make one: dfs token create NAME)',
+    });
+  });
+
+  it('turns a 403 into exit 8 with the server\'s reason', async () => {
+    const { doFetch } = fakeFetch(403, '{"error":"Forbidden","message":"token \\"ann\\" is read-only; this needs a write token"}');
+    await expect(httpTransport({ endpoint: 'http://h', fetch: doFetch, token: new Token(SECRET, '/c.json') }).send({ op: 'delete', key: 'a' })).rejects.toMatchObject({
+      exitCode: 8,
+      code: 'Forbidden',
+      details: { tokenFrom: '/c.json' },
+      message: 'not allowed: token "ann" is read-only; this needs a write token (the token from /c.json)',
+    });
   });
 });
 
