@@ -11,13 +11,19 @@ export const EXAMPLES = `Examples:
   $ dfs rm docs/old.pdf -y
   $ dfs sync --dry-run                         what differs between the stores, and why
   $ dfs watch                                  what the servers do, live (Ctrl-C stops)
+  $ dfs token create ann --read-only           a token for ann, who may only read
   $ DFS_ENDPOINT=https://abc.execute-api.eu-west-1.amazonaws.com dfs ls`;
 
 export const CONNECTION_HELP = `Where the API is (first found wins):
-  --endpoint URL, DFS_ENDPOINT, "endpoint" in the config file, http://localhost:3000.
-  With --via lambda: DFS_LAMBDA_ENDPOINT / "lambdaEndpoint" (default http://localhost:3002)
-  and DFS_FUNCTION / "functionName" (default s3-dfs-local-api).
-  Config file: $DFS_CONFIG, else $XDG_CONFIG_HOME/dfs/config.json, else ~/.config/dfs/config.json.`;
+  --endpoint URL, DFS_ENDPOINT, "endpoint" in the config file, the local stack's (as npm
+  start left it in $DFS_DATA_DIR/local.json, default .dfs-data/local.json), then
+  http://localhost:3000.
+  With --via lambda: DFS_LAMBDA_ENDPOINT / "lambdaEndpoint" (default the local stack's, else
+  http://localhost:3002) and DFS_FUNCTION / "functionName" (default s3-dfs-local-api).
+  Config file: $DFS_CONFIG, else $XDG_CONFIG_HOME/dfs/config.json, else ~/.config/dfs/config.json.
+The token (first found wins; never an argument, where other users could see it):
+  DFS_TOKEN, "token" in the config file (then yours alone: chmod 600), the local stack's when
+  the endpoint is that stack (this machine, same port). --via lambda needs none: IAM decides.`;
 
 export const GET_HELP = `
 What is saved:
@@ -130,3 +136,47 @@ Examples:
   $ dfs watch
   $ dfs watch --json --since-start | jq -c 'select(.action == "conflict")'
   $ dfs watch --count 1 --timeout 30           wait for the next event (exit 1 if none comes)`;
+
+export const TOKEN_HELP = `
+Every API request needs a token; a read-only token may get, ls, watch and sync --dry-run,
+a write token may do everything, including these commands. A token's name is who the journal,
+tombstones and locks name for what it does. npm start makes a "local" write token and leaves
+it where dfs finds it, so the first other token can be made with dfs token create.
+
+Examples:
+  $ dfs token create ann
+  $ dfs token list
+  $ dfs token revoke ann -y`;
+
+export const TOKEN_CREATE_HELP = `
+Makes a token: read and write by default, read-only with --read-only. The token is printed
+once, alone on stdout, and cannot be read back (the server keeps only a hash of it); what to
+do with it goes to stderr. NAME is 1 to 40 of a-z, 0-9 and "-", and must not be taken.
+
+--json prints the API answer {"name", "scope", "created", "createdBy", "token"}.
+
+Examples:
+  $ dfs token create ann
+  $ dfs token create dashboard --read-only
+  $ DFS_TOKEN=$(dfs token create ci) dfs ls    the new token at work
+  $ dfs token create ci --json | jq -r .token`;
+
+export const TOKEN_LIST_HELP = `
+Lists every token: name, scope, when it was made and by whom. Never the tokens themselves.
+
+--json prints the API answer {"tokens": [{"name", "scope", "created", "createdBy"}, …]}.
+
+Examples:
+  $ dfs token list
+  $ dfs token list --json | jq -r '.tokens[] | select(.scope == "write") | .name'`;
+
+export const TOKEN_REVOKE_HELP = `
+Revokes NAME: requests with it are refused within seconds (the API caches tokens briefly).
+Asks first on a terminal; anywhere else (scripts, pipes) nothing is revoked without -y.
+Revoking the token dfs itself uses works; later commands then need another.
+
+--json prints the API answer {"revoked": NAME}.
+
+Examples:
+  $ dfs token revoke ann
+  $ dfs token revoke ci -y --json`;

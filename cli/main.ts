@@ -1,16 +1,29 @@
 /**
  * The `dfs` command: argument parsing and printing only. Each command's work lives in its own
- * module (get.ts, ls.ts, put.ts, rm.ts, sync.ts, watch.ts); this file wires flags to it and
- * prints the result or the error. Help texts are in help.ts, wording in output.ts.
+ * module (get.ts, ls.ts, put.ts, rm.ts, sync.ts, watch.ts, token.ts); this file wires flags to
+ * it and prints the result or the error. Help texts are in help.ts, wording in output.ts.
  */
 import { createInterface } from 'node:readline';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { version } from '../package.json';
 import { httpTransport, lambdaTransport, openDownload, type Transport } from './client';
-import { loadConfig } from './config';
+import { configPath, loadConfig } from './config';
 import { CliError, EXIT, EXIT_HELP } from './exit';
 import { getFile } from './get';
-import { CONNECTION_HELP, EXAMPLES, GET_HELP, LS_HELP, PUT_HELP, RM_HELP, SYNC_HELP, WATCH_HELP } from './help';
+import {
+  CONNECTION_HELP,
+  EXAMPLES,
+  GET_HELP,
+  LS_HELP,
+  PUT_HELP,
+  RM_HELP,
+  SYNC_HELP,
+  TOKEN_CREATE_HELP,
+  TOKEN_HELP,
+  TOKEN_LIST_HELP,
+  TOKEN_REVOKE_HELP,
+  WATCH_HELP,
+} from './help';
 import { listAll } from './ls';
 import {
   LsJson,
@@ -21,17 +34,21 @@ import {
   describePut,
   describeReport,
   describeRm,
+  describeTokenCreated,
+  describeTokenRevoked,
   errorJson,
   getJson,
   lsJsonEnd,
   putJson,
   syncJson,
+  tokenTable,
   watchLine,
 } from './output';
 import { barProgress, noProgress, type ProgressFactory } from './progress';
 import { putFile } from './put';
 import { removeFile } from './rm';
 import { syncStores } from './sync';
+import { createToken, listTokens, revokeToken } from './token';
 import { watchEvents } from './watch';
 
 /** Everything the CLI touches of its process, so tests can run it in-process. */
@@ -102,6 +119,10 @@ interface SyncFlags extends ApiFlags {
   force?: boolean;
 }
 
+interface TokenCreateFlags extends ApiFlags {
+  readOnly?: boolean;
+}
+
 interface WatchFlags extends ApiFlags {
   count?: number;
   timeout?: number;
@@ -116,11 +137,16 @@ function withApiOptions(cmd: Command): Command {
     .option('--json', 'print JSON on stdout (errors too) instead of text');
 }
 
+/** The transport of `--via`, configured (cli/config.ts); over HTTP with the token, when there is one. */
 function connect(flags: ApiFlags, env: Io['env']): Transport {
   const config = loadConfig({ flags: { endpoint: flags.endpoint }, env });
-  return flags.via === 'lambda'
-    ? lambdaTransport({ endpoint: config.lambdaEndpoint, functionName: config.functionName })
-    : httpTransport({ endpoint: config.endpoint, endpointFrom: config.endpointFrom });
+  if (flags.via === 'lambda') return lambdaTransport({ endpoint: config.lambdaEndpoint, functionName: config.functionName });
+  return httpTransport({
+    endpoint: config.endpoint,
+    endpointFrom: config.endpointFrom,
+    configPath: config.configPath,
+    ...(config.token ? { token: config.token } : {}),
+  });
 }
 
 const printJson = (io: Io, value: unknown) => io.stdout(`${JSON.stringify(value, null, 2)}\n`);
@@ -323,6 +349,46 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
           },
         ),
       );
+      exitCode = result.exitCode;
+    });
+
+  const tokens = program
+    .command('token')
+    .description("make, list and revoke the API's tokens (needs a write token)")
+    .addHelpText('after', `${TOKEN_HELP}\n\n${EXIT_HELP}\n`);
+
+  apiCommand(tokens, 'create', TOKEN_CREATE_HELP, (cmd) =>
+    cmd
+      .description('make a token named NAME and print it, once')
+      .argument('<name>', 'who the token is for, e.g. ann or ci (a-z, 0-9, "-")')
+      .option('--read-only', 'the token may only read (get, ls, watch, sync --dry-run)'),
+  )
+    .action(async (name: string, flags: TokenCreateFlags) => {
+      const result = await createToken(() => connect(flags, io.env), { name, scope: flags.readOnly ? 'read' : 'write' });
+      if (flags.json) printJson(io, result.answer);
+      else printLines(io, describeTokenCreated(result.answer, configPath(io.env)));
+      exitCode = result.exitCode;
+    });
+
+  apiCommand(tokens, 'list', TOKEN_LIST_HELP, (cmd) => cmd.description('list every token: name, scope, when made and by whom'))
+    .action(async (flags: ApiFlags) => {
+      const result = await listTokens(() => connect(flags, io.env));
+      if (flags.json) printJson(io, result.answer);
+      else if (result.answer.tokens.length === 0) io.stderr('no tokens\n');
+      else printLines(io, { out: tokenTable(result.answer.tokens), err: [] });
+      exitCode = result.exitCode;
+    });
+
+  apiCommand(tokens, 'revoke', TOKEN_REVOKE_HELP, (cmd) =>
+    cmd
+      .description('revoke the token named NAME (asks first unless -y)')
+      .argument('<name>', 'the token\'s name, as dfs token list shows it')
+      .option('-y, --yes', 'do not ask; needed when stdin is not a terminal'),
+  )
+    .action(async (name: string, flags: RmFlags) => {
+      const result = await revokeToken(() => connect(flags, io.env), { name, yes: Boolean(flags.yes) }, io.confirm ? { confirm: io.confirm } : {});
+      if (flags.json) printJson(io, result.answer);
+      else printLines(io, describeTokenRevoked(name));
       exitCode = result.exitCode;
     });
 

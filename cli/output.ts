@@ -11,6 +11,7 @@ import { formatBytes } from './progress';
 import type { PutResult } from './put';
 import type { RmResult } from './rm';
 import type { Applied, SyncResult } from './sync';
+import type { CreatedToken, TokenInfo } from './token';
 
 export interface Lines {
   out: string[];
@@ -269,4 +270,34 @@ export function watchLine(e: JournalEvent): string {
   const to = e.to && e.to.length > 0 ? e.to.join(',') : undefined;
   const route = e.from && to ? `${e.from} → ${to}` : e.from ? e.from : to ? `→ ${to}` : undefined;
   return [formatClock(e.time), ...(route ? [clean(route)] : []), clean(e.key), `${clean(e.action)}${e.reason ? ` (${clean(e.reason)})` : ''}`].join('  ');
+}
+
+const scopeWords = (scope: string) => (scope === 'read' ? 'read-only' : scope === 'write' ? 'read and write' : clean(scope));
+
+/**
+ * What `dfs token create` says. The token goes to stdout, alone, so `$(dfs token create ci)`
+ * captures it; the words go to stderr and never repeat it (stderr often ends up in logs).
+ */
+export function describeTokenCreated(t: CreatedToken, configPath: string): Lines {
+  const prefix = `dfs_${clean(t.name)}_`;
+  return {
+    out: [clean(t.token)],
+    err: [
+      `created token ${clean(t.name)} (${scopeWords(t.scope)}); it is shown only now, above, and cannot be read back`,
+      `use it: export DFS_TOKEN=${prefix}… (the whole token), or put it as "token" in ${clean(configPath)} (then chmod 600 it)`,
+    ],
+  };
+}
+
+/** The `dfs token list` table: name, scope, when made and by whom, in the server's order. */
+export function tokenTable(tokens: TokenInfo[]): string[] {
+  if (tokens.length === 0) return [];
+  const rows = [['NAME', 'SCOPE', 'CREATED', 'BY'], ...tokens.map((t) => [clean(t.name), clean(t.scope), formatTime(t.created), clean(t.createdBy)])];
+  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell)).join('  '));
+}
+
+/** What `dfs token revoke` says. */
+export function describeTokenRevoked(name: string): Lines {
+  return { out: [`revoked token ${clean(name)}; requests with it are refused within seconds`], err: [] };
 }

@@ -19,22 +19,35 @@ describe('dfs (in-process)', () => {
     expect(g.out).toMatch(/ {2}4 {2}the stores hold different versions/);
   });
 
-  it.each(['ls', 'put', 'rm', 'sync', 'watch'])('documents %s with its --json shape, examples and every exit code', async (command) => {
-    const r = await dfs(command, '--help');
+  it.each(['ls', 'put', 'rm', 'sync', 'watch', 'token create', 'token list', 'token revoke'])(
+    'documents %s with its --json shape, examples, where the API and the token are, and every exit code',
+    async (command) => {
+      const r = await dfs(...command.split(' '), '--help');
+      expect(r.code).toBe(0);
+      expect(r.out).toContain('--json prints');
+      expect(r.out).toContain(`$ dfs ${command}`);
+      expect(r.out).toMatch(/^The token \(first found wins; never an argument/m);
+      expect(r.out).toContain('DFS_TOKEN, "token" in the config file (then yours alone: chmod 600)');
+      for (const code of [0, 1, 2, 3, 4, 5, 6, 7, 8, 130]) expect(r.out).toMatch(new RegExp(`^  ${code}  `, 'm'));
+    },
+  );
+
+  it('lists the token commands in dfs token --help', async () => {
+    const r = await dfs('token', '--help');
     expect(r.code).toBe(0);
-    expect(r.out).toContain('--json prints');
-    expect(r.out).toContain(`$ dfs ${command}`);
-    for (const code of [0, 1, 2, 3, 4, 5, 6, 7, 130]) expect(r.out).toMatch(new RegExp(`^  ${code}  `, 'm'));
+    for (const sub of ['create', 'list', 'revoke']) expect(r.out).toMatch(new RegExp(`^  ${sub} `, 'm'));
+    expect(r.out).toContain('a read-only token may get, ls, watch and sync --dry-run');
   });
 
   it('lists every command and an example of each in dfs --help', async () => {
     const r = await dfs('--help');
-    for (const command of ['get', 'ls', 'put', 'rm', 'sync', 'watch']) {
+    for (const command of ['get', 'ls', 'put', 'rm', 'sync', 'watch', 'token']) {
       expect(r.out).toMatch(new RegExp(`^  ${command} `, 'm'));
       expect(r.out).toContain(`$ dfs ${command}`);
     }
     expect(r.out).toMatch(/^ {2}6 {2}partial: some stores failed/m);
     expect(r.out).toMatch(/^ {2}7 {2}refused by a safety guard/m);
+    expect(r.out).toMatch(/^ {2}8 {2}not allowed/m);
   });
 
   it.each([
@@ -49,6 +62,11 @@ describe('dfs (in-process)', () => {
     [['get', 'a', '--bogus'], /unknown option '--bogus'/],
     [['get', 'a', '--via', 'carrier-pigeon'], /Allowed choices are http, lambda/],
     [['fetch', 'a'], /unknown command 'fetch'/],
+    [['token'], /Usage: dfs token \[options\] \[command\]/],
+    [['token', 'create'], /missing required argument 'name'/],
+    [['token', 'make', 'ann'], /unknown command 'make'/],
+    [['token', 'list', 'x'], /too many arguments for 'list'/],
+    [['token', 'create', 'ann', '--token', 'x'], /unknown option '--token'/],
   ])('exits 2 for %j', async (argv, message) => {
     const r = await dfs(...argv);
     expect(r.code).toBe(2);
@@ -77,6 +95,16 @@ describe('dfs (in-process)', () => {
     const r = await dfs('put', '/nonexistent/dir/file.txt', '--json');
     expect(r.code).toBe(2);
     expect(JSON.parse(r.out)).toEqual({ error: 'NoSuchFile', message: 'no such file: /nonexistent/dir/file.txt' });
+  });
+
+  it.each([
+    [['token', 'create', 'Ann'], 'InvalidTokenName', 'invalid token name "Ann": 1 to 40 of a-z, 0-9 and "-", starting with a letter or digit'],
+    [['token', 'revoke', 'a_b', '-y'], 'InvalidTokenName', 'invalid token name "a_b": 1 to 40 of a-z, 0-9 and "-", starting with a letter or digit'],
+    [['token', 'revoke', 'ann'], 'ConfirmationNeeded', 'not revoking ann: stdin is not a terminal to confirm on; add -y to revoke without asking'],
+  ])('refuses %j as usage before reading the config', async (argv, error, message) => {
+    const r = await dfs(...argv, '--json');
+    expect(r.code).toBe(2);
+    expect(JSON.parse(r.out)).toEqual({ error, message });
   });
 
   it('reports a bad config as a usage error', async () => {
