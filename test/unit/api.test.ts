@@ -5,7 +5,8 @@ import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { handler } from '../../handlers/api';
 import { logger } from '../../handlers/http';
 import * as read from '../../lib/read';
-import { apiEvent } from '../helpers/apigw';
+import { forgetTokens } from '../../lib/tokens';
+import { apiEvent, putTestTokens, testTokenRecords } from '../helpers/apigw';
 import { networkError, s3Error, useFakeS3 } from '../helpers/mock-s3';
 
 // handlers/deps.ts builds its deps from the environment at first use: this is the wiring under test.
@@ -30,6 +31,13 @@ afterAll(() => {
 const { s3mock, fake } = useFakeS3();
 const sqsMock = mockClient(SQSClient);
 beforeEach(() => sqsMock.reset());
+// Every request through API Gateway carries the write token `tester`, whose record is here.
+beforeEach(async () => {
+  forgetTokens();
+  await putTestTokens((key, text) => fake.put('control', key, text));
+});
+/** The requests that went to a store's bucket, not the control bucket's token reads. */
+const storeCalls = () => s3mock.calls().filter((c) => (c.args[0].input as { Bucket?: string }).Bucket !== 'control');
 let logError: jest.SpyInstance;
 
 beforeEach(() => {
@@ -46,6 +54,12 @@ async function call(method: string, rawPath: string, query?: Record<string, stri
 }
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
+
+/** `n` failure records whose notifications hold no record: each replays at once. */
+const messages = (n: number, from = 0): ReceiveMessageCommandOutput => ({
+  $metadata: {},
+  Messages: Array.from({ length: n }, (_, i) => ({ ReceiptHandle: `r${from + i}`, Body: JSON.stringify({ requestPayload: { Records: [] } }) })),
+});
 
 describe('api handler: GET /files/{key+} through API Gateway', () => {
   it('decodes the key from rawPath and answers SINGLE as JSON', async () => {
@@ -79,7 +93,7 @@ describe('api handler: GET /files/{key+} through API Gateway', () => {
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ status: 'SINGLE', key: 'fileA.txt' });
     expect(res.body).not.toHaveProperty('content');
-    expect(s3mock).not.toHaveReceivedCommand(GetObjectCommand);
+    expect(storeCalls().filter((c) => c.args[0] instanceof GetObjectCommand)).toEqual([]);
   });
 
   it('answers DIFFERENT with every version', async () => {
@@ -134,11 +148,24 @@ describe('api handler: GET /files/{key+} through API Gateway', () => {
   ];
   const shortly = (path: string) => (path.length > 40 ? `${path.slice(0, 25)}… (${path.length} chars)` : path);
 
-  it.each(badPaths.map(([path, message]) => [shortly(path), path, message]))('answers 400 InvalidKey for %s without asking S3', async (_, rawPath, message) => {
+  it.each(badPaths.map(([path, message]) => [shortly(path), path, message]))('answers 400 InvalidKey for %s without asking a store', async (_, rawPath, message) => {
     const res = await call('GET', rawPath!);
     expect(res.status).toBe(400);
     expect(res.body).toEqual({ error: 'InvalidKey', message });
-    expect(s3mock.calls()).toHaveLength(0);
+    expect(storeCalls()).toHaveLength(0);
+  });
+
+  it.each([['yes'], ['TRUE'], ['2'], ['']])('answers 400 BadRequest for ?meta=%j, reading nothing: a flag is 1, true, 0 or false', async (meta) => {
+    fake.put('bucket-1', 'f', 'x');
+    const res = await call('GET', '/files/f', { meta });
+    expect(res).toMatchObject({ status: 400, body: { error: 'BadRequest', message: 'meta takes 1, true, 0 or false' } });
+    expect(storeCalls()).toHaveLength(0);
+  });
+
+  it.each([['0'], ['false']])('reads the content with ?meta=%s', async (meta) => {
+    fake.put('bucket-1', 'f', 'x');
+    const res = await call('GET', '/files/f', { meta });
+    expect(res).toMatchObject({ status: 200, body: { content: { base64: b64('x') } } });
   });
 
   it('answers 400 BadRequest for a path that is not valid percent-encoding', async () => {
@@ -175,18 +202,19 @@ describe('api handler: direct invocations', () => {
     fake.put('bucket-2', 'fileA.txt', 'This is the original version of file A.');
   });
 
-  it('answers { statusCode, body } with the read answer as an object', async () => {
-    const res = await handler({ op: 'get', key: 'fileA.txt' });
+  it('answers { statusCode, body } with the read answer as an object, needing no token', async () => {
+    const res = await handler({ method: 'GET', path: '/files/fileA.txt' });
 
     expect(res).toEqual({
       statusCode: 200,
       body: expect.objectContaining({ status: 'SINGLE', key: 'fileA.txt', content: { base64: b64('This is the original version of file A.') } }),
     });
     expect(res).not.toHaveProperty('headers');
+    expect(s3mock).not.toHaveReceivedCommandWith(GetObjectCommand, { Bucket: 'control' });
   });
 
-  it('takes the event as a JSON string too, and meta: true', async () => {
-    const res = (await handler('{"op":"get","key":"fileA.txt","meta":true}')) as { statusCode: number; body: object };
+  it('takes the event as a JSON string too, and ?meta=1 as a query', async () => {
+    const res = (await handler('{"method":"GET","path":"/files/fileA.txt","query":{"meta":"1"}}')) as { statusCode: number; body: object };
     expect(res.statusCode).toBe(200);
     expect(res.body).toMatchObject({ status: 'SINGLE' });
     expect(res.body).not.toHaveProperty('content');
@@ -195,24 +223,31 @@ describe('api handler: direct invocations', () => {
 
   it('takes the key as it is, with no percent-decoding', async () => {
     fake.put('bucket-2', '100%.txt', 'percent');
-    await expect(handler({ op: 'get', key: '100%.txt' })).resolves.toMatchObject({ statusCode: 200, body: { key: '100%.txt' } });
+    await expect(handler({ method: 'GET', path: '/files/100%.txt' })).resolves.toMatchObject({ statusCode: 200, body: { key: '100%.txt' } });
   });
 
   it('answers 404 with NOT_FOUND for a missing key', async () => {
-    await expect(handler({ op: 'get', key: 'nope.txt' })).resolves.toEqual({
+    await expect(handler({ method: 'GET', path: '/files/nope.txt' })).resolves.toEqual({
       statusCode: 404,
       body: { status: 'NOT_FOUND', key: 'nope.txt', unavailable: [] },
     });
+  });
+
+  it('serves every route, not only reads: POST /reconcile/replay replays', async () => {
+    sqsMock.on(ReceiveMessageCommand).resolvesOnce(messages(1)).resolves({});
+    sqsMock.on(DeleteMessageCommand).resolves({});
+    await expect(handler({ method: 'POST', path: '/reconcile/replay' })).resolves.toEqual({ statusCode: 200, body: { replayed: 1, failed: 0 } });
   });
 
   it.each([
     ['null', null],
     ['a number', 42],
     ['a string that is not JSON', 'get fileA.txt'],
-    ['an object without op', {}],
-    ['an unknown op', { op: 'frobnicate', key: 'fileA.txt' }],
-    ['get without a key', { op: 'get' }],
-    ['get with a non-string key', { op: 'get', key: 7 }],
+    ['an object without method', {}],
+    ['the old {"op":"get"} shape', { op: 'get', key: 'fileA.txt' }],
+    ['a method without a path', { method: 'GET' }],
+    ['a path without a leading "/"', { method: 'GET', path: 'files/fileA.txt' }],
+    ['a query that is not strings', { method: 'GET', path: '/files/fileA.txt', query: { meta: true } }],
   ])('answers 400 BadRequest for %s', async (_, event) => {
     const res = (await handler(event)) as { statusCode: number; body: { error: string; message: string } };
     expect(res.statusCode).toBe(400);
@@ -222,20 +257,18 @@ describe('api handler: direct invocations', () => {
   });
 
   it('answers 400 InvalidKey for a bad key, like the HTTP route', async () => {
-    await expect(handler({ op: 'get', key: '../etc/passwd' })).resolves.toEqual({
+    await expect(handler({ method: 'GET', path: '/files/../etc/passwd' })).resolves.toEqual({
       statusCode: 400,
       body: { error: 'InvalidKey', message: 'key contains a "." or ".." segment' },
     });
   });
+
+  it('answers 404 NoRoute for a path no route serves', async () => {
+    await expect(handler({ method: 'GET', path: '/nope' })).resolves.toEqual({ statusCode: 404, body: { error: 'NoRoute', message: 'no route for GET /nope' } });
+  });
 });
 
 describe('api handler: POST /reconcile/replay', () => {
-  /** `n` failure records whose notifications hold no record: each replays at once. */
-  const messages = (n: number, from = 0): ReceiveMessageCommandOutput => ({
-    $metadata: {},
-    Messages: Array.from({ length: n }, (_, i) => ({ ReceiptHandle: `r${from + i}`, Body: JSON.stringify({ requestPayload: { Records: [] } }) })),
-  });
-
   it('replays the failure queue and answers how many it replayed and how many failed again', async () => {
     sqsMock.on(ReceiveMessageCommand).resolvesOnce(messages(2)).resolves({});
     sqsMock.on(DeleteMessageCommand).resolves({});
@@ -286,6 +319,14 @@ describe('api handler: POST /reconcile/replay', () => {
     delete process.env.DFS_FAILURE_QUEUE_URL;
     try {
       await jest.isolateModulesAsync(async () => {
+        // The fresh modules have an S3Client (and commands) of their own: it answers the token reads.
+        const { S3Client: FreshS3Client } = await import('@aws-sdk/client-s3');
+        const records = testTokenRecords();
+        mockClient(FreshS3Client).callsFake(async (input: { Bucket?: string; Key?: string }) => {
+          const text = input.Bucket === 'control' ? records[input.Key ?? ''] : undefined;
+          if (text === undefined) throw s3Error('NoSuchKey', 404);
+          return { ETag: '"t"', Body: { transformToString: async () => text } };
+        });
         const { handler: fresh } = await import('../../handlers/api');
         const res = (await fresh(apiEvent('POST', '/reconcile/replay', { headers: { accept: 'application/json' } }))) as APIGatewayProxyStructuredResultV2 & { body: string };
         expect([res.statusCode, JSON.parse(res.body)]).toEqual([200, { replayed: 0, failed: 0 }]);

@@ -9,6 +9,8 @@ import { handler } from '../../handlers/api';
 import { makeDeps } from '../helpers/deps';
 import { testClient, useConditionalS3 } from '../helpers/conditional-s3';
 import { networkError, s3Error } from '../helpers/mock-s3';
+import { forgetTokens } from '../../lib/tokens';
+import { AUTH, putTestTokens } from '../helpers/apigw';
 
 let mockDeps: Deps;
 jest.mock('../../handlers/deps', () => ({ getDeps: () => mockDeps }));
@@ -202,8 +204,9 @@ describe('deleteFile', () => {
   });
 });
 
+/** An API Gateway event signed with the write token `tester`. */
 const event = (method: string, rawPath: string, headers: Record<string, string> = {}) =>
-  ({ rawPath, requestContext: { http: { method } }, headers, isBase64Encoded: false }) as unknown as APIGatewayProxyEventV2;
+  ({ rawPath, requestContext: { http: { method } }, headers: { authorization: AUTH, ...headers }, isBase64Encoded: false }) as unknown as APIGatewayProxyEventV2;
 
 async function call(e: APIGatewayProxyEventV2) {
   const res = (await handler(e)) as APIGatewayProxyStructuredResultV2;
@@ -211,12 +214,25 @@ async function call(e: APIGatewayProxyEventV2) {
 }
 
 describe('handler: DELETE /files/{key}', () => {
-  it('answers 200 with the per-store results, the tombstone naming x-dfs-user', async () => {
+  beforeEach(async () => {
+    forgetTokens();
+    await putTestTokens((key, text) => fake.put('control', key, text));
+  });
+
+  it('answers 200 with the per-store results, the tombstone naming the token, not an x-dfs-user header', async () => {
     // Made before the handler's clock reads now: an API write a minute ago.
     ['bucket-1', 'bucket-2'].forEach((b) => fake.stamped(b, 'a b.txt', 'x', { mtime: Date.now() - 60_000, id: 'w' }));
     const res = await call(event('DELETE', '/files/a%20b.txt', { 'X-Dfs-User': 'bob' }));
     expect(res).toEqual({ status: 200, body: { key: 'a b.txt', mtime: expect.any(String), results: [{ store: 'server1', ok: true }, { store: 'server2', ok: true }] } });
-    expect(tombstone('a b.txt')).toMatchObject({ key: 'a b.txt', who: 'bob' });
+    expect(tombstone('a b.txt')).toMatchObject({ key: 'a b.txt', who: 'tester' });
+  });
+
+  it('answers 401 without a token, deleting nothing and writing no tombstone', async () => {
+    holdOn('a.txt', 'bucket-1', 'bucket-2');
+    const res = await call({ ...event('DELETE', '/files/a.txt'), headers: {} });
+    expect(res).toMatchObject({ status: 401, body: { error: 'Unauthorized' } });
+    nothingWritten();
+    expect(tombstone('a.txt')).toBeUndefined();
   });
 
   it('answers 207 when a store is down', async () => {

@@ -23,6 +23,8 @@ import { handler } from '../../handlers/api';
 import { createHash } from 'node:crypto';
 import { makeDeps as makeTestDeps } from '../helpers/deps';
 import { makeStores, networkError, s3Error } from '../helpers/mock-s3';
+import { forgetTokens } from '../../lib/tokens';
+import { AUTH, READ_AUTH, testTokenRecords } from '../helpers/apigw';
 
 // The handler builds its deps from the environment; here it gets the test's instead.
 let mockDeps: Deps;
@@ -97,15 +99,15 @@ describe('putFile', () => {
   });
 
   it.each([
-    ['a network error', () => networkError(), /^TimeoutError: connect ECONNREFUSED/],
-    ['a 500', () => s3Error('InternalError', 500, 'We encountered an internal error'), /^InternalError: We encountered an internal error/],
-    ['AccessDenied', () => s3Error('AccessDenied', 403, 'Access Denied'), /^AccessDenied: Access Denied/],
-  ])('reports one store failing with %s per store, the others written', async (_, error, text) => {
+    ['a network error', () => networkError(), { code: 'NoAnswer', error: 'the store did not answer' }],
+    ['a 500', () => s3Error('InternalError', 500, 'We encountered an internal error'), { code: 'StoreFailed', error: 'the store failed (S3 answered 500)' }],
+    ['AccessDenied', () => s3Error('AccessDenied', 403, 'Access Denied'), { code: 'AccessDenied', error: 'the stack is not allowed to use this store' }],
+  ])('reports one store failing with %s per store, in our words with a code, the others written', async (_, error, why) => {
     s2.on(PutObjectCommand).rejects(error());
     const a = await putFile(makeDeps(stores), { key: 'a.txt', body, to: 'all', now: NOW });
     expect(a.results).toEqual([
       { store: 'server1', ok: true, etag: 'etag-1' },
-      { store: 'server2', ok: false, error: expect.stringMatching(text) },
+      { store: 'server2', ok: false, ...why },
     ]);
     expect(s1).toHaveReceivedCommandTimes(PutObjectCommand, 1);
   });
@@ -115,7 +117,7 @@ describe('putFile', () => {
     const a = await putFile(makeDeps(stores), { key: 'a.txt', body, now: NOW });
     expect(a.results).toEqual([
       { store: 'server1', ok: true, etag: 'etag-1' },
-      { store: 'server2', ok: false, error: 'NoSuchBucket: The specified bucket does not exist' },
+      { store: 'server2', ok: false, code: 'NoSuchBucket', error: "the store's bucket does not exist" },
     ]);
   });
 
@@ -379,7 +381,7 @@ describe('startUpload', () => {
     s2.on(CreateMultipartUploadCommand).rejects(s3Error('ServiceUnavailable', 503, 'Please reduce your request rate'));
     const plan = await startUpload(makeDeps(stores), { key: 'k', size: 10 * MiB });
     expect(plan.uploads).toEqual([{ store: 'server1', uploadId: 'up-1' }]);
-    expect(plan.failed).toEqual([{ store: 'server2', ok: false, error: 'ServiceUnavailable: Please reduce your request rate' }]);
+    expect(plan.failed).toEqual([{ store: 'server2', ok: false, code: 'StoreFailed', error: 'the store failed (S3 answered 503)' }]);
   });
 });
 
@@ -470,7 +472,7 @@ describe('completeUpload', () => {
     const a = await completeUpload(makeDeps(stores), {
       key: 'k', uploads: [{ store: 'server1', uploadId: 'up-1', parts }, { store: 'server2', uploadId: 'up-2', parts }],
     });
-    expect(a.results).toEqual([{ store: 'server1', ok: false, error: 'InternalError: InternalError' }, { store: 'server2', ok: true, etag: 'n-3' }]);
+    expect(a.results).toEqual([{ store: 'server1', ok: false, code: 'StoreFailed', error: 'the store failed (S3 answered 500)' }, { store: 'server2', ok: true, etag: 'n-3' }]);
   });
 
   it('reports an upload id the store does not know (NoSuchUpload, 404) as that store failing', async () => {
@@ -480,7 +482,7 @@ describe('completeUpload', () => {
     });
     expect(a.results).toEqual([
       { store: 'server1', ok: true, etag: 'm-3' },
-      { store: 'server2', ok: false, error: 'NoSuchUpload: The specified upload does not exist' },
+      { store: 'server2', ok: false, code: 'NoSuchUpload', error: 'no such upload: it was completed, aborted or never started' },
     ]);
   });
 
@@ -509,13 +511,13 @@ describe('abortUpload', () => {
   });
 });
 
-/** An HTTP API (payload 2.0) event as API Gateway sends it. */
-function event(method: string, rawPath: string, opts: { query?: Record<string, string>; headers?: Record<string, string>; body?: string | Buffer } = {}) {
+/** An HTTP API (payload 2.0) event as API Gateway sends it, signed with the write token `tester` unless told. */
+function event(method: string, rawPath: string, opts: { query?: Record<string, string>; headers?: Record<string, string>; body?: string | Buffer; auth?: string } = {}) {
   const binary = Buffer.isBuffer(opts.body);
   return {
     rawPath,
     requestContext: { http: { method } },
-    headers: opts.headers ?? {},
+    headers: { authorization: opts.auth ?? AUTH, ...opts.headers },
     queryStringParameters: opts.query,
     body: binary ? (opts.body as Buffer).toString('base64') : opts.body,
     isBase64Encoded: binary,
@@ -529,6 +531,14 @@ async function call(e: APIGatewayProxyEventV2) {
 
 describe('handler: PUT /files and POST /uploads', () => {
   const body = Buffer.from('hello');
+
+  // The control bucket holds the test tokens' records besides the tombstones (none).
+  beforeEach(() => {
+    forgetTokens();
+    for (const [key, text] of Object.entries(testTokenRecords())) {
+      controlMock.on(GetObjectCommand, { Bucket: 'control', Key: key }).callsFake(async () => ({ ETag: '"t"', Body: sdkStreamMixin(Readable.from([Buffer.from(text)])) }));
+    }
+  });
 
   it('answers 200 when every store took the write, passing the body, to and mtime on', async () => {
     const res = await call(event('PUT', '/files/dir/a%20b.txt', { body, query: { to: 'all' }, headers: { 'X-Dfs-Mtime': '1700000000000' } }));
@@ -553,9 +563,20 @@ describe('handler: PUT /files and POST /uploads', () => {
     expect(await call(event('PUT', '/files/a.txt', { body, query: { to: 'server1', touch: '1' }, headers: { 'x-dfs-mtime': String(now - 1000) } }))).toMatchObject({ status: 200 });
   });
 
-  it('records x-dfs-user as who made the write', async () => {
+  it('records the token\'s name as who made the write, not an x-dfs-user header', async () => {
     await call(event('PUT', '/files/a.txt', { body, headers: { 'X-Dfs-User': 'zoe' } }));
-    expect(s1.commandCalls(PutObjectCommand)[0]!.args[0].input.Metadata).toMatchObject({ 'dfs-who': 'zoe' });
+    expect(s1.commandCalls(PutObjectCommand)[0]!.args[0].input.Metadata).toMatchObject({ 'dfs-who': 'tester' });
+  });
+
+  it('answers 403 Forbidden to a read token for PUT and POST /uploads, writing nothing', async () => {
+    expect(await call(event('PUT', '/files/a.txt', { body, auth: READ_AUTH }))).toMatchObject({ status: 403, body: { error: 'Forbidden' } });
+    expect(await call(event('POST', '/uploads', { body: JSON.stringify({ key: 'big.bin', size: 20 * MiB }), auth: READ_AUTH }))).toMatchObject({ status: 403 });
+    sentNothing();
+  });
+
+  it.each([['yes'], ['TRUE'], ['on']])('answers 400 BadRequest for touch=%s, writing nothing: a flag is 1, true, 0 or false', async (touch) => {
+    expect(await call(event('PUT', '/files/a.txt', { body, query: { touch } }))).toEqual({ status: 400, body: { error: 'BadRequest', message: 'touch takes 1, true, 0 or false' } });
+    sentNothing();
   });
 
   it('answers 207 when some stores took it and 503 when none did', async () => {
@@ -602,7 +623,9 @@ describe('handler: PUT /files and POST /uploads', () => {
     ['empty', '', /JSON body is required/],
     ['JSON of the wrong shape', '{"key":"k","size":"big"}', /size/],
     ['a part size under 5 MiB', JSON.stringify({ key: 'k', size: 10 * MiB, partSize: MiB }), /partSize/],
-  ])('answers 400 BadRequest to POST /uploads with a body that is %s, creating nothing', async (_, body, message) => {
+    // "\xff" is no UTF-8: not read as U+FFFD into the key.
+    ['JSON with invalid UTF-8 in the key', Buffer.concat([Buffer.from('{"key":"a'), Buffer.from([0xff]), Buffer.from('.bin","size":1}')]), /not valid UTF-8/],
+  ] as [string, string | Buffer, RegExp][])('answers 400 BadRequest to POST /uploads with a body that is %s, creating nothing', async (_, body, message) => {
     const res = await call(event('POST', '/uploads', { body }));
     expect(res).toEqual({ status: 400, body: { error: 'BadRequest', message: expect.stringMatching(message) } });
     sentNothing();
