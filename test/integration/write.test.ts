@@ -1,4 +1,4 @@
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { createHash, randomBytes } from 'node:crypto';
 import { abortUpload, completeUpload, putFile, signParts, startUpload } from '../../lib/upload';
@@ -11,6 +11,7 @@ import type { Deps } from '../../lib/deps';
 import type { UploadPlan } from '../../lib/types';
 import { handler } from '../../handlers/api';
 import { startS3rver, type LocalS3 } from '../helpers/s3rver';
+import { AUTH, READ_AUTH, putTestTokens } from '../helpers/apigw';
 import { makeDeps } from '../helpers/deps';
 
 let mockDeps: Deps;
@@ -27,6 +28,8 @@ beforeAll(async () => {
   stores = connectStores({ stores: [{ name: 'server1', bucket: 'server1' }, { name: 'server2', bucket: 'server2' }], s3Endpoint: s3.endpoint, flavor: 's3rver' });
   deps = makeDeps(stores);
   mockDeps = deps;
+  // The API reads its tokens from the control bucket.
+  await putTestTokens((key, text) => s3.client.send(new PutObjectCommand({ Bucket: 'control', Key: key, Body: text })));
 });
 afterAll(async () => {
   stores?.[0]?.s3.destroy();
@@ -155,16 +158,31 @@ describe('presigned multipart upload on s3rver', () => {
     expect([...after.server1!, ...after.server2!].some((k) => k.startsWith('aborted.bin'))).toBe(false);
   });
 
-  it('reports an upload id a store does not know per store, writing nothing', async () => {
-    const done = await completeUpload(deps, {
+  it('refuses an upload id no store knows as the request\'s fault (400), writing nothing', async () => {
+    const before = await snapshot();
+    const refused = completeUpload(deps, {
       key: 'never.bin',
       uploads: stores.map((s) => ({ store: s.name, uploadId: 'no-such-upload', parts: [{ n: 1, etag: '"x"' }] })),
     });
-    expect(done.results).toEqual([
-      { store: 'server1', ok: false, error: expect.any(String) },
-      { store: 'server2', ok: false, error: expect.any(String) },
-    ]);
+    await expect(refused).rejects.toThrow(BadRequestError);
+    await expect(refused).rejects.toThrow('the upload cannot be completed: no such upload: it was completed, aborted or never started');
     for (const s of stores) expect(await headObject(s, 'never.bin')).toBeNull();
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('reports an upload id one store does not know per store, the other completed', async () => {
+    const body = Buffer.from('known to server1 only');
+    const plan = await startUpload(deps, { key: 'half-known.txt', size: body.length, to: 'server1' });
+    const [known] = await uploadParts(plan, body, [1]);
+    const done = await completeUpload(deps, {
+      key: plan.key,
+      uploads: [known!, { store: 'server2', uploadId: 'no-such-upload', parts: known!.parts }],
+    });
+    expect(done.results).toEqual([
+      { store: 'server1', ok: true, etag: expect.any(String) },
+      { store: 'server2', ok: false, code: 'NoSuchUpload', error: 'no such upload: it was completed, aborted or never started' },
+    ]);
+    expect(await headObject(stores[1]!, 'half-known.txt')).toBeNull();
   });
 });
 
@@ -174,7 +192,7 @@ describe('a store whose bucket is gone', () => {
     const a = await putFile(makeDeps([stores[0]!, gone]), { key: 'half.txt', body: Buffer.from('half') });
     expect(a.results).toEqual([
       { store: 'server1', ok: true, etag: expect.any(String) },
-      { store: 'server2', ok: false, error: 'NoSuchBucket: The specified bucket does not exist' },
+      { store: 'server2', ok: false, code: 'NoSuchBucket', error: "the store's bucket does not exist" },
     ]);
     expect((await getObject('server1', 'half.txt')).bytes.toString()).toBe('half');
     expect(await headObject(stores[1]!, 'half.txt')).toBeNull();
@@ -230,11 +248,12 @@ describe('refused requests leave every bucket unchanged', () => {
 });
 
 describe('handler on s3rver', () => {
-  const event = (method: string, rawPath: string, body?: Buffer, query?: Record<string, string>) =>
+  /** A request signed with the write token `tester` unless `auth` says otherwise. */
+  const event = (method: string, rawPath: string, body?: Buffer, query?: Record<string, string>, auth = AUTH) =>
     ({
       rawPath,
       requestContext: { http: { method } },
-      headers: {},
+      headers: { authorization: auth },
       queryStringParameters: query,
       ...(body ? { body: body.toString('base64'), isBase64Encoded: true } : { isBase64Encoded: false }),
     }) as unknown as APIGatewayProxyEventV2;
@@ -252,6 +271,19 @@ describe('handler on s3rver', () => {
     expect(await call(event('DELETE', '/files/bin/r%C3%A4w.bin'))).toMatchObject({ status: 200 });
     expect(await call(event('GET', '/files/bin/r%C3%A4w.bin'))).toMatchObject({ status: 404, body: { status: 'NOT_FOUND' } });
     expect(await call(event('DELETE', '/files/bin/r%C3%A4w.bin'))).toMatchObject({ status: 404, body: { error: 'NotFound' } });
+  });
+
+  it('stamps a write with the token\'s name as who', async () => {
+    expect(await call(event('PUT', '/files/who.txt', Buffer.from('w')))).toMatchObject({ status: 200 });
+    for (const bucket of ['server1', 'server2']) expect((await getObject(bucket, 'who.txt')).metadata).toMatchObject({ 'dfs-who': 'tester' });
+  });
+
+  it('answers 401 without a token and 403 to a read token, writing nothing', async () => {
+    const before = await snapshot();
+    expect(await call(event('PUT', '/files/x.txt', Buffer.from('x'), undefined, ''))).toMatchObject({ status: 401, body: { error: 'Unauthorized' } });
+    expect(await call(event('PUT', '/files/x.txt', Buffer.from('x'), undefined, READ_AUTH))).toMatchObject({ status: 403, body: { error: 'Forbidden' } });
+    expect(await call(event('DELETE', '/files/keep.txt', undefined, undefined, READ_AUTH))).toMatchObject({ status: 403 });
+    expect(await snapshot()).toEqual(before);
   });
 
   it('answers 400 UnknownStore for to=nosuch and writes nothing', async () => {
