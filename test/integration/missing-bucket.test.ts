@@ -30,7 +30,7 @@ import type { Deps } from '../../lib/deps';
 import { handler } from '../../handlers/api';
 import { startS3rver, type LocalS3 } from '../helpers/s3rver';
 import { makeDeps } from '../helpers/deps';
-import { apiEvent } from '../helpers/apigw';
+import { TEST_TOKEN, apiEvent, putTestTokens } from '../helpers/apigw';
 import { runDfs, useCliSandbox } from '../helpers/cli';
 import { serveLambda } from '../helpers/lambda-api';
 import { useTempDirs } from '../helpers/temp';
@@ -60,6 +60,8 @@ function useStack(names: string[]): () => Stack {
   let stack: Stack | undefined;
   beforeEach(async () => {
     const s3 = await startS3rver([...names, 'control']);
+    // The API reads its tokens from the control bucket.
+    await putTestTokens((key, text) => s3.client.send(new PutObjectCommand({ Bucket: 'control', Key: key, Body: text })));
     const stores = connectStores({ stores: names.map((name) => ({ name, bucket: name })), s3Endpoint: s3.endpoint, flavor: 's3rver' });
     const deps = makeDeps(stores);
     stack = { s3, stores, deps };
@@ -329,7 +331,8 @@ describe.each(WAYS)('dfs against the real API handler, server2 $how', (way) => {
   const stack = useStack(STORES);
   const sandbox = useCliSandbox(serveLambda(handler));
   const tempDir = useTempDirs('dfs-missing-bucket-');
-  const dfs = (...args: string[]) => runDfs(args, { cwd: sandbox.home, env: sandbox.env() });
+  // The CLI sends the write token `tester` as API Gateway would pass it on.
+  const dfs = (...args: string[]) => runDfs(args, { cwd: sandbox.home, env: sandbox.env({ DFS_TOKEN: TEST_TOKEN }) });
   const json = (stdout: string) => JSON.parse(stdout) as Record<string, unknown>;
 
   async function loseServer2() {
@@ -455,7 +458,7 @@ describe.each(WAYS)('dfs sync against the real API handler, three stores, server
   const NAMES = ['server1', 'server2', 'server3'];
   const stack = useStack(NAMES);
   const sandbox = useCliSandbox(serveLambda(handler));
-  const dfs = (...args: string[]) => runDfs(args, { cwd: sandbox.home, env: sandbox.env() });
+  const dfs = (...args: string[]) => runDfs(args, { cwd: sandbox.home, env: sandbox.env({ DFS_TOKEN: TEST_TOKEN }) });
   type Report = { unavailable: string[]; entries: { key: string }[]; applied: { done: number; failed: { key: string; error: string }[] } };
 
   beforeEach(async () => {
