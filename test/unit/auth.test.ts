@@ -11,6 +11,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from '
 import { handler } from '../../handlers/api';
 import { logger } from '../../handlers/http';
 import { forgetTokens } from '../../lib/tokens';
+import { forgetSecrets } from '../../lib/secrets';
 import type { Deps } from '../../lib/deps';
 import type { FailureQueue } from '../../lib/failures';
 import { tombstoneKey, type Tombstone } from '../../lib/tombstones';
@@ -44,10 +45,13 @@ beforeEach(async () => {
   forgetTokens();
   failures.receive.mockReset().mockResolvedValue([]);
   failures.remove.mockReset().mockResolvedValue(undefined);
-  mockDeps = makeDeps(
+  // No cursorSecret, as deployed: the stack makes its own on first use (lib/secrets.ts).
+  const { cursorSecret: _, ...deps } = makeDeps(
     [1, 2].map((n) => ({ name: `server${n}`, bucket: `bucket-${n}`, s3: client })),
     { control: { bucket: 'control', s3: client }, flavor: 'aws', failures },
   );
+  mockDeps = deps;
+  forgetSecrets();
   await putTestTokens((key, text) => fake.put('control', key, text));
   // What ConditionalS3 does not answer itself: the multipart calls.
   s3mock.on(CreateMultipartUploadCommand).resolves({ UploadId: 'u1' });
@@ -197,10 +201,10 @@ describe.each(named(ROUTES))('%s', (_, r) => {
       expectNoTokenShown(res.raw);
     });
   } else {
-    it('serves a read token', async () => {
+    it('serves a read token, writing nothing but the stack\'s own listing secret on first use', async () => {
       const res = await send(eventFor(r, READ_AUTH));
       expect(res.status).toBeLessThan(300);
-      expect(fake.writes).toEqual([]);
+      expect(fake.writes.filter((w) => w !== 'PutObject control/config/cursor-secret')).toEqual([]);
       expectNoTokenShown(res.raw);
     });
   }

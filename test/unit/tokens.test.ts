@@ -78,6 +78,14 @@ describe('createToken', () => {
     expect(stored('ann')).toMatchObject({ scope: 'read', createdBy: 'test' });
   });
 
+  // `who` is how tombstones and stamps tell identities apart: handlers/http.ts records direct
+  // invokes (IAM-gated, the operator's) as lambda-invoke and public requests as anonymous. A token
+  // of either name would pass for them in every record it leaves.
+  it.failing.each([['lambda-invoke'], ['anonymous']])('refuses the name %s, which the API gives identities without a token', async (name) => {
+    await expect(createToken(deps(), { name }, ADMIN)).rejects.toThrow(BadRequestError);
+    expect(writes()).toEqual([]);
+  });
+
   it.each([
     ['an uppercase name', { name: 'Ann' }],
     ['a name of 41 characters', { name: 'a'.repeat(41) }],
