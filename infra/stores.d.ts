@@ -5,5 +5,8 @@ export interface BucketLayout {
   logicalId: string;
 }
 
-/** The buckets of a stage from its store names and bucket prefix; throws on an invalid name. */
-export function layoutOf(names: unknown, prefix: string): { stores: BucketLayout[]; control: BucketLayout };
+/**
+ * The buckets of a stage from its store names and bucket prefix (`logs`: the server access log
+ * bucket); throws on an invalid name.
+ */
+export function layoutOf(names: unknown, prefix: string): { stores: BucketLayout[]; control: BucketLayout; logs: BucketLayout };
