@@ -1,6 +1,7 @@
-import { http, ok, type ApiRequest, type ApiResponse } from './http';
+import { http, ok, type ApiRequest, type ApiResponse, type RouteSpec } from './http';
 import { getDeps } from './deps';
-import { BadRequestError, PayloadTooLargeError, RouteNotFoundError } from '../lib/errors';
+import { BadRequestError, PayloadTooLargeError } from '../lib/errors';
+import { createToken, listTokens, revokeToken } from '../lib/tokens';
 import { parseKey } from '../lib/keys';
 import { readFile } from '../lib/read';
 import { listFiles } from '../lib/listing';
@@ -17,10 +18,15 @@ const FILES = '/files/';
 const REPLAY_BUDGET_MS = 10_000;
 const MAX_JSON_BYTES = 1024 * 1024;
 
-const flag = (v: string | undefined) => v === '1' || v === 'true';
-
-/** Who the request is for: recorded in stamps, tombstones and the journal. */
-const whoOf = (req: ApiRequest) => req.headers['x-dfs-user'] || 'api';
+/**
+ * A yes/no query flag: `1`/`true` or `0`/`false`, absent = no. Anything else is refused rather
+ * than read as no (`dryRun=TRUE` must not run the real thing).
+ */
+function flag(v: string | undefined, name = 'flag'): boolean {
+  if (v === undefined || v === '0' || v === 'false') return false;
+  if (v === '1' || v === 'true') return true;
+  throw new BadRequestError(`${name} takes 1, true, 0 or false`);
+}
 
 function intParam(v: string | undefined, name: string): number | undefined {
   if (v === undefined || v === '') return undefined;
@@ -31,8 +37,15 @@ function intParam(v: string | undefined, name: string): number | undefined {
 function jsonBody(req: ApiRequest): unknown {
   if (!req.body || req.body.length === 0) throw new BadRequestError('a JSON body is required');
   if (req.body.length > MAX_JSON_BYTES) throw new PayloadTooLargeError(`JSON bodies are limited to ${MAX_JSON_BYTES} bytes`);
+  let text: string;
   try {
-    return JSON.parse(req.body.toString('utf8'));
+    // Invalid UTF-8 is refused, not read as U+FFFD into a key or a name.
+    text = new TextDecoder('utf-8', { fatal: true }).decode(req.body);
+  } catch {
+    throw new BadRequestError('the body is not valid UTF-8');
+  }
+  try {
+    return JSON.parse(text);
   } catch {
     throw new BadRequestError('the body is not valid JSON');
   }
@@ -44,72 +57,61 @@ function written(answer: WriteAnswer): ApiResponse {
   return ok(answer, done === answer.results.length ? 200 : done > 0 ? 207 : 503);
 }
 
-type Handler = (req: ApiRequest, deps: Deps, key: string) => Promise<ApiResponse>;
+type Handle = RouteSpec<Deps>['handle'];
+const route = (scope: RouteSpec<Deps>['scope'], handle: Handle): RouteSpec<Deps> => ({ scope, handle });
+const keyOf = (req: ApiRequest, prefix: string) => parseKey(req.path.slice(prefix.length));
 
 /** `files/` routes take the key from the rest of the path; the others match exactly. */
-const fileRoutes: Record<string, Handler> = {
-  GET: async (req, deps, key) => {
-    const answer = await readFile(deps, key, { meta: flag(req.query.meta) });
+const fileRoutes: Record<string, RouteSpec<Deps>> = {
+  GET: route('read', async (req, deps) => {
+    const answer = await readFile(deps, keyOf(req, FILES), { meta: flag(req.query.meta, 'meta') });
     return ok(answer, answer.status === 'NOT_FOUND' ? 404 : 200);
-  },
-  PUT: async (req, deps, key) =>
+  }),
+  PUT: route('write', async (req, deps) =>
     written(
       await putFile(deps, {
-        key,
+        key: keyOf(req, FILES),
         body: req.body ?? Buffer.alloc(0),
         to: req.query.to,
         mtime: req.headers['x-dfs-mtime'],
-        touch: flag(req.query.touch),
-        who: whoOf(req),
+        touch: flag(req.query.touch, 'touch'),
+        who: req.who.name,
       }),
     ),
-  DELETE: async (req, deps, key) => written(await deleteFile(deps, key, whoOf(req))),
+  ),
+  DELETE: route('write', async (req, deps) => written(await deleteFile(deps, keyOf(req, FILES), req.who.name))),
 };
 
-const exactRoutes: Record<string, (req: ApiRequest, deps: Deps) => Promise<ApiResponse>> = {
-  'GET /files': async (req, deps) =>
+/** A dry run only reads; anything that applies needs a write token. */
+const reconcileScope = (req: ApiRequest) => (flag(req.query.dryRun, 'dryRun') ? 'read' : 'write');
+
+const exactRoutes: Record<string, RouteSpec<Deps>> = {
+  'GET /files': route('read', async (req, deps) =>
     ok(await listFiles(deps, { prefix: req.query.prefix, after: req.query.after, limit: intParam(req.query.limit, 'limit') })),
-  'POST /uploads': async (req, deps) => ok(await startUpload(deps, jsonBody(req), whoOf(req))),
-  'POST /uploads/sign': async (req, deps) => ok(await signParts(deps, jsonBody(req))),
-  'POST /uploads/complete': async (req, deps) => written(await completeUpload(deps, jsonBody(req))),
-  'POST /uploads/abort': async (req, deps) => written(await abortUpload(deps, jsonBody(req))),
-  'POST /reconcile': async (req, deps) =>
-    ok(await reconcile(deps, { dryRun: flag(req.query.dryRun), force: flag(req.query.force), replayBudgetMs: REPLAY_BUDGET_MS })),
-  'POST /reconcile/replay': async (_req, deps) => ok(await replayFailures(deps, REPLAY_BUDGET_MS)),
-  'POST /reconcile/apply': async (req, deps) => ok(await applyEntries(deps, jsonBody(req), { force: flag(req.query.force) })),
-  'GET /events': async (req, deps) => ok(await readEvents(deps, req.query.after)),
+  ),
+  'POST /uploads': route('write', async (req, deps) => ok(await startUpload(deps, jsonBody(req), req.who.name))),
+  'POST /uploads/sign': route('write', async (req, deps) => ok(await signParts(deps, jsonBody(req)))),
+  'POST /uploads/complete': route('write', async (req, deps) => written(await completeUpload(deps, jsonBody(req)))),
+  'POST /uploads/abort': route('write', async (req, deps) => written(await abortUpload(deps, jsonBody(req)))),
+  'POST /reconcile': route(reconcileScope, async (req, deps) =>
+    ok(await reconcile(deps, { dryRun: flag(req.query.dryRun, 'dryRun'), force: flag(req.query.force, 'force'), replayBudgetMs: REPLAY_BUDGET_MS })),
+  ),
+  'POST /reconcile/replay': route('write', async (_req, deps) => ok(await replayFailures(deps, REPLAY_BUDGET_MS))),
+  'POST /reconcile/apply': route('write', async (req, deps) => ok(await applyEntries(deps, jsonBody(req), { force: flag(req.query.force, 'force') }))),
+  'GET /events': route('read', async (req, deps) => ok(await readEvents(deps, req.query.after))),
+  'GET /tokens': route('write', async (_req, deps) => ok(await listTokens(deps))),
+  'POST /tokens': route('write', async (req, deps) => ok(await createToken(deps, jsonBody(req), req.who), 201)),
 };
 
-async function route(req: ApiRequest, deps: Deps): Promise<ApiResponse> {
+const TOKENS = '/tokens/';
+
+/** The route of a request; undefined when there is none (answered 404 NoRoute by the wrapper). */
+function router(req: ApiRequest): RouteSpec<Deps> | undefined {
   const exact = exactRoutes[`${req.method} ${req.path}`];
-  if (exact) return exact(req, deps);
-  const byMethod = req.path.startsWith(FILES) ? fileRoutes[req.method] : undefined;
-  if (byMethod) return byMethod(req, deps, parseKey(req.path.slice(FILES.length)));
-  throw new RouteNotFoundError(`no route for ${req.method} ${req.path}`);
+  if (exact) return exact;
+  if (req.path.startsWith(FILES)) return fileRoutes[req.method];
+  if (req.method === 'DELETE' && req.path.startsWith(TOKENS)) return route('write', async (r, deps) => ok(await revokeToken(deps, r.path.slice(TOKENS.length))));
+  return undefined;
 }
 
-/** `{"op":"get","key":"fileB.txt"}` becomes the same request as `GET /files/fileB.txt`. */
-function fromDirect(event: unknown): ApiRequest {
-  const e = (typeof event === 'string' ? safeJson(event) : event) as Record<string, unknown> | null;
-  if (!e || typeof e !== 'object') throw new BadRequestError('a direct invocation needs a JSON object like {"op":"get","key":"fileA.txt"}');
-  if (e.op === 'get') {
-    if (typeof e.key !== 'string') throw new BadRequestError('"key" must be a string');
-    return { method: 'GET', path: FILES + e.key, query: e.meta ? { meta: '1' } : {}, headers: {} };
-  }
-  if (e.op === 'list') {
-    const query: Record<string, string> = {};
-    for (const name of ['prefix', 'after', 'limit'] as const) if (e[name] !== undefined) query[name] = String(e[name]);
-    return { method: 'GET', path: '/files', query, headers: {} };
-  }
-  throw new BadRequestError(`unknown op ${JSON.stringify(e.op)}; known: "get", "list"`);
-}
-
-function safeJson(s: string): unknown {
-  try {
-    return JSON.parse(s);
-  } catch {
-    throw new BadRequestError('the event is not valid JSON');
-  }
-}
-
-export const handler = http(route, getDeps, fromDirect);
+export const handler = http(router, getDeps);

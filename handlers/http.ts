@@ -1,6 +1,8 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { Logger } from '@aws-lambda-powertools/logger';
-import { DfsError, BadRequestError } from '../lib/errors';
+import { AllStoresUnavailableError, DfsError, BadRequestError, RouteNotFoundError, ServiceUnavailableError, StoreUnavailableError } from '../lib/errors';
+import { authenticate, authorize, type Identity, type Scope } from '../lib/tokens';
+import type { ControlBucket } from '../lib/control';
 import type { DirectResult, ErrorBody } from '../lib/types';
 
 export const logger = new Logger({ serviceName: 's3-dfs' });
@@ -11,8 +13,14 @@ export interface ApiRequest {
   /** Decoded path, e.g. `/files/a b+c.txt`. */
   path: string;
   query: Record<string, string>;
+  /** Lower-case names. */
   headers: Record<string, string>;
   body?: Buffer;
+}
+
+/** A request that passed authentication: who it is from. */
+export interface AuthedRequest extends ApiRequest {
+  who: Identity;
 }
 
 export interface ApiResponse {
@@ -21,21 +29,43 @@ export interface ApiResponse {
   headers?: Record<string, string>;
 }
 
-export type Route<D> = (req: ApiRequest, deps: D) => Promise<ApiResponse>;
+/** What a route needs and does: `public` routes (the web page's own files) need no token. */
+export interface RouteSpec<D> {
+  scope: Scope | 'public' | ((req: ApiRequest) => Scope);
+  handle: (req: AuthedRequest, deps: D) => Promise<ApiResponse>;
+}
+
+/** The route of a request, or undefined when there is none. */
+export type Router<D> = (req: ApiRequest) => RouteSpec<D> | undefined;
 
 export const ok = (body: unknown, statusCode = 200): ApiResponse => ({ statusCode, body });
+
+/**
+ * Who a direct invoke is from. Invoking the function directly (`sls invoke`, `dfs --via lambda`)
+ * takes `lambda:InvokeFunction`, which IAM grants only to the stack's operators: such a call is
+ * theirs, with write scope. API Gateway never sends this shape (its events carry
+ * `requestContext`), so no HTTP request can pass for one.
+ */
+export const DIRECT_INVOKE: Identity = Object.freeze({ name: 'lambda-invoke', scope: 'write' });
+
+/** Who a public route's request is from: nobody in particular. */
+const ANONYMOUS: Identity = Object.freeze({ name: 'anonymous', scope: 'read' });
 
 /**
  * The one place errors become HTTP. A DfsError below 500 is the client's to see; anything
  * else is logged in full and answered with a bare `Internal`, so no stack or bucket name leaks.
  */
 export function errorResponse(err: unknown): ApiResponse {
+  // The control bucket (tokens, tombstones) not answering: the request can be tried again.
+  if (err instanceof StoreUnavailableError) {
+    return errorResponse(err.store === 'control' ? new ServiceUnavailableError('control bucket', { cause: err }) : new AllStoresUnavailableError([err.store]));
+  }
   if (err instanceof DfsError) {
     const body: ErrorBody & Record<string, unknown> = { error: err.code, message: err.message };
     if ('unavailable' in err) body.unavailable = err.unavailable;
     if ('newer' in err) body.newer = err.newer;
     if (err.status >= 500) logger.warn('request failed', { error: err });
-    return { statusCode: err.status, body };
+    return { statusCode: err.status, body, ...(err.status === 401 ? { headers: { 'www-authenticate': 'Bearer' } } : {}) };
   }
   logger.error('unhandled error', { error: err as Error });
   return { statusCode: 500, body: { error: 'Internal' } };
@@ -48,43 +78,88 @@ function fromApiGateway(event: APIGatewayProxyEventV2): ApiRequest {
   } catch {
     throw new BadRequestError('the path is not valid percent-encoding');
   }
-  const body = event.body === undefined || event.body === null
-    ? undefined
-    : Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8');
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(event.headers ?? {})) if (v !== undefined) headers[k.toLowerCase()] = v;
   const query: Record<string, string> = {};
   for (const [k, v] of Object.entries(event.queryStringParameters ?? {})) if (v !== undefined) query[k] = v;
-  return { method: event.requestContext.http.method.toUpperCase(), path, query, headers, ...(body ? { body } : {}) };
+  const method = event.requestContext?.http?.method;
+  if (typeof method !== 'string') throw new BadRequestError('the event has no requestContext.http.method');
+  return { method: method.toUpperCase(), path, query, headers, ...bodyOf(event.body, event.isBase64Encoded) };
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** A request body as bytes; base64 that is not base64 is refused rather than stored as garbage. */
+function bodyOf(body: unknown, base64: unknown): { body?: Buffer } {
+  if (body === undefined || body === null) return {};
+  if (typeof body !== 'string') throw new BadRequestError('the body must be a string');
+  if (base64 !== true) return { body: Buffer.from(body, 'utf8') };
+  if (body.length % 4 !== 0 || !BASE64.test(body)) throw new BadRequestError('the body says it is base64 but is not');
+  return { body: Buffer.from(body, 'base64') };
 }
 
 function isApiGatewayEvent(event: unknown): event is APIGatewayProxyEventV2 {
   return typeof event === 'object' && event !== null && 'requestContext' in event && 'rawPath' in event;
 }
 
+const strings = (v: unknown, what: string): Record<string, string> => {
+  if (v === undefined) return {};
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'string')) {
+    throw new BadRequestError(`"${what}" must be an object of strings`);
+  }
+  return v as Record<string, string>;
+};
+
 /**
- * Wraps a route so it serves both API Gateway (HTTP API, payload 2.0) and direct invocations.
- * A direct event is turned into an ApiRequest by `fromDirect` so both paths share every check.
- * Authentication will go here, before `route` runs.
+ * A direct invoke's event, in the shape of the request it stands for:
+ * `{"method":"GET","path":"/files/fileB.txt","query":{…},"headers":{…},"body":"…"|{…},"isBase64Encoded":false}`.
+ * One translation for every route: no per-route mirror to keep in step.
  */
-export function http<D>(
-  route: Route<D>,
-  getDeps: () => D,
-  fromDirect: (event: unknown) => ApiRequest,
-) {
-  async function run(req: () => ApiRequest): Promise<ApiResponse> {
+export function fromDirect(event: unknown): ApiRequest {
+  const e = (typeof event === 'string' ? parseJson(event) : event) as Record<string, unknown> | null;
+  if (!e || typeof e !== 'object' || Array.isArray(e)) throw new BadRequestError('a direct invocation needs a JSON object like {"method":"GET","path":"/files/fileA.txt"}');
+  if (typeof e.method !== 'string' || !/^[A-Za-z]{1,10}$/.test(e.method)) throw new BadRequestError('"method" must be an HTTP method, e.g. "GET"');
+  if (typeof e.path !== 'string' || !e.path.startsWith('/')) throw new BadRequestError('"path" must be the request path, e.g. "/files/fileA.txt"');
+  const headers = Object.fromEntries(Object.entries(strings(e.headers, 'headers')).map(([k, v]) => [k.toLowerCase(), v]));
+  const body = e.body !== undefined && typeof e.body === 'object' ? JSON.stringify(e.body) : e.body;
+  return { method: e.method.toUpperCase(), path: e.path, query: strings(e.query, 'query'), headers, ...bodyOf(body, e.isBase64Encoded) };
+}
+
+function parseJson(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    throw new BadRequestError('the event is not valid JSON');
+  }
+}
+
+/**
+ * Wraps a router so it serves both API Gateway (HTTP API, payload 2.0) and direct invokes, with
+ * the same checks on both. A request through API Gateway needs a bearer token of the route's
+ * scope (401 without a valid one, 403 for a read token on a write route), except on public
+ * routes; a direct invoke is DIRECT_INVOKE's. Unknown routes answer 404 NoRoute, after the
+ * token check, so they tell nothing to a caller without one.
+ */
+export function http<D extends { control: ControlBucket }>(router: Router<D>, getDeps: () => D) {
+  async function run(parse: () => ApiRequest, direct: boolean): Promise<ApiResponse> {
     try {
-      return await route(req(), getDeps());
+      const req = parse();
+      const spec = router(req);
+      const deps = getDeps();
+      const who = direct ? DIRECT_INVOKE : spec?.scope === 'public' ? ANONYMOUS : await authenticate(deps, req.headers.authorization);
+      if (!spec) throw new RouteNotFoundError(`no route for ${req.method} ${req.path}`);
+      if (spec.scope !== 'public') authorize(who, typeof spec.scope === 'function' ? spec.scope(req) : spec.scope);
+      return await spec.handle({ ...req, who }, deps);
     } catch (err) {
       return errorResponse(err);
     }
   }
   return async (event: unknown): Promise<APIGatewayProxyStructuredResultV2 | DirectResult> => {
     if (!isApiGatewayEvent(event)) {
-      const res = await run(() => fromDirect(event));
+      const res = await run(() => fromDirect(event), true);
       return { statusCode: res.statusCode, body: res.body };
     }
-    const res = await run(() => fromApiGateway(event));
+    const res = await run(() => fromApiGateway(event), false);
     return {
       statusCode: res.statusCode,
       headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...res.headers },

@@ -23,8 +23,8 @@ export interface Config {
   urlExpirySeconds: number;
   /** Range size of the streamed byte compare; memory is bounded by twice this per pair. */
   compareChunkBytes: number;
-  /** Key of the listing cursor MAC; defaults to the control bucket's name. */
-  cursorSecret: string;
+  /** Key of the listing cursor MAC; absent: a random one the stack keeps (lib/secrets.ts). */
+  cursorSecret?: string;
   /**
    * Which S3 we talk to. `s3rver` (the local stack) sends raw keys in its events where AWS
    * URL-encodes them, and decodes CopySource with decodeURI; both are set here, never guessed.
@@ -101,7 +101,7 @@ export function loadConfig(env: Env = process.env): Config {
     urlExpirySeconds: positiveInt(env, 'DFS_URL_EXPIRY', DEFAULTS.urlExpirySeconds),
     compareChunkBytes: positiveInt(env, 'DFS_COMPARE_CHUNK', DEFAULTS.compareChunkBytes),
     flavor: parseFlavor(env.DFS_S3_FLAVOR),
-    cursorSecret: env.DFS_CURSOR_SECRET || requireEnv(env, 'DFS_CONTROL_BUCKET'),
+    ...(env.DFS_CURSOR_SECRET ? { cursorSecret: env.DFS_CURSOR_SECRET } : {}),
     eventMaxAgeMs: positiveInt(env, 'DFS_EVENT_MAX_AGE', DEFAULTS.eventMaxAgeSeconds) * 1000,
     ...(env.DFS_FAILURE_QUEUE_URL ? { failureQueueUrl: env.DFS_FAILURE_QUEUE_URL } : {}),
     ...(s3Endpoint ? { s3Endpoint } : {}),

@@ -1,4 +1,4 @@
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ObjectChangedError, StoreUnavailableError } from './errors';
 import { isMissing } from './stores';
 
@@ -102,6 +102,15 @@ export async function updateRecord<T>(c: ControlBucket, key: string, change: (cu
 /** Writes a record that no one else writes (a journal entry): created, never replaced. */
 export async function createRecord<T>(c: ControlBucket, key: string, value: T): Promise<void> {
   await writeRecord(c, key, value, null);
+}
+
+/** Deletes a record (absent already is fine). */
+export async function deleteRecord(c: ControlBucket, key: string): Promise<void> {
+  try {
+    await c.s3.send(new DeleteObjectCommand({ Bucket: c.bucket, Key: key }));
+  } catch (err) {
+    throw translate(key, err);
+  }
 }
 
 /** Keys and LastModified under `prefix`, in key order, after `startAfter`, page by page. */

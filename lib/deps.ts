@@ -19,8 +19,8 @@ export interface Deps {
   putInlineLimit: number;
   urlExpirySeconds: number;
   compareChunkBytes: number;
-  /** Signs listing cursors so an edited one is refused, not misread. */
-  cursorSecret: string;
+  /** Signs listing cursors so an edited one is refused, not misread; absent: lib/secrets.ts makes one. */
+  cursorSecret?: string;
   flavor: S3Flavor;
   /**
    * How long S3 and Lambda may still deliver an event after its write (the replicate function's
@@ -40,7 +40,7 @@ export function createDeps(config: Config): Deps {
     putInlineLimit: config.putInlineLimit,
     urlExpirySeconds: config.urlExpirySeconds,
     compareChunkBytes: config.compareChunkBytes,
-    cursorSecret: config.cursorSecret,
+    ...(config.cursorSecret ? { cursorSecret: config.cursorSecret } : {}),
     flavor: config.flavor,
     eventMaxAgeMs: config.eventMaxAgeMs,
     ...(config.failureQueueUrl ? { failures: sqsFailureQueue(new SQSClient({}), config.failureQueueUrl) } : {}),

@@ -29,6 +29,18 @@ export class UnknownStoreError extends DfsError {
   readonly code = 'UnknownStore';
 }
 
+/** No token, or one that is not (or no longer) valid. */
+export class UnauthorizedError extends DfsError {
+  readonly status = 401;
+  readonly code = 'Unauthorized';
+}
+
+/** A valid token without the scope the request needs. */
+export class ForbiddenError extends DfsError {
+  readonly status = 403;
+  readonly code = 'Forbidden';
+}
+
 export class NotFoundError extends DfsError {
   readonly status = 404;
   readonly code = 'NotFound';
@@ -57,6 +69,15 @@ export class AllStoresUnavailableError extends DfsError {
   readonly code = 'Unavailable';
   constructor(readonly unavailable: string[]) {
     super(`no store answered (${unavailable.join(', ')})`);
+  }
+}
+
+/** Part of the stack itself (the control bucket, the failure queue) did not answer: try again. */
+export class ServiceUnavailableError extends DfsError {
+  readonly status = 503;
+  readonly code = 'Unavailable';
+  constructor(readonly what: string, options?: { cause?: unknown }) {
+    super(`the stack's ${what} did not answer; nothing was done, try again`, options);
   }
 }
 

@@ -4,6 +4,7 @@ import { BadRequestError, AllStoresUnavailableError, StoreUnavailableError } fro
 import { cheapVerdict } from './compare';
 import { bareEtag, listPage as listStorePage, type ListedObject, type ObjectHead, type Store } from './stores';
 import type { FileEntry, FileState, Listing, StoreEntry } from './types';
+import { cursorSecret } from './secrets';
 
 export type { ListedObject };
 
@@ -117,13 +118,14 @@ export async function listFiles(deps: Deps, opts: ListOptions = {}): Promise<Lis
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
     throw new BadRequestError(`limit must be an integer from 1 to ${MAX_LIST_LIMIT}`);
   }
-  const after = opts.after ? openCursor(deps.cursorSecret, opts.after, prefix) : undefined;
+  const secret = await cursorSecret(deps);
+  const after = opts.after ? openCursor(secret, opts.after, prefix) : undefined;
 
   const unavailable: string[] = [];
   for (;;) {
     const stores = deps.stores.filter((s) => !unavailable.includes(s.name));
     try {
-      return await listPage(stores, prefix, after, limit, deps.cursorSecret, unavailable);
+      return await listPage(stores, prefix, after, limit, secret, unavailable);
     } catch (err) {
       // A store failing midway through the page is unavailable: list the page again without it.
       if (!(err instanceof StoreUnavailableError)) throw err;
@@ -202,9 +204,15 @@ export function openCursor(secret: string, cursor: string, prefix: string): stri
   if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
     throw new BadRequestError('the "after" cursor is not one this API issued (was it edited or truncated?)');
   }
-  const { k, p } = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { k: string; p: string };
-  if (p !== prefix) throw new BadRequestError('the "after" cursor belongs to a listing with another prefix');
-  return k;
+  let parsed: { k?: unknown; p?: unknown };
+  try {
+    parsed = JSON.parse(Buffer.from(payload, 'base64url').toString()) as typeof parsed;
+  } catch {
+    throw new BadRequestError('the "after" cursor is not one this API issued (its payload is not JSON)');
+  }
+  if (typeof parsed?.k !== 'string' || typeof parsed.p !== 'string') throw new BadRequestError('the "after" cursor is not one this API issued');
+  if (parsed.p !== prefix) throw new BadRequestError('the "after" cursor belongs to a listing with another prefix');
+  return parsed.k;
 }
 
 function mac(secret: string, payload: string): string {

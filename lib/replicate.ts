@@ -154,6 +154,7 @@ async function adoptVersion(deps: Deps, ev: ObjectEvent, head: ObjectHead): Prom
   await appendEvent(deps, {
     action: 'adopt',
     key: ev.key,
+    who: adoption.stamp.who,
     from: ev.store.name,
     reason: `written into ${ev.store.name} without dfs: made ${new Date(ev.time).toISOString()}${clamp}`,
   });
@@ -172,10 +173,10 @@ async function replicateDelete(deps: Deps, ev: ObjectEvent): Promise<Replication
   });
   if (!realDelete) return { ...nothing(), deleteKind: kind };
   if (kind === 'real') {
-    await appendEvent(deps, { action: 'deleted', key: ev.key, from: ev.store.name, reason: `deleted on ${ev.store.name} at ${new Date(ev.time).toISOString()}` });
+    await appendEvent(deps, { action: 'deleted', key: ev.key, who: `${ev.store.name} (direct)`, from: ev.store.name, reason: `deleted on ${ev.store.name} at ${new Date(ev.time).toISOString()}` });
   } else {
     // This event was our own delete's echo, and the one that took its place a user's delete.
-    await appendEvent(deps, { action: 'deleted', key: ev.key, from: ev.store.name, reason: `an earlier event on ${ev.store.name} turned out to be a user's delete, not ours` });
+    await appendEvent(deps, { action: 'deleted', key: ev.key, who: `${ev.store.name} (direct)`, from: ev.store.name, reason: `an earlier event on ${ev.store.name} turned out to be a user's delete, not ours` });
   }
   const { view: _v, plan: _p, stale: _s, ...out } = await settleKey(deps, ev.key, { by: 'replicate', fill: () => false, known: { tombstone: tombstone ?? null } });
   return { ...out, deleteKind: kind };

@@ -185,7 +185,7 @@ export interface SettleOutcome {
  * first (one tombstone write for all), so their own events are known as echoes. A store that
  * fails lands in `failed`; a step that finds the key changed marks the outcome `stale`.
  */
-export async function applyKeyPlan(deps: Deps, view: KeyView, plan: KeyPlan, by: Settler): Promise<SettleOutcome> {
+export async function applyKeyPlan(deps: Deps, view: KeyView, plan: KeyPlan, by: Settler, actor?: string): Promise<SettleOutcome> {
   const out: SettleOutcome = { copied: [], deleted: [], waiting: [], failed: [...view.unavailable], stale: false };
   const key = plan.key;
   const archive = archiveOf(deps);
@@ -211,7 +211,7 @@ export async function applyKeyPlan(deps: Deps, view: KeyView, plan: KeyPlan, by:
         const metadata = { ...winner.metadata, [META.replicaOf]: s.from };
         await copyObject(storeOf(s.from), storeOf(s.to), key, winner, metadata, s.over ? { ifMatch: s.over } : { ifAbsent: true }, s.fromKey);
         out.copied.push(s.to);
-        await appendEvent(deps, { action: by === 'reconcile' ? 'reconcile' : 'replicate', key, from: s.from, to: [s.to], reason: s.reason });
+        await appendEvent(deps, { action: by === 'reconcile' ? 'reconcile' : 'replicate', key, who: actor ?? winner.stamp?.who, from: s.from, to: [s.to], reason: s.reason });
       } catch (err) {
         onError(s.to, err);
       }
@@ -245,7 +245,7 @@ export async function applyKeyPlan(deps: Deps, view: KeyView, plan: KeyPlan, by:
         try {
           await deleteObject(storeNamed(deps.stores, s.store), key, s.etag);
           out.deleted.push(s.store);
-          await appendEvent(deps, { action: by === 'reconcile' ? 'reconcile' : 'delete', key, to: [s.store], reason: s.reason });
+          await appendEvent(deps, { action: by === 'reconcile' ? 'reconcile' : 'delete', key, who: actor ?? view.tombstone?.who, to: [s.store], reason: s.reason });
           return 'done';
         } catch (err) {
           onError(s.store, err);
@@ -285,7 +285,7 @@ async function keep(deps: Deps, archive: Store, from: Store, key: string, h: Obj
     if (err instanceof ObjectChangedError) return; // kept already
     throw err;
   }
-  await appendEvent(deps, { action: 'keep', key, from: from.name, reason: `made ${iso(h.stamp!.madeMs)}, after the version replacing it: kept until no late delete can make it the winner` });
+  await appendEvent(deps, { action: 'keep', key, who: h.stamp!.who, from: from.name, reason: `made ${iso(h.stamp!.madeMs)}, after the version replacing it: kept until no late delete can make it the winner` });
 }
 
 /** Rounds of look-decide-act before settleKey reports the key as still changing. */

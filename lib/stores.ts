@@ -15,7 +15,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Readable } from 'node:stream';
-import { ObjectChangedError, StoreUnavailableError, UnknownStoreError } from './errors';
+import { InvalidKeyError, ObjectChangedError, StoreUnavailableError, UnknownStoreError } from './errors';
 import { createS3Client, type Config, type S3Flavor } from './config';
 import { META, parseMtime, stampOf, type Stamp } from './stamps';
 
@@ -225,8 +225,27 @@ export function certainlyNotDone(err: unknown): boolean {
   return ((err.cause as SdkError)?.$metadata?.attempts ?? 1) <= 1;
 }
 
+/**
+ * s3rver keeps each key segment as a file name, with a suffix on the last: a segment over 255
+ * bytes (the last over 233) it cannot store, and refuses (scripts/s3rver-like-s3.ts). Such a key
+ * cannot be on a local store, and writing it is the request's problem, not an unavailable store.
+ */
+function localKeyProblem(store: Store, key: string): string | undefined {
+  if (store.flavor !== 's3rver') return undefined;
+  const segments = key.split('/');
+  const long = segments.some((s) => Buffer.byteLength(s) > 255) || Buffer.byteLength(segments[segments.length - 1]!) > 233;
+  return long ? 'the local stack cannot store a path segment over 255 bytes (the last over 233); S3 can' : undefined;
+}
+
+/** Throws InvalidKeyError for a key `store` cannot hold (see localKeyProblem). */
+function checkWritable(store: Store, key: string): void {
+  const problem = localKeyProblem(store, key);
+  if (problem) throw new InvalidKeyError(problem);
+}
+
 /** HEADs `key` on one store: its head, or null when the store does not hold it. */
 export async function headObject(store: Store, key: string): Promise<ObjectHead | null> {
+  if (localKeyProblem(store, key)) return null;
   const h = await orNull(store, () => store.s3.send(new HeadObjectCommand({ Bucket: store.bucket, Key: key, ChecksumMode: 'ENABLED' })));
   if (!h) await bucketExists(store);
   return h && toObjectHead(store.name, h);
@@ -258,6 +277,7 @@ async function bucketExists(store: Store): Promise<void> {
  * the body (readBody) or destroys it.
  */
 export async function getObject(store: Store, key: string): Promise<{ head: ObjectHead; body: Readable; length?: number } | null> {
+  if (localKeyProblem(store, key)) return null;
   const res = await orNull(store, () => store.s3.send(new GetObjectCommand({ Bucket: store.bucket, Key: key, ChecksumMode: 'ENABLED' })));
   return res && { head: toObjectHead(store.name, res), body: res.Body as Readable, ...(res.ContentLength !== undefined ? { length: res.ContentLength } : {}) };
 }
@@ -311,6 +331,7 @@ export interface PutOptions {
 
 /** Writes a small body. Returns the new ETag (quoted, as S3 gives it). */
 export async function putObject(store: Store, key: string, body: Buffer | string, opts: PutOptions): Promise<string> {
+  checkWritable(store, key);
   const res = await write(store, key, opts.condition !== undefined, () =>
     store.s3.send(
       new PutObjectCommand({
@@ -351,6 +372,7 @@ export async function copyObject(
   condition: WriteCondition,
   fromKey: string = key,
 ): Promise<string> {
+  checkWritable(to, key);
   if (from.s3 === to.s3 && src.size <= MAX_COPY_OBJECT) {
     const res = await write(to, key, true, () =>
       to.s3.send(
@@ -382,6 +404,7 @@ export async function copyObject(
 
 /** Deletes `key`, only if it still is `ifMatch` when given. Deleting a missing key is not an error. */
 export async function deleteObject(store: Store, key: string, ifMatch?: string): Promise<void> {
+  if (localKeyProblem(store, key)) return;
   await write(store, key, ifMatch !== undefined, () =>
     store.s3.send(new DeleteObjectCommand({ Bucket: store.bucket, Key: key, ...(ifMatch ? { IfMatch: ifMatch } : {}) })),
   );
@@ -427,6 +450,7 @@ export function presignGet(store: Store, key: string, seconds: number): Promise<
 
 /** Starts a multipart upload; returns its id. */
 export async function createUpload(store: Store, key: string, metadata: Record<string, string>, contentType: string): Promise<string> {
+  checkWritable(store, key);
   const res = await onStore(store, () =>
     store.s3.send(new CreateMultipartUploadCommand({ Bucket: store.bucket, Key: key, ContentType: contentType, Metadata: metadata })),
   );
@@ -467,10 +491,35 @@ export async function abortUpload(store: Store, key: string, uploadId: string): 
   }
 }
 
-/** A store failure in words for a per-store outcome: the S3 error's name and message. */
-export function describeFailure(err: unknown): string {
+/** Why one store did not do what was asked: a short code and our own words, never S3's text. */
+export interface Failure {
+  code: string;
+  message: string;
+  /** True when the request itself was at fault (a forged upload, a part never sent), not the store. */
+  clientFault: boolean;
+}
+
+const FAILURES: Record<string, [string, boolean]> = {
+  NoSuchBucket: ["the store's bucket does not exist", false],
+  AccessDenied: ['the stack is not allowed to use this store', false],
+  NoSuchUpload: ['no such upload: it was completed, aborted or never started', true],
+  InvalidPart: ['a part was never uploaded, or is not the part uploaded', true],
+  InvalidPartOrder: ['the parts are not in order', true],
+  EntityTooSmall: ['a part other than the last is under 5 MiB', true],
+  PreconditionFailed: ['the file changed on the store meanwhile', false],
+  SlowDown: ['the store is throttling requests', false],
+};
+
+/** What went wrong with one store, in words a user can act on (the SDK's message is logged, not shown). */
+export function describeFailure(err: unknown): Failure {
   const cause = (err instanceof StoreUnavailableError || err instanceof ObjectChangedError ? err.cause : err) as SdkError | undefined;
-  return cause?.name ? `${cause.name}: ${cause.message ?? ''}`.trim() : String((err as Error).message);
+  const name = cause?.name ?? '';
+  const known = FAILURES[name];
+  if (known) return { code: name, message: known[0], clientFault: known[1] };
+  const status = cause?.$metadata?.httpStatusCode;
+  if (status === undefined) return { code: 'NoAnswer', message: 'the store did not answer', clientFault: false };
+  if (status >= 500) return { code: 'StoreFailed', message: `the store failed (S3 answered ${status})`, clientFault: false };
+  return { code: name || `Http${status}`, message: `the store refused the request (${name || status})`, clientFault: false };
 }
 
 /** Every store's answer, or its name among `unavailable`. */

@@ -78,7 +78,7 @@ async function adoptOrphans(deps: Deps, view: KeyView, apply: boolean, now: numb
         if (err instanceof ObjectChangedError) continue; // replaced meanwhile: the new version's event stamps it
         throw err;
       }
-      await appendEvent(deps, { action: 'adopt', key: view.key, from: name, reason: `no event stamped it: made taken as ${new Date(made).toISOString()} from S3's LastModified` });
+      await appendEvent(deps, { action: 'adopt', key: view.key, who: a.stamp.who, from: name, reason: `no event stamped it: made taken as ${new Date(made).toISOString()} from S3's LastModified` });
       adopted = true;
     }
     copies.set(name, { ...h, metadata: a.metadata, stamp: a.stamp, mtimeMs: a.mtimeMs });

@@ -81,7 +81,10 @@ export interface StoreOutcome {
   store: string;
   ok: boolean;
   etag?: string;
+  /** Why it failed, in words. */
   error?: string;
+  /** Why it failed, as a short code: NoAnswer, NoSuchBucket, AccessDenied, NoSuchUpload, InvalidPart, … */
+  code?: string;
 }
 
 /** The answer to PUT /files, POST /uploads/complete and DELETE /files: one outcome per store. */
@@ -116,6 +119,8 @@ export interface JournalEvent {
   /** replicate | skip | conflict | delete | reconcile | upload | lock … */
   action: string;
   key: string;
+  /** On whose behalf: the token whose write or delete this carries out, `<store> (direct)` for a bucket's own. */
+  who?: string;
   from?: string;
   to?: string[];
   /** Why, in words (e.g. `server2 newer (2026-… vs 2026-…)`). */

@@ -55,20 +55,30 @@ export function contentTypeOf(key: string): string {
  * never hides the others. A 404 is that store's answer too (NoSuchBucket, NoSuchUpload), not
  * a bug. Other errors (a bug) still propagate.
  */
-async function onEach<T>(targets: Store[], write: (s: Store) => Promise<T>): Promise<(StoreOutcome & { value?: T })[]> {
+async function onEach<T>(targets: Store[], write: (s: Store) => Promise<T>): Promise<(StoreOutcome & { value?: T; clientFault?: true })[]> {
   const settled = await Promise.allSettled(targets.map((s) => write(s)));
   return settled.map((r, i) => {
     const store = targets[i]!.name;
     if (r.status === 'fulfilled') return { store, ok: true, value: r.value };
-    if (r.reason instanceof StoreUnavailableError) return { store, ok: false, error: describeFailure(r.reason) };
+    if (r.reason instanceof StoreUnavailableError) {
+      const f = describeFailure(r.reason);
+      return { store, ok: false, error: f.message, code: f.code, ...(f.clientFault ? { clientFault: true } : {}) };
+    }
     throw r.reason;
   });
 }
 
 
 /** Per-store outcomes for the answer, each with the ETag S3 gave the write. */
-function withEtags(results: (StoreOutcome & { value?: string })[]): StoreOutcome[] {
-  return results.map(({ value, ...r }) => (value ? { ...r, etag: bareEtag(value) } : r));
+function withEtags(results: (StoreOutcome & { value?: string; clientFault?: true })[]): StoreOutcome[] {
+  return results.map(({ value, clientFault: _, ...r }) => (value ? { ...r, etag: bareEtag(value) } : r));
+}
+
+/** The stores of an upload request, each named once; throws BadRequestError for a repeat. */
+function uploadTargets(deps: Deps, uploads: { store: string }[]): Store[] {
+  const names = uploads.map((u) => u.store);
+  if (new Set(names).size !== names.length) throw new BadRequestError('each store may appear once in "uploads"');
+  return names.map((n) => storeNamed(deps.stores, n));
 }
 
 /**
@@ -203,7 +213,8 @@ export async function startUpload(deps: Deps, body: unknown, who = 'api', now = 
 const targetSchema = z.object({ store: z.string(), uploadId: z.string().min(1).max(1024) });
 const signSchema = z.object({
   key: z.string(),
-  uploads: z.array(targetSchema).min(1),
+  // One upload per store at most: the URLs a request signs stay under 1,000 per store.
+  uploads: z.array(targetSchema).min(1).max(16),
   parts: z.array(z.number().int().min(1).max(S3_LIMITS.maxParts)).min(1).max(1000),
 });
 
@@ -212,8 +223,10 @@ export async function signParts(deps: Deps, body: unknown): Promise<{ urls: Reco
   const input = parseBody(signSchema, body);
   const key = parseKey(input.key);
   const urls: Record<string, string[]> = {};
-  for (const u of input.uploads) {
-    const store = storeNamed(deps.stores, u.store);
+  if (new Set(input.parts).size !== input.parts.length) throw new BadRequestError('each part number may appear once in "parts"');
+  const stores = uploadTargets(deps, input.uploads);
+  for (const [n, u] of input.uploads.entries()) {
+    const store = stores[n]!;
     urls[u.store] = await Promise.all(input.parts.map((part) => presignPart(store, key, u.uploadId, part, deps.urlExpirySeconds)));
   }
   return { urls, expires: new Date(Date.now() + deps.urlExpirySeconds * 1000).toISOString() };
@@ -235,11 +248,16 @@ export async function completeUpload(deps: Deps, body: unknown): Promise<WriteAn
   const input = parseBody(completeSchema, body);
   const key = parseKey(input.key);
   const byStore = new Map(input.uploads.map((u) => [u.store, u]));
-  const targets = input.uploads.map((u) => storeNamed(deps.stores, u.store));
+  const targets = uploadTargets(deps, input.uploads);
   const results = await onEach(targets, (s) => {
     const u = byStore.get(s.name)!;
     return completeOn(s, key, u.uploadId, u.parts);
   });
+  // Refused everywhere for what the request said (a forged upload id, parts never sent): the
+  // client's error, not the stores'.
+  if (results.every((r) => r.clientFault)) {
+    throw new BadRequestError(`the upload cannot be completed: ${[...new Set(results.map((r) => r.error))].join('; ')}`);
+  }
   return {
     key,
     results: withEtags(results),
@@ -253,8 +271,8 @@ export async function abortUpload(deps: Deps, body: unknown): Promise<WriteAnswe
   const input = parseBody(abortSchema, body);
   const key = parseKey(input.key);
   const ids = new Map(input.uploads.map((u) => [u.store, u.uploadId]));
-  const targets = input.uploads.map((u) => storeNamed(deps.stores, u.store));
+  const targets = uploadTargets(deps, input.uploads);
   const results = await onEach(targets, (s) => abortOn(s, key, ids.get(s.name)!));
-  return { key, results: results.map(({ value: _, ...r }) => r) };
+  return { key, results: results.map(({ value: _, clientFault: __, ...r }) => r) };
 }
 

@@ -22,6 +22,7 @@
  * they are not serialised (they are still refused on keys s3rver cannot store), and a
  * multi-object delete still emits no events.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import type { Server } from 'node:http';
@@ -71,6 +72,8 @@ interface Context {
   query: Record<string, unknown>;
   headers: Record<string, string | undefined>;
   app: { store: FilesystemStore };
+  /** Sets a response header. */
+  set(name: string, value: string): void;
 }
 type Middleware = (ctx: Context, next: () => Promise<void>) => Promise<void>;
 
@@ -96,6 +99,7 @@ export function makeS3rverLikeS3(server: unknown): void {
   replaceObjectsWhole(app.store);
   exactSequencers(app);
   etagsOnCopyEvents(app);
+  requestIds(app);
   addMiddleware(app, likeS3Requests());
 }
 
@@ -482,6 +486,30 @@ function etagsOnCopyEvents(app: S3rverApp): void {
           record.s3.object.eTag = copied.get(id)!;
           copied.delete(id);
         }
+      }
+    }
+    return emit.call(this, name, ...args);
+  };
+}
+
+/**
+ * S3 answers every request with an `x-amz-request-id` and puts the same id in the events the
+ * request caused (`responseElements`): who caused an event can be told. s3rver makes up a new
+ * id for each event. Each request gets one id, answered and carried into its events.
+ */
+function requestIds(app: S3rverApp): void {
+  const current = new AsyncLocalStorage<string>();
+  app.middleware.unshift(async (ctx, next) => {
+    const id = randomBytes(8).toString('hex').toUpperCase();
+    ctx.set('x-amz-request-id', id);
+    return current.run(id, next);
+  });
+  const emit = app.emit;
+  app.emit = function emitWithRequestId(this: S3rverApp, name, ...args) {
+    const id = current.getStore();
+    if (name === 'event' && id) {
+      for (const record of (args[0] as { Records?: { responseElements?: Record<string, string> }[] })?.Records ?? []) {
+        record.responseElements = { ...record.responseElements, 'x-amz-request-id': id };
       }
     }
     return emit.call(this, name, ...args);

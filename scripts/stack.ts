@@ -1,12 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createCipheriv } from 'node:crypto';
-import { mkdirSync, rmdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { join, resolve } from 'node:path';
 import { layoutOf } from '../infra/stores';
 import { createS3Client } from '../lib/config';
 import { loadSeed } from '../seed/load';
+import { authenticate, createToken, revokeToken } from '../lib/tokens';
+import type { ControlBucket } from '../lib/control';
 import { makeS3rverLikeS3 } from './s3rver-like-s3';
 
 // Neither ships types: s3rver, and serverless's own reader of serverless.yml.
@@ -77,6 +79,8 @@ export interface LocalStack {
   functionName: string;
   /** True when this start put the seed into empty stores. */
   seeded: boolean;
+  /** A write token of this stack (also in `<dataDir>/local.json`, where the CLI finds it). */
+  token: string;
   /** Stops every process of the stack. Safe to call more than once. */
   stop(): Promise<void>;
 }
@@ -115,7 +119,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   }
   const s3Dir = join(dataDir, 's3');
   mkdirSync(s3Dir, { recursive: true });
-  const seeded = await seedIfEmpty(s3Dir, stores, control.bucket);
+  const { seeded, token } = await prepareData(s3Dir, stores, control.bucket, dataDir);
 
   // Each stack builds in its own folder: a concurrent `sls package` or stack would delete ours.
   const buildDir = join('.esbuild', `offline-${process.pid}-${httpPort}`);
@@ -161,21 +165,29 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     throw new Error(`the local stack did not start: ${(err as Error).message}\n--- sls output ---\n${output()}`);
   }
 
+  const lambdaEndpoint = `http://${HOST}:${lambdaPort}`;
+  const functionName = `${yml.service}-${STAGE}-${FUNCTION}`;
+  writeLocalFile(join(dataDir, LOCAL_FILE), { endpoint: apiUrl, lambdaEndpoint, functionName, token });
   return {
     apiUrl,
     s3Endpoint: `http://${HOST}:${s3Port}`,
-    lambdaEndpoint: `http://${HOST}:${lambdaPort}`,
+    lambdaEndpoint,
     dataDir,
     stores: stores.map(({ name, bucket }) => ({ name, bucket })),
     controlBucket: control.bucket,
-    functionName: `${yml.service}-${STAGE}-${FUNCTION}`,
+    functionName,
     seeded,
+    token,
     stop,
   };
 }
 
-/** Opens `<dir>` with s3rver just long enough to seed empty stores; true when it did. */
-async function seedIfEmpty(dir: string, stores: { name: string; bucket: string }[], controlBucket: string): Promise<boolean> {
+/**
+ * Opens `<dir>` with s3rver just long enough to seed empty stores (`seeded`: it did) and to make
+ * sure the local token in `<dataDir>/local.json` is one the stack knows (lib/tokens.ts): the CLI
+ * reads it when it talks to this stack, so the sample commands need no setup.
+ */
+async function prepareData(dir: string, stores: { name: string; bucket: string }[], controlBucket: string, dataDir: string): Promise<{ seeded: boolean; token: string }> {
   const server = new S3rver({
     address: HOST,
     port: 0,
@@ -189,11 +201,39 @@ async function seedIfEmpty(dir: string, stores: { name: string; bucket: string }
   const s3 = createS3Client({ endpoint: `http://${HOST}:${port}` });
   try {
     const loaded = await loadSeed(stores.map((s) => ({ ...s, s3 })), { ifEmpty: true });
-    return loaded.length > 0;
+    const token = await localToken({ bucket: controlBucket, s3 }, join(dataDir, LOCAL_FILE));
+    return { seeded: loaded.length > 0, token };
   } finally {
     s3.destroy();
     await server.close();
   }
+}
+
+/** Where the stack leaves its endpoint and token for the CLI (cli/config.ts reads it). */
+export const LOCAL_FILE = 'local.json';
+const LOCAL_TOKEN_NAME = 'local';
+
+/** The token in `file` if the control bucket still knows it, else a new `local` token written there (0600). */
+async function localToken(control: ControlBucket, file: string): Promise<string> {
+  try {
+    const { token } = JSON.parse(readFileSync(file, 'utf8')) as { token?: string };
+    if (token) {
+      await authenticate({ control }, `Bearer ${token}`);
+      return token;
+    }
+  } catch {
+    // missing, unreadable, or a token of data since wiped: make a new one
+  }
+  await revokeToken({ control }, LOCAL_TOKEN_NAME).catch(() => undefined);
+  const { token } = await createToken({ control }, { name: LOCAL_TOKEN_NAME, scope: 'write' }, { name: 'npm start', scope: 'write' });
+  writeLocalFile(file, { token });
+  return token;
+}
+
+/** Writes `local.json` readable by its owner only: it holds a token. */
+function writeLocalFile(file: string, value: object): void {
+  writeFileSync(file, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
 }
 
 /** Keeps the last 256 KiB of the child's output for error reports; echoes it unless quiet. */

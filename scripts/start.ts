@@ -47,6 +47,7 @@ async function main(): Promise<void> {
     lambdaPort: port('DFS_LAMBDA_PORT', 3002),
     websocketPort: port('DFS_WEBSOCKET_PORT', 3001),
     reset: args.includes('--reset'),
+    ...(process.env.DFS_DATA_DIR ? { dataDir: process.env.DFS_DATA_DIR } : {}),
   });
   process.off('SIGINT', early).off('SIGTERM', early);
   stopOnSignal(stack);

@@ -34,7 +34,7 @@ function dfs(args: string[], opts: { cwd?: string; env?: Record<string, string>;
     input: opts.input ?? '',
     encoding: 'utf8',
     timeout: 60_000,
-    env: { ...process.env, DFS_ENDPOINT: stack.apiUrl, DFS_LAMBDA_ENDPOINT: stack.lambdaEndpoint, ...opts.env },
+    env: { ...process.env, DFS_ENDPOINT: stack.apiUrl, DFS_LAMBDA_ENDPOINT: stack.lambdaEndpoint, DFS_DATA_DIR: stack.dataDir, ...opts.env },
   });
 }
 
@@ -195,7 +195,7 @@ describe('dfs against the local stack', () => {
 
   it('replicates a write and a delete made straight into server1 within 5 s, and dfs watch shows both', async () => {
     const key = `live/${Date.now()}.txt`;
-    const watch = spawn(process.execPath, [DFS, 'watch', '--json'], { env: { ...process.env, DFS_ENDPOINT: stack.apiUrl } });
+    const watch = spawn(process.execPath, [DFS, 'watch', '--json'], { env: { ...process.env, DFS_ENDPOINT: stack.apiUrl, DFS_TOKEN: stack.token } });
     const seen: { action: string; key: string; from?: string; to?: string[] }[] = [];
     let buffered = '';
     watch.stdout.on('data', (d: Buffer) => {

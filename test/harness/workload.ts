@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { DeleteObjectCommand, PutObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { completeUpload, putFile, startUpload } from '../../lib/upload';
@@ -72,8 +73,7 @@ const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 
 interface Expected {
   op: OpRecord;
-  kind: 'put' | 'complete' | 'delete';
-  etag?: string;
+  kind: 'put' | 'complete' | 'delete' | 'api delete';
   /** The made stamp when the API gave it; else the event's time. */
   made?: number;
   mtime?: (made: number) => number;
@@ -85,34 +85,34 @@ export async function runWorkload(world: World, rnd: Random, opts: WorkloadOptio
   const stores = world.stores.map((s) => s.name);
   const T0 = Date.now() - 86_400_000;
   const mtimes = Array.from({ length: 8 }, (_, k) => T0 + k * 1000);
-  const expected = new Map<string, Expected[]>();
-  const expect = (bucket: string, key: string, e: Expected) => {
-    const k = `${bucket}/${key}`;
-    expected.set(k, [...(expected.get(k) ?? []), e]);
-    return () => expected.set(k, (expected.get(k) ?? []).filter((x) => x !== e));
-  };
-  let order = 0;
-  world.tap.onEvent((n: S3Notification) => {
-    const r = n.Records[0]!;
-    const bucket = r.s3.bucket.name;
-    if (!stores.includes(bucket)) return;
-    order++;
-    const key = r.s3.object.key;
-    const time = Date.parse(r.eventTime);
-    const candidates = expected.get(`${bucket}/${key}`) ?? [];
-    const removed = r.eventName.startsWith('ObjectRemoved');
-    const mine = candidates.find((e) =>
-      removed ? e.kind === 'delete' : e.kind === 'complete' ? r.eventName === 'ObjectCreated:Post' : e.kind === 'put' && r.eventName === 'ObjectCreated:Put' && e.etag === r.s3.object.eTag,
-    );
-    if (!mine) return; // replication's own write or delete
-    expected.set(`${bucket}/${key}`, candidates.filter((e) => e !== mine));
-    if (removed) {
-      history.deletes.push({ key, time, by: `direct delete on ${bucket}`, op: mine.op.i });
-      return;
-    }
-    const made = mine.made ?? time;
-    history.versions.push({ key, store: bucket, text: mine.text!, etag: r.s3.object.eTag ?? md5(mine.text!), mtime: mine.mtime!(made), made, order, op: mine.op.i });
+  // Each operation runs in its own context; every request it makes is remembered by S3's request
+  // id, and an event is the operation's when it carries one of those ids (else replication's).
+  const context = new AsyncLocalStorage<Expected[]>();
+  const byRequest = new Map<string, Expected[]>();
+  world.onAnswered((id) => {
+    const mine = context.getStore();
+    if (mine) byRequest.set(id, mine);
   });
+  const events: { order: number; n: S3Notification }[] = [];
+  world.tap.onEvent((n: S3Notification) => {
+    if (stores.includes(n.Records[0]!.s3.bucket.name)) events.push({ order: events.length + 1, n });
+  });
+  const attribute = () => {
+    for (const { order, n } of events) {
+      const r = n.Records[0]! as S3Notification['Records'][0] & { responseElements?: Record<string, string> };
+      const mine = byRequest.get(r.responseElements?.['x-amz-request-id'] ?? '') ?? [];
+      const [bucket, key, time] = [r.s3.bucket.name, r.s3.object.key, Date.parse(r.eventTime)];
+      const removed = r.eventName.startsWith('ObjectRemoved');
+      const e = mine.find((x) => (removed ? x.kind === 'delete' : x.kind === 'complete' ? r.eventName === 'ObjectCreated:Post' : x.kind === 'put' && r.eventName === 'ObjectCreated:Put'));
+      if (!e) continue; // replication's own write or delete, or the API's removal of the copies it deleted
+      if (removed) {
+        history.deletes.push({ key, time, by: `direct delete on ${bucket}`, op: e.op.i });
+        continue;
+      }
+      const made = e.made ?? time;
+      history.versions.push({ key, store: bucket, text: e.text!, etag: r.s3.object.eTag ?? md5(e.text!), mtime: e.mtime!(made), made, order, op: e.op.i });
+    }
+  };
 
   let next = 0;
   let outage: (() => void) | undefined;
@@ -132,13 +132,10 @@ export async function runWorkload(world: World, rnd: Random, opts: WorkloadOptio
         const mtime = rnd.pick(mtimes);
         const now = Date.now();
         Object.assign(op, { kind: 'api write', what: `to ${to}${touch ? ' touch' : ` mtime …${mtime % 100000}`} "${text}"` });
-        const undo = (to === 'all' ? stores : [to]).map((b) => expect(b, key, { op, kind: 'put', etag: md5(text), made: now, mtime: () => (touch ? now : mtime), text }));
-        try {
-          const a = await putFile(world.api, { key, body: Buffer.from(text), to, mtime: String(mtime), touch, who: `user${user}`, now });
-          op.outcome = a.results.map((r) => `${r.store}:${r.ok ? 'ok' : 'failed'}`).join(' ');
-        } finally {
-          setTimeout(() => undo.forEach((u) => u()), 1000);
-        }
+        const a = await context.run([{ op, kind: 'put', made: now, mtime: () => (touch ? now : mtime), text }], () =>
+          putFile(world.api, { key, body: Buffer.from(text), to, mtime: String(mtime), touch, who: `user${user}`, now }),
+        );
+        op.outcome = a.results.map((r) => `${r.store}:${r.ok ? 'ok' : 'failed'}`).join(' ');
       } else if (roll < 0.45) {
         const flavour = rnd();
         const mtime = rnd.pick(mtimes);
@@ -146,17 +143,14 @@ export async function runWorkload(world: World, rnd: Random, opts: WorkloadOptio
           flavour < 0.5 ? {} : flavour < 0.8 ? { mtime: formatMtime(mtime) } : flavour < 0.9 ? { mtime: formatMtime(Date.now() + 365 * 86_400_000) } : { mtime: String(mtime) };
         Object.assign(op, { kind: 'direct write', what: `on ${store} mtime ${metadata.mtime ?? 'none'} "${text}"` });
         const given = parseMtime(metadata.mtime);
-        const undo = expect(store, key, { op, kind: 'put', etag: md5(text), mtime: (made) => (given === undefined || given > made + MAX_FUTURE_MS ? made : given), text });
-        try {
-          await world.users.send(new PutObjectCommand({ Bucket: store, Key: key, Body: text, Metadata: metadata }));
-          op.outcome = 'ok';
-        } finally {
-          setTimeout(undo, 1000);
-        }
+        await context.run([{ op, kind: 'put', mtime: (made) => (given === undefined || given > made + MAX_FUTURE_MS ? made : given), text }], () =>
+          world.users.send(new PutObjectCommand({ Bucket: store, Key: key, Body: text, Metadata: metadata })),
+        );
+        op.outcome = 'ok';
       } else if (roll < 0.6) {
         Object.assign(op, { kind: 'api delete', what: '' });
         try {
-          const a = await deleteFile(world.api, key, `user${user}`);
+          const a = await context.run([{ op, kind: 'api delete' }], () => deleteFile(world.api, key, `user${user}`));
           history.deletes.push({ key, time: Date.parse(a.mtime!), by: `api delete by user${user}`, op: i });
           op.outcome = `at ${a.mtime} ${a.results.map((r) => `${r.store}:${r.ok ? 'ok' : 'failed'}`).join(' ')}`;
         } catch (err) {
@@ -164,15 +158,10 @@ export async function runWorkload(world: World, rnd: Random, opts: WorkloadOptio
         }
       } else if (roll < 0.75) {
         Object.assign(op, { kind: 'direct delete', what: `on ${store}` });
-        const undo = expect(store, key, { op, kind: 'delete' });
-        try {
-          await world.users.send(new DeleteObjectCommand({ Bucket: store, Key: key }));
-          op.outcome = 'ok';
-        } finally {
-          setTimeout(undo, 1000);
-        }
+        await context.run([{ op, kind: 'delete' }], () => world.users.send(new DeleteObjectCommand({ Bucket: store, Key: key })));
+        op.outcome = 'ok';
       } else if (roll < 0.88) {
-        await multipart(world, rnd, op, key, rnd() < 0.5 ? 'all' : store, rnd.pick(mtimes), text, user, opts.uploadPauseMs, expect);
+        await multipart(world, rnd, op, key, rnd() < 0.5 ? 'all' : store, rnd.pick(mtimes), text, user, opts.uploadPauseMs, context);
       } else {
         Object.assign(op, { kind: 'read', what: '' });
         op.outcome = (await readFile(world.api, key, { meta: true })).status;
@@ -191,6 +180,7 @@ export async function runWorkload(world: World, rnd: Random, opts: WorkloadOptio
     }),
   );
   outage?.();
+  attribute();
   return history;
 }
 
@@ -205,11 +195,11 @@ async function multipart(
   text: string,
   user: number,
   pauseMs: number,
-  expect: (bucket: string, key: string, e: Expected) => () => void,
+  context: AsyncLocalStorage<Expected[]>,
 ) {
   Object.assign(op, { kind: 'multipart', what: `to ${to} mtime …${mtime % 100000} "${text}"` });
   const plan = await startUpload(world.api, { key, size: text.length, mtime, to }, `user${user}`);
-  const uploads = [];
+  const uploads: { store: string; uploadId: string; parts: { n: number; etag: string }[] }[] = [];
   for (const u of plan.uploads) {
     try {
       const part = await world.users.send(new UploadPartCommand({ Bucket: u.store, Key: key, UploadId: u.uploadId, PartNumber: 1, Body: text }));
@@ -223,12 +213,7 @@ async function multipart(
     op.outcome = 'no part uploaded';
     return;
   }
-  const undo = uploads.map((u) => expect(u.store, key, { op, kind: 'complete', mtime: () => mtime, text }));
-  try {
-    const done = await completeUpload(world.api, { key, uploads });
-    op.outcome = done.results.map((r) => `${r.store}:${r.ok ? 'ok' : 'failed'}`).join(' ');
-  } finally {
-    setTimeout(() => undo.forEach((u) => u()), 1000);
-  }
+  const done = await context.run([{ op, kind: 'complete', mtime: () => mtime, text }], () => completeUpload(world.api, { key, uploads }));
+  op.outcome = done.results.map((r) => `${r.store}:${r.ok ? 'ok' : 'failed'}`).join(' ');
 }
 

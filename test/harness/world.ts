@@ -71,6 +71,8 @@ export interface World {
   failed: { notification: unknown; error: string }[];
   /** Lets the failure queue show every message again, as SQS does once visibility ends. */
   unhideFailures(): void;
+  /** Called with the request id of every request the users' client got an answer to. */
+  onAnswered(fn: (requestId: string) => void): void;
   /** Takes `store` away (every request to its bucket fails) until `back()`. */
   takeDown(store: string): () => void;
   /** Resolves once no delivery is pending or running. */
@@ -107,6 +109,17 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
     return c;
   };
   const users = client(false);
+  // Which request caused an event: S3's request id is in both (scripts/s3rver-like-s3.ts).
+  let onAnswered: ((requestId: string) => void) | undefined;
+  users.middlewareStack.add(
+    (next) => async (args) => {
+      const out = await next(args);
+      const id = (out.output as { $metadata?: { requestId?: string } }).$metadata?.requestId;
+      if (id) onAnswered?.(id);
+      return out;
+    },
+    { step: 'initialize', name: 'requestIds' },
+  );
   const lambdaClient = client(true);
   const storesOf = (c: S3Client): Store[] => opts.stores.map((name) => ({ name, bucket: name, s3: c, flavor: 's3rver' }));
   const failed: World['failed'] = [];
@@ -179,6 +192,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
     deliveries,
     failed,
     unhideFailures: () => queue.unhide(),
+    onAnswered: (fn) => void (onAnswered = fn),
     takeDown(store) {
       down.add(store);
       return () => down.delete(store);

@@ -10,6 +10,7 @@ import type { FileEntry, Listing } from '../../lib/types';
 import { handler } from '../../handlers/api';
 import { startS3rver, type LocalS3 } from '../helpers/s3rver';
 import { makeDeps } from '../helpers/deps';
+import { AUTH, putTestTokens } from '../helpers/apigw';
 
 let mockDeps: Deps;
 jest.mock('../../handlers/deps', () => ({ getDeps: () => mockDeps }));
@@ -51,7 +52,8 @@ async function listAll(deps: Deps, opts: { prefix?: string; limit?: number } = {
 const names = (files: FileEntry[]) => files.map((f) => f.name);
 
 beforeAll(async () => {
-  s3 = await startS3rver(['seed1', 'seed2', 'page1', 'page2', 'pre1', 'pre2', 'big1', 'big2']);
+  s3 = await startS3rver(['seed1', 'seed2', 'page1', 'page2', 'pre1', 'pre2', 'big1', 'big2', 'control']);
+  await putTestTokens((key, text) => s3.client.send(new PutObjectCommand({ Bucket: 'control', Key: key, Body: text })));
   await put('seed1', 'fileA.txt', TEXT.A);
   await put('seed2', 'fileA.txt', TEXT.A);
   await put('seed1', 'fileB.txt', TEXT.B1);
@@ -209,7 +211,7 @@ describe('listFiles over 1,500+ keys per store', () => {
 
 /** An HTTP API (payload 2.0) GET as API Gateway sends it. */
 async function get(rawPath: string, query?: Record<string, string>) {
-  const event = { rawPath, requestContext: { http: { method: 'GET' } }, headers: {}, queryStringParameters: query, isBase64Encoded: false };
+  const event = { rawPath, requestContext: { http: { method: 'GET' } }, headers: { authorization: AUTH }, queryStringParameters: query, isBase64Encoded: false };
   const res = (await handler(event as unknown as APIGatewayProxyEventV2)) as APIGatewayProxyStructuredResultV2;
   return { status: res.statusCode, body: JSON.parse(res.body as string) as Record<string, unknown> };
 }

@@ -194,12 +194,12 @@ describe('http: tokens', () => {
     expect([known.statusCode, JSON.parse(known.body)]).toEqual([404, { error: 'NoRoute', message: 'no route for GET /admin' }]);
   });
 
-  it('answers 500 Internal, not 401, when the control bucket does not answer the token read: the token may be fine', async () => {
+  it('answers 503, not 401, when the control bucket does not answer the token read: the token may be fine', async () => {
     fake.fail('control', () => Object.assign(new Error('connect ECONNREFUSED'), { name: 'TimeoutError' }));
     const { handler, seen } = echo();
     const res = asApi(await handler(apiEvent('GET', '/files/a')));
-    expect([res.statusCode, res.body]).toEqual([500, '{"error":"Internal"}']);
-    expect(logError).toHaveBeenCalledWith('unhandled error', { error: expect.objectContaining({ name: 'StoreUnavailableError' }) });
+    expect(res.statusCode).toBe(503);
+    expect(JSON.parse(res.body as string)).toMatchObject({ error: 'Unavailable' });
     expect(seen.req).toBeUndefined();
   });
 });
@@ -305,11 +305,21 @@ describe('errorResponse', () => {
   it.each([
     ['a plain Error', new Error('bucket dfs-prod-1 said no')],
     ['a TypeError', new TypeError("Cannot read properties of undefined (reading 'map')")],
-    ['a lone StoreUnavailableError', new StoreUnavailableError('server1', { cause: new Error('ECONNRESET') })],
     ['a thrown string', 'oops'],
     ['undefined', undefined],
   ])('hides %s behind a bare 500 Internal', (_, err) => {
     expect(errorResponse(err)).toEqual({ statusCode: 500, body: { error: 'Internal' } });
     expect(logError).toHaveBeenCalledTimes(1);
+  });
+
+  it('answers a store that did not answer outside any store loop as 503 naming it, and the control bucket as the stack\'s', () => {
+    expect(errorResponse(new StoreUnavailableError('server1', { cause: new Error('ECONNRESET') }))).toEqual({
+      statusCode: 503,
+      body: { error: 'Unavailable', message: 'no store answered (server1)', unavailable: ['server1'] },
+    });
+    expect(errorResponse(new StoreUnavailableError('control', { cause: new Error('ECONNRESET') }))).toEqual({
+      statusCode: 503,
+      body: { error: 'Unavailable', message: "the stack's control bucket did not answer; nothing was done, try again" },
+    });
   });
 });

@@ -81,7 +81,7 @@ describe('createToken', () => {
   // `who` is how tombstones and stamps tell identities apart: handlers/http.ts records direct
   // invokes (IAM-gated, the operator's) as lambda-invoke and public requests as anonymous. A token
   // of either name would pass for them in every record it leaves.
-  it.failing.each([['lambda-invoke'], ['anonymous']])('refuses the name %s, which the API gives identities without a token', async (name) => {
+  it.each([['lambda-invoke'], ['anonymous']])('refuses the name %s, which the API gives identities without a token', async (name) => {
     await expect(createToken(deps(), { name }, ADMIN)).rejects.toThrow(BadRequestError);
     expect(writes()).toEqual([]);
   });
