@@ -102,7 +102,7 @@ describe('dfs against the local stack', () => {
   it(`refuses ${apiBadKeys.length} bad keys through the API with 400 InvalidKey`, async () => {
     for (const key of apiBadKeys) {
       // Every character escaped, dots too, so no client or router normalises `..` away first.
-      const res = await fetch(`${stack.apiUrl}/files/${encodeURIComponent(key).replace(/\./g, '%2E')}`);
+      const res = await fetch(`${stack.apiUrl}/files/${encodeURIComponent(key).replace(/\./g, '%2E')}`, { headers: { authorization: `Bearer ${stack.token}` } });
       const body = (await res.json()) as { error: string; message: string };
       expect([key, res.status, body.error]).toEqual([key, 400, 'InvalidKey']);
       expect(body.message.length).toBeGreaterThan(5);

@@ -18,7 +18,7 @@ afterAll(async () => {
 });
 
 async function getJson(path: string): Promise<{ status: number; type: string | null; body: any }> {
-  const res = await fetch(`${stack!.apiUrl}${path}`);
+  const res = await fetch(`${stack!.apiUrl}${path}`, { headers: { authorization: `Bearer ${stack!.token}` } });
   return { status: res.status, type: res.headers.get('content-type'), body: await res.json() };
 }
 
@@ -96,7 +96,7 @@ describe('startLocalStack', () => {
       const out = await lambda.send(
         new InvokeCommand({
           FunctionName: stack!.functionName,
-          Payload: Buffer.from(JSON.stringify({ op: 'get', key: 'fileC.txt', meta: true })),
+          Payload: Buffer.from(JSON.stringify({ method: 'GET', path: '/files/fileC.txt', query: { meta: '1' } })),
         }),
       );
       const result = JSON.parse(Buffer.from(out.Payload!).toString());
@@ -134,7 +134,7 @@ describe('startLocalStack', () => {
         status: 400,
         code: 'KeyTooLongError',
       });
-      const files = await fetch(`${stack!.apiUrl}/files`);
+      const files = await fetch(`${stack!.apiUrl}/files`, { headers: { authorization: `Bearer ${stack!.token}` } });
       expect(files.status).toBe(200);
       expect(await seed()).toBe(before);
     } finally {
