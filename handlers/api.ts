@@ -2,6 +2,9 @@ import { http, ok, type ApiRequest, type ApiResponse, type RouteSpec } from './h
 import { getDeps } from './deps';
 import { BadRequestError, PayloadTooLargeError } from '../lib/errors';
 import { createToken, listTokens, revokeToken } from '../lib/tokens';
+import { listLocks } from '../lib/locks';
+import { lockFile, unlockFile } from '../lib/locking';
+import { storeNamed } from '../lib/stores';
 import { parseKey } from '../lib/keys';
 import { readFile } from '../lib/read';
 import { listFiles } from '../lib/listing';
@@ -100,16 +103,41 @@ const exactRoutes: Record<string, RouteSpec<Deps>> = {
   'POST /reconcile/apply': route('write', async (req, deps) => ok(await applyEntries(deps, jsonBody(req), { force: flag(req.query.force, 'force') }))),
   'GET /events': route('read', async (req, deps) => ok(await readEvents(deps, req.query.after))),
   'GET /tokens': route('write', async (_req, deps) => ok(await listTokens(deps))),
+  'GET /locks': route('read', async (_req, deps) => ok({ locks: await listLocks(deps) })),
   'POST /tokens': route('write', async (req, deps) => ok(await createToken(deps, jsonBody(req), req.who), 201)),
 };
 
 const TOKENS = '/tokens/';
+const LOCKS = '/locks/';
+/** An unlock drains for this long in the request, then answers 202 and goes on by itself. */
+const DRAIN_BUDGET_MS = 20_000;
+
+/** The store a lock route is about: `?store=`, by default the first store. */
+const lockStore = (req: ApiRequest, deps: Deps) => storeNamed(deps.stores, req.query.store ?? deps.stores[0]!.name).name;
+
+const lockRoutes: Record<string, RouteSpec<Deps>> = {
+  POST: route('write', async (req, deps) => {
+    const key = keyOf(req, LOCKS);
+    const body = req.body && req.body.length > 0 ? (jsonBody(req) as Record<string, unknown>) : {};
+    return ok(await lockFile(deps, key, lockStore(req, deps), req.who, body), 201);
+  }),
+  DELETE: route('write', async (req, deps) => {
+    const key = keyOf(req, LOCKS);
+    const progress = await unlockFile(deps, key, lockStore(req, deps), req.who, {
+      force: flag(req.query.force, 'force'),
+      discard: flag(req.query.discard, 'discard'),
+      budgetMs: DRAIN_BUDGET_MS,
+    });
+    return ok(progress, progress.done ? 200 : 202);
+  }),
+};
 
 /** The route of a request; undefined when there is none (answered 404 NoRoute by the wrapper). */
 function router(req: ApiRequest): RouteSpec<Deps> | undefined {
   const exact = exactRoutes[`${req.method} ${req.path}`];
   if (exact) return exact;
   if (req.path.startsWith(FILES)) return fileRoutes[req.method];
+  if (req.path.startsWith(LOCKS)) return lockRoutes[req.method];
   if (req.method === 'DELETE' && req.path.startsWith(TOKENS)) return route('write', async (r, deps) => ok(await revokeToken(deps, r.path.slice(TOKENS.length))));
   return undefined;
 }

@@ -64,6 +64,7 @@ export function errorResponse(err: unknown): ApiResponse {
     const body: ErrorBody & Record<string, unknown> = { error: err.code, message: err.message };
     if ('unavailable' in err) body.unavailable = err.unavailable;
     if ('newer' in err) body.newer = err.newer;
+    if ('holder' in err && 'since' in err) Object.assign(body, { holder: err.holder, since: err.since });
     if (err.status >= 500) logger.warn('request failed', { error: err });
     return { statusCode: err.status, body, ...(err.status === 401 ? { headers: { 'www-authenticate': 'Bearer' } } : {}) };
   }

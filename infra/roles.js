@@ -60,12 +60,25 @@ const capitalized = (fn) => fn.charAt(0).toUpperCase() + fn.slice(1);
 const roleId = (fn) => `${capitalized(fn)}Role`;
 const logGroupId = (fn) => `${capitalized(fn)}LogGroup`;
 
+/**
+ * The API invokes itself, asynchronously, to go on with an unlock that outlasts its request
+ * (lib/deps.ts invokeSelf). By name, not GetAtt: the function depends on its role.
+ */
+const INVOKES_ITSELF = Object.freeze(['api']);
+
+async function selfInvoke(ctx, fn) {
+  if (!INVOKES_ITSELF.includes(fn)) return [];
+  const name = `${await ctx.resolveVariable('self:service')}-${await ctx.resolveVariable('sls:stage')}-${fn}`;
+  return [{ Effect: 'Allow', Action: ['lambda:InvokeFunction'], Resource: { 'Fn::Sub': `arn:\${AWS::Partition}:lambda:\${AWS::Region}:\${AWS::AccountId}:function:${name}` } }];
+}
+
 async function role(ctx, fn) {
   const statements = [
     // Its own log group only (serverless creates the group, so no logs:CreateLogGroup).
     { Effect: 'Allow', Action: [...LOG_ACTIONS], Resource: { 'Fn::GetAtt': [logGroupId(fn), 'Arn'] } },
     ...(await s3Statements(ctx, { objects: [...S3_OBJECT_ACTIONS], buckets: [...S3_BUCKET_ACTIONS] })),
     ...QUEUE_GRANTS[fn].map(({ queue, actions }) => ({ Effect: 'Allow', Action: actions, Resource: { 'Fn::GetAtt': [queue, 'Arn'] } })),
+    ...(await selfInvoke(ctx, fn)),
   ];
   return {
     Type: 'AWS::IAM::Role',
@@ -87,4 +100,4 @@ async function resources(ctx) {
   return { Resources };
 }
 
-module.exports = { resources, S3_OBJECT_ACTIONS, S3_BUCKET_ACTIONS, QUEUE_GRANTS };
+module.exports = { resources, S3_OBJECT_ACTIONS, S3_BUCKET_ACTIONS, QUEUE_GRANTS, INVOKES_ITSELF };

@@ -36,6 +36,10 @@ export interface Config {
   eventMaxAgeMs: number;
   /** URL of the replication failure queue (SQS), replayed by reconcile. */
   failureQueueUrl?: string;
+  /** The API function's own name, to go on with a long unlock by invoking itself. */
+  selfFunction?: string;
+  /** Lambda endpoint override (the local stack's serverless-offline). */
+  lambdaEndpoint?: string;
 }
 
 const DEFAULTS = Object.freeze({
@@ -104,6 +108,8 @@ export function loadConfig(env: Env = process.env): Config {
     ...(env.DFS_CURSOR_SECRET ? { cursorSecret: env.DFS_CURSOR_SECRET } : {}),
     eventMaxAgeMs: positiveInt(env, 'DFS_EVENT_MAX_AGE', DEFAULTS.eventMaxAgeSeconds) * 1000,
     ...(env.DFS_FAILURE_QUEUE_URL ? { failureQueueUrl: env.DFS_FAILURE_QUEUE_URL } : {}),
+    ...(env.DFS_SELF_FUNCTION ? { selfFunction: env.DFS_SELF_FUNCTION } : {}),
+    ...(env.DFS_LAMBDA_ENDPOINT ? { lambdaEndpoint: env.DFS_LAMBDA_ENDPOINT } : {}),
     ...(s3Endpoint ? { s3Endpoint } : {}),
   };
 }

@@ -29,7 +29,26 @@ export interface Deps {
   eventMaxAgeMs: number;
   /** Replication events that failed every retry; reconcile replays them. Absent locally. */
   failures?: FailureQueue;
+  /** Goes on with an unlock's drain outside this request (the API invokes itself). Absent: the next unlock call, or reconcile, goes on. */
+  continueDrain?: (key: string, store: string) => Promise<void>;
   meter?: Meter;
+}
+
+/**
+ * Goes on with an unlock by invoking the API function itself, asynchronously, with the direct
+ * request of the same unlock (lib/locking.ts): it resumes the drain where this one stopped.
+ */
+function invokeSelf(functionName: string, endpoint?: string): Deps['continueDrain'] {
+  return async (key, store) => {
+    const { LambdaClient, InvokeCommand } = await import('@aws-sdk/client-lambda');
+    const client = new LambdaClient(endpoint ? { endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {});
+    try {
+      const request = { method: 'DELETE', path: `/locks/${key}`, query: { store, force: '1' } };
+      await client.send(new InvokeCommand({ FunctionName: functionName, InvocationType: 'Event', Payload: new TextEncoder().encode(JSON.stringify(request)) }));
+    } finally {
+      client.destroy();
+    }
+  };
 }
 
 export function createDeps(config: Config): Deps {
@@ -44,5 +63,6 @@ export function createDeps(config: Config): Deps {
     flavor: config.flavor,
     eventMaxAgeMs: config.eventMaxAgeMs,
     ...(config.failureQueueUrl ? { failures: sqsFailureQueue(new SQSClient({}), config.failureQueueUrl) } : {}),
+    ...(config.selfFunction ? { continueDrain: invokeSelf(config.selfFunction, config.lambdaEndpoint) } : {}),
   };
 }

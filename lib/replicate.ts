@@ -98,7 +98,7 @@ export async function replicateNotification(deps: Deps, notification: unknown, o
   return outcomes;
 }
 
-const nothing = (): ReplicationOutcome => ({ copied: [], deleted: [], waiting: [], failed: [] });
+const nothing = (): ReplicationOutcome => ({ copied: [], deleted: [], held: [], waiting: [], failed: [] });
 
 async function replicateWrite(deps: Deps, ev: ObjectEvent): Promise<ReplicationOutcome> {
   let head = await headObject(ev.store, ev.key);

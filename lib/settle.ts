@@ -15,6 +15,8 @@ import {
 import { META, newWriteId } from './stamps';
 import { addIntents, closeIntent, failIntent, isDeadUnder, readTombstone, updateTombstone, type Tombstone } from './tombstones';
 import { listRecords } from './control';
+import { locksOf, type StoreLock } from './locks';
+import { holdUpdate } from './queue';
 import { appendEvent } from './journal';
 
 /*
@@ -56,6 +58,8 @@ export interface KeyView {
   tombstone?: Tombstone;
   /** Versions replaced while live (see above), read only when the key has a tombstone. */
   kept?: { objectKey: string; head: ObjectHead }[];
+  /** Locks on the key, by store (lib/locks.ts): writes into those stores are held. */
+  locks?: Map<string, StoreLock>;
 }
 
 export type Step =
@@ -151,11 +155,12 @@ export interface Known {
  * were kept, those).
  */
 export async function observeKey(deps: Pick<Deps, 'stores' | 'control' | 'flavor'>, key: string, known: Known = {}): Promise<KeyView> {
-  const [asked, tombstone] = await Promise.all([
+  const [asked, tombstone, locks] = await Promise.all([
     askEvery(deps.stores, (s) => (known.head?.store === s.name ? Promise.resolve(known.head) : headObject(s, key))),
     known.tombstone !== undefined ? known.tombstone ?? undefined : readTombstone(deps, key),
+    locksOf(deps, key),
   ]);
-  const view: KeyView = { key, copies: asked.answers, unavailable: asked.unavailable, ...(tombstone ? { tombstone } : {}) };
+  const view: KeyView = { key, copies: asked.answers, unavailable: asked.unavailable, ...(tombstone ? { tombstone } : {}), ...(locks.size > 0 ? { locks } : {}) };
   if (!tombstone?.kept) return view;
   const archive = archiveOf(deps);
   const kept: KeyView['kept'] = [];
@@ -173,6 +178,8 @@ export type Settler = 'replicate' | 'reconcile' | 'api';
 export interface SettleOutcome {
   copied: string[];
   deleted: string[];
+  /** Stores whose copy or delete was held in a lock's queue instead (lib/queue.ts). */
+  held: string[];
   waiting: string[];
   /** Stores that did not answer, or failed a step: the caller retries. */
   failed: string[];
@@ -186,7 +193,13 @@ export interface SettleOutcome {
  * fails lands in `failed`; a step that finds the key changed marks the outcome `stale`.
  */
 export async function applyKeyPlan(deps: Deps, view: KeyView, plan: KeyPlan, by: Settler, actor?: string): Promise<SettleOutcome> {
-  const out: SettleOutcome = { copied: [], deleted: [], waiting: [], failed: [...view.unavailable], stale: false };
+  const out: SettleOutcome = { copied: [], deleted: [], held: [], waiting: [], failed: [...view.unavailable], stale: false };
+  // Who writes, for the locks: a user through the API, else the system (never a lock's holder).
+  const writer = by === 'api' && actor ? actor : by === 'reconcile' ? 'reconcile' : 'replication';
+  const heldBack = (store: string) => {
+    const lock = view.locks?.get(store);
+    return lock !== undefined && lock.holder !== writer;
+  };
   const key = plan.key;
   const archive = archiveOf(deps);
   const storeOf = (name: string) => (name === ARCHIVE ? archive : storeNamed(deps.stores, name));
@@ -205,6 +218,12 @@ export async function applyKeyPlan(deps: Deps, view: KeyView, plan: KeyPlan, by:
       const winner = plan.winner!;
       const replaced = s.over ? view.copies.get(s.to) : null;
       try {
+        if (heldBack(s.to)) {
+          const n = await holdUpdate(deps, key, s.to, { kind: 'put', from: storeOf(s.from), head: winner, metadata: { ...winner.metadata, [META.replicaOf]: s.from } }, actor ?? winner.stamp?.who ?? writer);
+          if (n !== undefined) return void out.held.push(s.to);
+          out.stale = true; // unlocked meanwhile: look again, and write it
+          return;
+        }
         if (replaced?.stamp && winner.stamp && replaced.stamp.madeMs > winner.stamp.madeMs && !isDeadUnder(view.tombstone, replaced.stamp.madeMs)) {
           await keep(deps, archive, storeOf(s.to), key, replaced);
         }
@@ -227,7 +246,15 @@ export async function applyKeyPlan(deps: Deps, view: KeyView, plan: KeyPlan, by:
     }
   }
 
-  if (deletes.length > 0) {
+  // Deletes into a locked store are held in its queue, in their turn.
+  const held = deletes.filter((s) => heldBack(s.store));
+  for (const s of held) {
+    if ((await holdUpdate(deps, key, s.store, { kind: 'delete', reason: s.reason }, actor ?? view.tombstone?.who ?? writer)) !== undefined) out.held.push(s.store);
+    else out.stale = true;
+  }
+  const direct = deletes.filter((s) => !heldBack(s.store));
+  if (direct.length > 0) {
+    const deletes = direct;
     let ids: (string | undefined)[] = [];
     const targets = deletes.map((s) => ({ store: s.store, etag: s.etag, id: newWriteId() }));
     await updateTombstone(deps, key, (t) => {

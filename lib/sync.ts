@@ -8,6 +8,7 @@ import { applyKeyPlan, observeKey, planKey, type KeyPlan, type KeyView } from '.
 import { adoptionOf } from './stamps';
 import { appendEvent } from './journal';
 import { replayFailures } from './failures';
+import { drainExpiredLocks } from './locking';
 import type { PlanEntry, SyncReport } from './types';
 import { z } from 'zod';
 import { parseBody } from './validate';
@@ -115,6 +116,8 @@ async function planOne(deps: Deps, stores: Store[], key: string, apply: boolean,
 export async function reconcile(deps: Deps, opts: SyncOptions = {}): Promise<SyncReport> {
   const now = opts.now ?? Date.now();
   const replay = !opts.dryRun && deps.failures ? await replayFailures(deps, opts.replayBudgetMs) : undefined;
+  // Locks past their expiry hold no longer: their updates are applied before the plan is made.
+  const expired = opts.dryRun ? [] : await drainExpiredLocks(deps, now);
   const opened = await Promise.allSettled(deps.stores.map((s) => openListing(s, '', undefined, 1000, { readAhead: true })));
   const unavailable = deps.stores.filter((_, i) => opened[i]!.status === 'rejected').map((s) => s.name);
   for (const r of opened) if (r.status === 'rejected' && !(r.reason instanceof StoreUnavailableError)) throw r.reason;
@@ -130,17 +133,23 @@ export async function reconcile(deps: Deps, opts: SyncOptions = {}): Promise<Syn
   const objects = Object.fromEntries(names.map((n) => [n, 0])) as Record<string, number>;
   const entries: PlanEntry[] = [];
   const waiting: SyncReport['waiting'] = [];
+  const held: NonNullable<SyncReport['held']> = [];
   let batch: string[] = [];
 
   const flush = async () => {
     const planned = await Promise.all(batch.map((key) => planOne(deps, live, key, false, now)));
     for (const { view, plan } of planned) {
+      for (const s of plan.steps) {
+        const store = s.op === 'copy' ? s.to : s.op === 'delete' ? s.store : undefined;
+        const lock = store ? view.locks?.get(store) : undefined;
+        if (store && lock) held.push({ key: plan.key, store, holder: lock.holder, since: lock.since });
+      }
       const e = entryOf(plan, view);
       if (e) entries.push(e);
       const waits = plan.steps.filter((s) => s.op === 'wait').map((s) => (s as { store: string }).store);
       if (waits.length > 0) waiting.push({ key: plan.key, stores: waits, reason: 'written outside dfs; its own S3 event has not stamped it yet' });
-      const held = [...view.copies.values()].filter((h) => h !== null).length;
-      if (held === names.length) e ? counts.differ++ : counts.match++;
+      const holders = [...view.copies.values()].filter((h) => h !== null).length;
+      if (holders === names.length) e ? counts.differ++ : counts.match++;
     }
     batch = [];
   };
@@ -184,6 +193,8 @@ export async function reconcile(deps: Deps, opts: SyncOptions = {}): Promise<Syn
     entries,
     unavailable,
     ...(waiting.length > 0 ? { waiting } : {}),
+    ...(held.length > 0 ? { held } : {}),
+    ...(expired.length > 0 ? { expiredLocks: expired.map((p) => ({ key: p.key, store: p.store, applied: p.applied })) } : {}),
     ...(replay ? { replayed: replay } : {}),
   };
   for (const e of entries) e.action === 'copy' ? (report.counts.copies += e.to.length) : (report.counts.deletes += e.from.length);

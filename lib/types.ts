@@ -83,8 +83,10 @@ export interface StoreOutcome {
   etag?: string;
   /** Why it failed, in words. */
   error?: string;
-  /** Why it failed, as a short code: NoAnswer, NoSuchBucket, AccessDenied, NoSuchUpload, InvalidPart, … */
+  /** Why it failed, as a short code: NoAnswer, NoSuchBucket, AccessDenied, NoSuchUpload, InvalidPart, LockHeld, … */
   code?: string;
+  /** The store is locked by someone else: the write is held as this entry of the lock's queue. */
+  held?: number;
 }
 
 /** The answer to PUT /files, POST /uploads/complete and DELETE /files: one outcome per store. */
@@ -156,6 +158,10 @@ export interface SyncReport {
   unavailable: string[];
   /** Names left alone: a version written outside dfs that its own S3 event has yet to stamp. */
   waiting?: { key: string; stores: string[]; reason: string }[];
+  /** Steps into a store locked for the key: held in the lock's queue, not written. */
+  held?: { key: string; store: string; holder: string; since: string }[];
+  /** Locks past their expiry, drained and released before planning. */
+  expiredLocks?: { key: string; store: string; applied: number }[];
   /** Replication events that had failed every retry, replayed before planning. */
   replayed?: { replayed: number; failed: number };
   applied?: { done: number; failed: { key: string; error: string }[] };

@@ -20,6 +20,8 @@ import {
 } from './stores';
 import { MAX_FUTURE_MS, newWriteId, parseRequestMtime, uploadMetadata, writeMetadata } from './stamps';
 import { isDeadUnder, readTombstone } from './tombstones';
+import { LockHeldError, locksOf } from './locks';
+import { holdUpdate } from './queue';
 import { isNewer } from './settle';
 import { parseBody } from './validate';
 import type { StoreOutcome, WriteAnswer, UploadPlan } from './types';
@@ -69,9 +71,11 @@ async function onEach<T>(targets: Store[], write: (s: Store) => Promise<T>): Pro
 }
 
 
-/** Per-store outcomes for the answer, each with the ETag S3 gave the write. */
-function withEtags(results: (StoreOutcome & { value?: string; clientFault?: true })[]): StoreOutcome[] {
-  return results.map(({ value, clientFault: _, ...r }) => (value ? { ...r, etag: bareEtag(value) } : r));
+/** Per-store outcomes for the answer, each with the ETag S3 gave the write (or the queue entry that holds it). */
+function withEtags(results: (StoreOutcome & { value?: string | { held: number }; clientFault?: true })[]): StoreOutcome[] {
+  return results.map(({ value, clientFault: _, ...r }) =>
+    typeof value === 'string' && value ? { ...r, etag: bareEtag(value) } : typeof value === 'object' ? { ...r, held: value.held } : r,
+  );
 }
 
 /** The stores of an upload request, each named once; throws BadRequestError for a repeat. */
@@ -155,8 +159,18 @@ export async function putFile(deps: Deps, input: PutInput): Promise<WriteAnswer>
   }
   const now = input.now ?? Date.now();
   const mtimeMs = await mtimeFor(deps, key, targets, input, createHash('md5').update(input.body).digest('hex'), now);
-  const metadata = writeMetadata({ id: newWriteId(), madeMs: now, who: input.who ?? 'api' }, mtimeMs);
-  const results = await onEach(targets, (s) => putObject(s, key, input.body, { metadata, contentType: contentTypeOf(key) }));
+  const who = input.who ?? 'api';
+  const metadata = writeMetadata({ id: newWriteId(), madeMs: now, who }, mtimeMs);
+  const locks = await locksOf(deps, key);
+  const results = await onEach(targets, async (s) => {
+    // Locked by someone else: the write is held in that lock's queue (lib/locks.ts).
+    const lock = locks.get(s.name);
+    if (lock && lock.holder !== who) {
+      const n = await holdUpdate(deps, key, s.name, { kind: 'put-bytes', body: input.body, metadata, contentType: contentTypeOf(key) }, who);
+      if (n !== undefined) return { held: n };
+    }
+    return putObject(s, key, input.body, { metadata, contentType: contentTypeOf(key) });
+  });
   return {
     key,
     size: input.body.length,
@@ -198,7 +212,22 @@ export async function startUpload(deps: Deps, body: unknown, who = 'api', now = 
   // Its ETag is not known before the parts are: an equal mtime is left to newest-wins.
   const mtimeMs = await mtimeFor(deps, key, targets, input, '', now);
   const metadata = uploadMetadata(newWriteId(), who, mtimeMs);
-  const results = await onEach(targets, (s) => createUpload(s, key, metadata, contentTypeOf(key)));
+  // A store locked by someone else gets no upload: replication holds the file in its queue once
+  // it lands elsewhere. With no other target, the lock refuses it.
+  const locks = await locksOf(deps, key);
+  const lockedOut = targets.filter((s) => locks.has(s.name) && locks.get(s.name)!.holder !== who);
+  if (lockedOut.length === targets.length) {
+    const lock = locks.get(lockedOut[0]!.name)!;
+    throw new LockHeldError(lock.holder, lock.since, `${key} is locked at ${lock.store} by ${lock.holder} since ${lock.since}; upload to all stores, and it is held in the lock's queue`);
+  }
+  const results = await onEach(
+    targets.filter((s) => !lockedOut.includes(s)),
+    (s) => createUpload(s, key, metadata, contentTypeOf(key)),
+  );
+  for (const s of lockedOut) {
+    const lock = locks.get(s.name)!;
+    results.push({ store: s.name, ok: false, code: 'LockHeld', error: `locked by ${lock.holder} since ${lock.since}: held in the lock's queue once the upload lands on the other stores` });
+  }
   return {
     key,
     size: input.size,
