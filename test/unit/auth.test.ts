@@ -15,6 +15,7 @@ import { forgetSecrets } from '../../lib/secrets';
 import type { Deps } from '../../lib/deps';
 import type { FailureQueue } from '../../lib/failures';
 import { tombstoneKey, type Tombstone } from '../../lib/tombstones';
+import { lockRecordKey } from '../../lib/locks';
 import { testClient, useConditionalS3 } from '../helpers/conditional-s3';
 import { networkError } from '../helpers/mock-s3';
 import { makeDeps } from '../helpers/deps';
@@ -110,7 +111,16 @@ interface Route {
   rawPath: string;
   query?: Record<string, string>;
   body?: unknown;
+  /** What the route needs to act on, put in place before the request (no request is recorded). */
+  setup?: () => void;
 }
+
+/** a.txt locked at server1 by the write token's name, for DELETE /locks to release. */
+const lockedByTester = () =>
+  fake.put('control', lockRecordKey('a.txt'), JSON.stringify({
+    key: 'a.txt',
+    locks: { server1: { key: 'a.txt', store: 'server1', holder: 'tester', since: new Date().toISOString(), expires: Date.now() + HOUR, next: 1, applied: 0 } },
+  }));
 
 /** Every route of handlers/api.ts, each with a request it would act on. */
 const ROUTES: Route[] = [
@@ -133,6 +143,9 @@ const ROUTES: Route[] = [
   { route: 'GET /tokens', scope: 'write', method: 'GET', rawPath: '/tokens' },
   { route: 'POST /tokens', scope: 'write', method: 'POST', rawPath: '/tokens', body: { name: 'new-one', scope: 'read' } },
   { route: 'DELETE /tokens/{name}', scope: 'write', method: 'DELETE', rawPath: '/tokens/reader' },
+  { route: 'GET /locks', scope: 'read', method: 'GET', rawPath: '/locks' },
+  { route: 'POST /locks/{key}', scope: 'write', method: 'POST', rawPath: '/locks/a.txt', query: { store: 'server1' }, body: { reason: 'editing' } },
+  { route: 'DELETE /locks/{key}', scope: 'write', method: 'DELETE', rawPath: '/locks/a.txt', query: { store: 'server1' }, setup: lockedByTester },
 ];
 const READ_ROUTES = ROUTES.filter((r) => r.scope === 'read');
 const WRITE_ROUTES = ROUTES.filter((r) => r.scope === 'write');
@@ -156,12 +169,14 @@ describe('the checks themselves', () => {
 describe('the routes under test', () => {
   it('are every route handlers/api.ts serves', () => {
     const source = readFileSync(join(__dirname, '../../handlers/api.ts'), 'utf8');
-    const body = (name: string) => source.slice(source.indexOf(`const ${name}`), source.indexOf('};', source.indexOf(`const ${name}`)));
+    // A table ends at the first `};` that starts a line (a route's own body may hold `{};`).
+    const body = (name: string) => source.slice(source.indexOf(`const ${name}`), source.indexOf('\n};', source.indexOf(`const ${name}`)));
     const exact = [...body('exactRoutes').matchAll(/'([A-Z]+ \/[^']*)': route\(/g)].map((m) => m[1]!);
     const files = [...body('fileRoutes').matchAll(/^ {2}([A-Z]+): route\(/gm)].map((m) => `${m[1]} /files/{key}`);
     const tokens = [...source.matchAll(/req\.method === '([A-Z]+)' && req\.path\.startsWith\(TOKENS\)/g)].map((m) => `${m[1]} /tokens/{name}`);
-    const served = [...files, ...exact, ...tokens];
-    expect(served.length).toBeGreaterThanOrEqual(15);
+    const locks = [...body('lockRoutes').matchAll(/^ {2}([A-Z]+): route\(/gm)].map((m) => `${m[1]} /locks/{key}`);
+    const served = [...files, ...exact, ...tokens, ...locks];
+    expect(served.length).toBeGreaterThanOrEqual(18);
     // POST /reconcile is there twice: applying (write) and its dry run (read).
     expect(new Set(ROUTES.map((r) => r.route.replace(/\?.*/, '')))).toEqual(new Set(served));
     expect(ROUTES.filter((r) => r.route.startsWith('POST /reconcile') && !r.route.includes('/reconcile/')).map((r) => r.scope).sort()).toEqual(['read', 'write']);
@@ -169,6 +184,8 @@ describe('the routes under test', () => {
 });
 
 describe.each(named(ROUTES))('%s', (_, r) => {
+  beforeEach(() => r.setup?.());
+
   async function revokedToken() {
     fake.put('control', 'tokens/gone', tokenRecord(REVOKED_TOKEN, 'write'));
     expect((await send(apiEvent('GET', '/events', { auth: `Bearer ${REVOKED_TOKEN}` }))).status).toBe(200);

@@ -61,12 +61,12 @@ const pause = async (n: number) => void pauses.push(n);
 beforeEach(() => (pauses = []));
 const handle = (d: Deps, event: unknown) => replicateNotification(d, event, { pause });
 
-const nothing = { copied: [], deleted: [], waiting: [], failed: [] };
+const nothing = { copied: [], deleted: [], held: [], waiting: [], failed: [] };
 
 describe('replicateEvent: a write', () => {
   it('copies a stamped original to a peer that has none, conditional on its absence, carrying the write\'s stamp', async () => {
     const src = fake.stamped('bucket-1', 'a.txt', 'hello', { mtime: T - 500, made: T, id: 'w1', extra: { owner: 'ann' } });
-    expect(await replicateEvent(deps(), created(stores[0]!, 'a.txt'))).toEqual({ copied: ['server2'], deleted: [], waiting: [], failed: [] });
+    expect(await replicateEvent(deps(), created(stores[0]!, 'a.txt'))).toEqual({ copied: ['server2'], deleted: [], held: [], waiting: [], failed: [] });
     expect(copies()).toEqual([{
       Bucket: 'bucket-2', Key: 'a.txt', CopySource: 'bucket-1/a.txt', CopySourceIfMatch: src.etag, MetadataDirective: 'REPLACE',
       Metadata: { owner: 'ann', mtime: formatMtime(T - 500), 'dfs-made': String(T), 'dfs-id': 'w1', 'dfs-who': 'alice', 'dfs-replica-of': 'server1' },
@@ -89,7 +89,7 @@ describe('replicateEvent: a write', () => {
   it('never overwrites a newer peer: copies the newer version back over the older write instead', async () => {
     const old = fake.stamped('bucket-1', 'a.txt', 'old', { mtime: T - 1000 });
     const newer = fake.stamped('bucket-2', 'a.txt', 'new', { mtime: T });
-    expect(await replicateEvent(deps(), created(stores[0]!, 'a.txt'))).toEqual({ copied: ['server1'], deleted: [], waiting: [], failed: [] });
+    expect(await replicateEvent(deps(), created(stores[0]!, 'a.txt'))).toEqual({ copied: ['server1'], deleted: [], held: [], waiting: [], failed: [] });
     expect(copies()).toEqual([expect.objectContaining({
       Bucket: 'bucket-1', CopySource: 'bucket-2/a.txt', IfMatch: old.etag,
       Metadata: { ...newer.metadata, [META.replicaOf]: 'server2' },
@@ -104,7 +104,7 @@ describe('replicateEvent: a write', () => {
     fake.beforeWrite.push((cmd, i) => {
       if (cmd === 'CopyObject' && i.Bucket === 'bucket-1' && fake.textOf('bucket-1', 'a.txt') === 'old') fake.stamped('bucket-1', 'a.txt', 'newest', { mtime: T + 1000 });
     });
-    expect(await replicateEvent(deps(), created(stores[0]!, 'a.txt'))).toEqual({ copied: ['server2'], deleted: [], waiting: [], failed: [] });
+    expect(await replicateEvent(deps(), created(stores[0]!, 'a.txt'))).toEqual({ copied: ['server2'], deleted: [], held: [], waiting: [], failed: [] });
     expect([fake.textOf('bucket-1', 'a.txt'), fake.textOf('bucket-2', 'a.txt')]).toEqual(['newest', 'newest']);
   });
 
@@ -170,7 +170,7 @@ describe('replicateEvent: a write', () => {
   it('copies to every peer that needs it and reports a peer that is down as failed', async () => {
     fake.stamped('bucket-1', 'a.txt', 'hello', { mtime: T });
     fake.fail('bucket-3', networkError);
-    expect(await replicateEvent(deps({}, 3), created(stores[0]!, 'a.txt'))).toEqual({ copied: ['server2'], deleted: [], waiting: [], failed: ['server3'] });
+    expect(await replicateEvent(deps({}, 3), created(stores[0]!, 'a.txt'))).toEqual({ copied: ['server2'], deleted: [], held: [], waiting: [], failed: ['server3'] });
     expect(fake.textOf('bucket-2', 'a.txt')).toBe('hello');
   });
 
@@ -195,7 +195,7 @@ describe('replicateEvent: a write', () => {
     fake.stamped('bucket-1', 'a.txt', 'older', { mtime: T - 1000 });
     fake.stamped('bucket-2', 'a.txt', 'newer', { mtime: T });
     const out = await replicateEvent(deps({}, 3), created(stores[0]!, 'a.txt'));
-    expect(out).toEqual({ copied: ['server1'], deleted: [], waiting: [], failed: [] });
+    expect(out).toEqual({ copied: ['server1'], deleted: [], held: [], waiting: [], failed: [] });
     expect(fake.has('bucket-3', 'a.txt')).toBeUndefined();
   });
 
@@ -220,7 +220,7 @@ describe('replicateEvent: a version written without dfs (adoption)', () => {
   it('stamps it in place (CopyObject onto itself, IfMatch), made at the event time, then replicates it with that stamp', async () => {
     const raw = direct();
     const out = await replicateEvent(deps(), eventOf(raw, { time: T + 5, seq: '00A5' }));
-    expect(out).toEqual({ copied: ['server2'], deleted: [], waiting: [], failed: [] });
+    expect(out).toEqual({ copied: ['server2'], deleted: [], held: [], waiting: [], failed: [] });
     const [adopt, copy] = copies();
     expect(adopt).toEqual({
       Bucket: 'bucket-1', Key: 'a.txt', CopySource: 'bucket-1/a.txt', CopySourceIfMatch: raw.etag, MetadataDirective: 'REPLACE', IfMatch: raw.etag,
@@ -293,14 +293,14 @@ describe('replicateEvent: a version written without dfs (adoption)', () => {
     fake.put('control', tombstoneKey('a.txt'), JSON.stringify({ key: 'a.txt', deletedAt: T, who: 'bob', intents: [] }));
     const raw = direct();
     const out = await replicateEvent(deps(), eventOf(raw, { time: T - 1 }));
-    expect(out).toEqual({ copied: [], deleted: ['server1'], waiting: [], failed: [] });
+    expect(out).toEqual({ copied: [], deleted: ['server1'], held: [], waiting: [], failed: [] });
     expect(fake.has('bucket-1', 'a.txt')).toBeUndefined();
   });
 
   it('keeps a version written a millisecond after a delete, and replicates it', async () => {
     fake.put('control', tombstoneKey('a.txt'), JSON.stringify({ key: 'a.txt', deletedAt: T, who: 'bob', intents: [] }));
     const raw = direct();
-    expect(await replicateEvent(deps(), eventOf(raw, { time: T + 1 }))).toEqual({ copied: ['server2'], deleted: [], waiting: [], failed: [] });
+    expect(await replicateEvent(deps(), eventOf(raw, { time: T + 1 }))).toEqual({ copied: ['server2'], deleted: [], held: [], waiting: [], failed: [] });
   });
 });
 
@@ -416,7 +416,7 @@ describe('replicateEvent: a delete', () => {
     const p3 = fake.stamped('bucket-3', 'a.txt', 'hello', { mtime: T + 60_000, made: T });
     const before = Date.now();
     const out = await replicateEvent(deps({}, 3), removed(stores[0]!, 'a.txt', T, '0A'));
-    expect({ ...out, deleted: out.deleted.sort() }).toEqual({ copied: [], deleted: ['server2', 'server3'], waiting: [], failed: [], deleteKind: 'real' });
+    expect({ ...out, deleted: out.deleted.sort() }).toEqual({ copied: [], deleted: ['server2', 'server3'], held: [], waiting: [], failed: [], deleteKind: 'real' });
     expect(s3mock).toHaveReceivedCommandWith(DeleteObjectCommand, { Bucket: 'bucket-2', Key: 'a.txt', IfMatch: p2.etag });
     expect(s3mock).toHaveReceivedCommandWith(DeleteObjectCommand, { Bucket: 'bucket-3', Key: 'a.txt', IfMatch: p3.etag });
     expect(tombstones()).toEqual([{
@@ -437,7 +437,7 @@ describe('replicateEvent: a delete', () => {
     fake.stamped('bucket-2', 'a.txt', 'dead', { mtime: T + 60_000, made: T - 1 });
     fake.stamped('bucket-3', 'a.txt', 'written later', { mtime: T - 86_400_000, made: T + 1 });
     const out = await replicateEvent(deps({}, 3), removed(stores[0]!, 'a.txt', T));
-    expect(out).toEqual({ copied: ['server2'], deleted: [], waiting: [], failed: [], deleteKind: 'real' });
+    expect(out).toEqual({ copied: ['server2'], deleted: [], held: [], waiting: [], failed: [], deleteKind: 'real' });
     expect([fake.textOf('bucket-2', 'a.txt'), fake.textOf('bucket-3', 'a.txt')]).toEqual(['written later', 'written later']);
     expect(fake.has('bucket-1', 'a.txt')).toBeUndefined(); // a delete's event never fills a gap
     expect(s3mock).not.toHaveReceivedCommand(DeleteObjectCommand);

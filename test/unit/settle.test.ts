@@ -298,7 +298,7 @@ describe('applyKeyPlan and settleKey', () => {
   it('copies the winner with its stamp and mtime, naming where it came from, and journals it', async () => {
     const w = fake.stamped('bucket-1', KEY, 'new', { mtime: T, id: 'w1' });
     const out = await settle();
-    expect(out).toMatchObject({ copied: ['server2'], deleted: [], waiting: [], failed: [], stale: false });
+    expect(out).toMatchObject({ copied: ['server2'], deleted: [], held: [], waiting: [], failed: [], stale: false });
     expect(fake.has('bucket-2', KEY)!.metadata).toEqual({ ...w.metadata, [META.replicaOf]: 'server1' });
     expect(s3mock).toHaveReceivedCommandWith(CopyObjectCommand, { Bucket: 'bucket-2', IfNoneMatch: '*', CopySourceIfMatch: w.etag });
     expect(journal().map((e) => [e.action, e.from, e.to, e.reason])).toEqual([['replicate', 'server1', ['server2'], 'missing on server2']]);
@@ -318,7 +318,7 @@ describe('applyKeyPlan and settleKey', () => {
       if (cmd === 'CopyObject' && i.Bucket === 'bucket-2') fake.stamped('bucket-2', KEY, 'second', { mtime: T + 1000 });
     });
     const out = await applyKeyPlan(d, v, planKey(v, all), 'replicate');
-    expect(out).toEqual({ copied: [], deleted: [], waiting: [], failed: [], stale: true });
+    expect(out).toEqual({ copied: [], deleted: [], held: [], waiting: [], failed: [], stale: true });
     expect(fake.textOf('bucket-2', KEY)).toBe('second');
     expect(journal()).toEqual([]);
   });
@@ -406,7 +406,7 @@ describe('applyKeyPlan and settleKey', () => {
     const d = deps();
     const v = await observeKey(d, KEY);
     const out = await applyKeyPlan(d, v, planKey(v, none), 'replicate');
-    expect(out).toEqual({ copied: [], deleted: [], waiting: [], failed: [], stale: true });
+    expect(out).toEqual({ copied: [], deleted: [], held: [], waiting: [], failed: [], stale: true });
     expect(storedTombstone()).toEqual({
       key: KEY, deletedAt: T + 7, who: 'server2 (direct)',
       intents: [expect.objectContaining({ store: 'server2', failed: true, event: { seq: '0A', time: T + 7 } })],
@@ -432,7 +432,7 @@ describe('applyKeyPlan and settleKey', () => {
     const d = deps();
     const v = await observeKey(d, KEY);
     const out = await applyKeyPlan(d, v, planKey(v, none), 'replicate');
-    expect(out).toEqual({ copied: [], deleted: ['server1'], waiting: [], failed: ['server2'], stale: false });
+    expect(out).toEqual({ copied: [], deleted: ['server1'], held: [], waiting: [], failed: ['server2'], stale: false });
     expect(fake.writes.filter((w) => w.startsWith('DeleteObject'))).toEqual([`DeleteObject bucket-1/${KEY}`]);
     expect(storedTombstone()!.intents.filter((i) => i.store === 'server2')).toEqual([pending]);
   });

@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { abortUpload, choosePartSize, completeUpload, putFile, signParts, startUpload, S3_LIMITS } from '../../lib/upload';
-import { BadRequestError, InvalidKeyError, OverruledError, PayloadTooLargeError, UnknownStoreError } from '../../lib/errors';
+import { BadRequestError, InvalidKeyError, OverruledError, PayloadTooLargeError, StoreUnavailableError, UnknownStoreError } from '../../lib/errors';
 import { formatMtime, writeMetadata } from '../../lib/stamps';
 import { createS3Client } from '../../lib/config';
 import type { Deps } from '../../lib/deps';
@@ -24,6 +24,8 @@ import { createHash } from 'node:crypto';
 import { makeDeps as makeTestDeps } from '../helpers/deps';
 import { makeStores, networkError, s3Error } from '../helpers/mock-s3';
 import { forgetTokens } from '../../lib/tokens';
+import { tombstoneKey } from '../../lib/tombstones';
+import { lockRecordKey } from '../../lib/locks';
 import { AUTH, READ_AUTH, testTokenRecords } from '../helpers/apigw';
 
 // The handler builds its deps from the environment; here it gets the test's instead.
@@ -76,8 +78,14 @@ const stampedHead = (o: { mtime: number; made: number; etag?: string; id?: strin
   LastModified: new Date(o.made),
   Metadata: writeMetadata({ id: o.id ?? 'w2', madeMs: o.made, who: 'bob' }, o.mtime),
 });
+/** The key's tombstone in the control bucket; no other record there (no lock). */
 const tombstoneAt = (deletedAt: number) =>
-  controlMock.on(GetObjectCommand).resolves({ ETag: '"t"', Body: sdkStreamMixin(Readable.from([Buffer.from(JSON.stringify({ key: 'a.txt', deletedAt, who: 'x', intents: [] }))])) });
+  controlMock.on(GetObjectCommand).callsFake(async (i: { Key?: string }) => {
+    if (i.Key !== tombstoneKey('a.txt')) throw s3Error('NoSuchKey', 404);
+    return { ETag: '"t"', Body: sdkStreamMixin(Readable.from([Buffer.from(JSON.stringify({ key: 'a.txt', deletedAt, who: 'x', intents: [] }))])) };
+  });
+/** The control bucket's GETs, by key. */
+const controlGets = () => controlMock.commandCalls(GetObjectCommand).map((c) => c.args[0].input.Key);
 
 describe('putFile', () => {
   const body = Buffer.from('hello');
@@ -267,7 +275,10 @@ describe('putFile: a write to some stores that replication would overrule', () =
   });
 
   it('writes when the tombstone cannot be read (control unavailable), taking every copy elsewhere as live', async () => {
-    controlMock.on(GetObjectCommand).rejects(s3Error('ServiceUnavailable', 503));
+    // The tombstone's read fails; the lock record's answers (there is none).
+    controlMock.on(GetObjectCommand).callsFake(async (i: { Key?: string }) => {
+      throw i.Key === tombstoneKey('a.txt') ? s3Error('ServiceUnavailable', 503) : s3Error('NoSuchKey', 404);
+    });
     s2.on(HeadObjectCommand).resolves(stampedHead({ mtime: MINE - 1, made: NOW - 1000 }));
     expect((await put()).results).toEqual([{ store: 'server1', ok: true, etag: 'etag-1' }]);
     // A newer copy that the tombstone might have killed still counts: refused, or touched past it.
@@ -281,7 +292,20 @@ describe('putFile: a write to some stores that replication would overrule', () =
     const a = await put({ to: 'all' });
     expect(a.results.every((r) => r.ok)).toBe(true);
     for (const m of mocks) expect(m).not.toHaveReceivedCommand(HeadObjectCommand);
-    expect(controlMock.calls()).toHaveLength(0); // not even the tombstone
+    // Not even the tombstone: only whether a store is locked for the key.
+    expect(controlMock.calls()).toHaveLength(1);
+    expect(controlGets()).toEqual([lockRecordKey('a.txt')]);
+  });
+
+  it('refuses the write, writing nothing, when the lock record cannot be read: a store may be locked', async () => {
+    controlMock.on(GetObjectCommand).callsFake(async (i: { Key?: string }) => {
+      throw i.Key === lockRecordKey('a.txt') ? s3Error('ServiceUnavailable', 503) : s3Error('NoSuchKey', 404);
+    });
+    s2.on(HeadObjectCommand).resolves(stampedHead({ mtime: MINE - 1, made: NOW - 1000 })); // older: no Overruled
+    for (const to of ['all', 'server1']) {
+      await expect(put({ to })).rejects.toThrow(StoreUnavailableError);
+      wroteNothing();
+    }
   });
 
   it('does not let a store that is down block the write', async () => {
