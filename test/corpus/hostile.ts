@@ -40,7 +40,7 @@ export interface Expected {
   body?: Record<string, unknown>;
 }
 
-export type ApiCategory = 'keys' | 'query' | 'headers' | 'auth' | 'json' | 'uploads' | 'reconcile' | 'tokens';
+export type ApiCategory = 'keys' | 'query' | 'headers' | 'auth' | 'json' | 'uploads' | 'reconcile' | 'tokens' | 'locks';
 
 /** A request through API Gateway (sls offline), sent byte for byte. */
 export interface ApiCase {
@@ -386,6 +386,22 @@ export const API_CASES: ApiCase[] = [
   { category: 'tokens', name: 'DELETE /tokens/..%2Flocal', method: 'DELETE', path: '/tokens/..%2Flocal', expect: badRequest },
   { category: 'tokens', name: 'DELETE /tokens/UPPER', method: 'DELETE', path: '/tokens/UPPER', expect: badRequest },
   { category: 'tokens', name: 'DELETE /tokens/nosuch', method: 'DELETE', path: '/tokens/nosuch', expect: { status: 404, error: 'NotFound' } },
+
+  // Locks
+  post('locks', 'lock "../x"', '/locks/..%2Fx', '', invalidKey),
+  post('locks', 'lock a key with a trailing "/" escaped', '/locks/fileA.txt%2F', '', invalidKey),
+  post('locks', 'lock a name no store holds', '/locks/hostile/nobody.txt', '', { status: 404, error: 'NotFound' }),
+  post('locks', 'lock at store=server9', '/locks/fileA.txt?store=server9', '', { status: 400, error: 'UnknownStore' }),
+  post('locks', 'ttl -1', '/locks/fileA.txt', json({ ttl: -1 }), badRequest),
+  post('locks', 'ttl 8 days', '/locks/fileA.txt', json({ ttl: 8 * 86_400 }), badRequest),
+  post('locks', 'ttl 1e3 as a string', '/locks/fileA.txt', json({ ttl: '1e3' }), badRequest),
+  post('locks', 'a 201-character reason', '/locks/fileA.txt', json({ reason: 'r'.repeat(201) }), badRequest),
+  post('locks', 'an unknown field (holder)', '/locks/fileA.txt', json({ holder: 'someone-else' }), badRequest),
+  post('locks', 'a body that is not JSON', '/locks/fileA.txt', '{', badRequest),
+  post('locks', 'a read token', '/locks/fileA.txt', '', { status: 403, error: 'Forbidden' }, { auth: (c) => bearer(c.readToken) }),
+  { category: 'locks', name: 'unlock what is not locked', method: 'DELETE', path: '/locks/fileA.txt', expect: { status: 404, error: 'NotFound' } },
+  { category: 'locks', name: 'unlock with force=yes', method: 'DELETE', path: '/locks/fileA.txt?force=yes', expect: badRequest },
+  { category: 'locks', name: 'unlock with discard=TRUE', method: 'DELETE', path: '/locks/fileA.txt?discard=TRUE', expect: badRequest },
 ];
 
 // ---------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import {
   snapshotDir,
   startRecordingProxy,
   type BucketSnapshot,
+  waitForStillBuckets,
   type RawAnswer,
   type RecordingProxy,
 } from '../helpers/stack-client';
@@ -48,23 +49,6 @@ async function call(method: string, path: string, body?: unknown, token = stack!
   return res;
 }
 
-/**
- * Waits until the buckets stop changing (S3 events of a write replicate and journal after the
- * write is answered), so the next case starts from a still state.
- */
-async function quiesce(stillMs = 1500, maxMs = 20_000): Promise<void> {
-  const start = Date.now();
-  let last = await snapshotBuckets(s3!);
-  let since = Date.now();
-  while (Date.now() - since < stillMs) {
-    if (Date.now() - start > maxMs) throw new Error(`the buckets kept changing for ${maxMs} ms`);
-    await new Promise((r) => setTimeout(r, 250));
-    const now = await snapshotBuckets(s3!);
-    if (snapshotChanges(last, now).length > 0) since = Date.now();
-    last = now;
-  }
-}
-
 /** The buckets as the last case left them, when it changed nothing (so they need no second listing). */
 let still: BucketSnapshot | undefined;
 
@@ -75,7 +59,7 @@ async function bucketChangesOf<T>(act: () => Promise<T>): Promise<{ result: T; c
   const result = await act();
   const after = await snapshotBuckets(s3!);
   const changes = snapshotChanges(before, after);
-  if (changes.length > 0) await quiesce();
+  if (changes.length > 0) await waitForStillBuckets(s3!);
   else still = after;
   return { result, changes };
 }
@@ -121,7 +105,7 @@ beforeAll(async () => {
   };
   expect(ctx.upload.uploads).toHaveLength(2);
   expect(ctx.cursor).toEqual(expect.any(String));
-  await quiesce();
+  await waitForStillBuckets(s3!);
 }, 180_000);
 
 afterAll(async () => {
@@ -224,7 +208,7 @@ describe(`${CASE_COUNT} hostile inputs against the local stack: each a clean 4xx
   it('holds at least 120 cases, in every category the issue names', () => {
     const counts = { ...countBy(API_CASES), ...countBy(INVOKE_CASES), ...countBy(CLI_CASES) };
     expect(Object.keys(counts).sort()).toEqual(
-      ['apigw-event', 'auth', 'cli-files', 'cli-flags', 'cli-keys', 'cli-output', 'cli-tokens', 'direct', 'headers', 'json', 'keys', 'query', 'reconcile', 'tokens', 'uploads'].sort(),
+      ['apigw-event', 'auth', 'cli-files', 'cli-flags', 'cli-keys', 'cli-output', 'cli-tokens', 'direct', 'headers', 'json', 'keys', 'locks', 'query', 'reconcile', 'tokens', 'uploads'].sort(),
     );
     expect(CASE_COUNT).toBeGreaterThanOrEqual(120);
   });

@@ -153,6 +153,23 @@ export async function snapshotBuckets(s3: S3Client): Promise<BucketSnapshot> {
   return new Map(listings.flat());
 }
 
+/**
+ * Waits until the buckets stop changing for `stillMs` (S3 events of a write replicate and journal
+ * after the write is answered), so what a test compares next starts from a still state.
+ */
+export async function waitForStillBuckets(s3: S3Client, { stillMs = 1500, maxMs = 20_000 } = {}): Promise<void> {
+  const start = Date.now();
+  let last = await snapshotBuckets(s3);
+  let since = Date.now();
+  while (Date.now() - since < stillMs) {
+    if (Date.now() - start > maxMs) throw new Error(`the buckets kept changing for ${maxMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+    const now = await snapshotBuckets(s3);
+    if (snapshotChanges(last, now).length > 0) since = Date.now();
+    last = now;
+  }
+}
+
 /** What differs between two snapshots, one line per object (`+` new, `-` gone, `~` changed), sorted. */
 export function snapshotChanges(before: Map<string, string>, after: Map<string, string>): string[] {
   const changes: string[] = [];
