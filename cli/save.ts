@@ -179,6 +179,25 @@ export interface WriteOptions {
  * failure, or SIGINT/SIGTERM, the temporary files are removed and nothing half-written remains.
  * Throws an exit-1 CliError on a short download or a target that appeared meanwhile.
  */
+/**
+ * mkdir -p, one level at a time. Node's recursive mkdir never returns where a folder cannot be
+ * made yet its parent exists (procfs answers ENOENT there), so it is not used.
+ */
+async function makeDirs(dir: string): Promise<void> {
+  try {
+    await mkdir(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return;
+    const parent = dirname(dir);
+    if (code !== 'ENOENT' || parent === dir) throw err;
+    await makeDirs(parent);
+    await mkdir(dir).catch((again: NodeJS.ErrnoException) => {
+      if (again.code !== 'EEXIST') throw again;
+    });
+  }
+}
+
 export async function writeTargets(dir: string, targets: Target[], opts: WriteOptions): Promise<void> {
   const root = resolve(dir);
   const temps = new Set<string>();
@@ -193,7 +212,7 @@ export async function writeTargets(dir: string, targets: Target[], opts: WriteOp
   try {
     const filled: string[] = [];
     for (const t of targets) {
-      await mkdir(dirname(t.path), { recursive: true });
+      await makeDirs(dirname(t.path));
       await assertPhysicallyInside(root, t); // again: the folders may have changed since the check
       const tmp = join(dirname(t.path), `.dfs-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
       temps.add(tmp);

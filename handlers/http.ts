@@ -85,6 +85,13 @@ function fromApiGateway(event: APIGatewayProxyEventV2): ApiRequest {
   for (const [k, v] of Object.entries(event.queryStringParameters ?? {})) if (v !== undefined) query[k] = v;
   const method = event.requestContext?.http?.method;
   if (typeof method !== 'string') throw new BadRequestError('the event has no requestContext.http.method');
+  if (event.isBase64Encoded !== true && event.body?.includes('\uFFFD')) {
+    // API Gateway passes text media types as strings, replacing bytes that are not UTF-8 with
+    // U+FFFD: what was sent is gone, so storing or parsing the rest would be a guess.
+    throw new BadRequestError(
+      'the body came as text holding U+FFFD, the mark of bytes that were not UTF-8; send the bytes as Content-Type: application/octet-stream',
+    );
+  }
   return { method: method.toUpperCase(), path, query, headers, ...bodyOf(event.body, event.isBase64Encoded) };
 }
 

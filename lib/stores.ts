@@ -483,11 +483,11 @@ export async function completeUpload(store: Store, key: string, uploadId: string
 /** Aborts an upload so its parts are not billed. s3rver has no abort: its parts are local files. */
 export async function abortUpload(store: Store, key: string, uploadId: string): Promise<void> {
   try {
-    await onStore(store, () => store.s3.send(new AbortMultipartUploadCommand({ Bucket: store.bucket, Key: key, UploadId: uploadId })));
+    await store.s3.send(new AbortMultipartUploadCommand({ Bucket: store.bucket, Key: key, UploadId: uploadId }));
   } catch (err) {
-    const cause = err instanceof StoreUnavailableError ? (err.cause as SdkError) : undefined;
-    if (store.flavor === 's3rver' && cause?.name === 'MethodNotAllowed') return;
-    throw err;
+    if (store.flavor === 's3rver' && (err as SdkError)?.name === 'MethodNotAllowed') return;
+    // NoSuchUpload (a 404) is this store's answer about the upload, not a missing file.
+    throw new StoreUnavailableError(store.name, { cause: err });
   }
 }
 

@@ -38,16 +38,13 @@ export const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 
 /** Resolves `to=all|STORE` against the configured stores; throws UnknownStoreError. */
 export function targetStores(stores: Store[], to: string | undefined): Store[] {
-  if (to === undefined || to === '' || to === 'all') return stores;
+  if (to === undefined || to === 'all') return stores;
   const store = stores.find((s) => s.name === to);
   if (!store) throw new UnknownStoreError(`unknown store "${to}"; stores are: all, ${stores.map((s) => s.name).join(', ')}`);
   return [store];
 }
 
-/**
- * The one store an upload id belongs to. Unlike `targetStores`, "all" is not a store here:
- * taken as a target list, it would silently pick the first store (or none's upload id).
- */
+/** The Content-Type a file is stored with, guessed from its name as S3's console would. */
 export function contentTypeOf(key: string): string {
   return lookup(key) || 'application/octet-stream';
 }
@@ -302,6 +299,9 @@ export async function abortUpload(deps: Deps, body: unknown): Promise<WriteAnswe
   const ids = new Map(input.uploads.map((u) => [u.store, u.uploadId]));
   const targets = uploadTargets(deps, input.uploads);
   const results = await onEach(targets, (s) => abortOn(s, key, ids.get(s.name)!));
+  if (results.every((r) => r.clientFault)) {
+    throw new BadRequestError(`the upload cannot be aborted: ${[...new Set(results.map((r) => r.error))].join('; ')}`);
+  }
   return { key, results: results.map(({ value: _, clientFault: __, ...r }) => r) };
 }
 

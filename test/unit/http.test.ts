@@ -81,6 +81,18 @@ describe('http: API Gateway events', () => {
     expect(seen.req!.body).toEqual(Buffer.from([0, 255, 1]));
   });
 
+  it('answers 400 for a text body holding U+FFFD, which API Gateway puts for bytes that were not UTF-8, before the route runs', async () => {
+    const { handler, seen } = echo();
+    const res = asApi(await handler(apiEvent('PUT', '/files/a', { body: 'caf\ufffd' })));
+    expect(res.statusCode).toBe(400);
+    expect(JSON.parse(res.body)).toMatchObject({ error: 'BadRequest', message: expect.stringContaining('application/octet-stream') });
+    expect(seen.req).toBeUndefined();
+
+    // Bytes that came base64 are what was sent, U+FFFD's UTF-8 included.
+    await handler(apiEvent('PUT', '/files/a', { body: Buffer.from('caf\ufffd').toString('base64'), isBase64Encoded: true }));
+    expect(seen.req!.body).toEqual(Buffer.from('caf\ufffd'));
+  });
+
   it.each([
     ['not of the base64 alphabet', '!!!!'],
     ['of a length that is not a multiple of 4', 'AAA'],

@@ -143,6 +143,11 @@ describe('putFile', () => {
     sentNothing();
   });
 
+  it('refuses an empty to= as an unknown store, not as "all", and sends nothing', async () => {
+    await expect(putFile(makeDeps(stores), { key: 'a.txt', body, to: '' })).rejects.toThrow('unknown store ""; stores are: all, server1, server2');
+    sentNothing();
+  });
+
   it('refuses a body over putInlineLimit with 413 and a hint at POST /uploads, sending nothing', async () => {
     const deps = makeDeps(stores, { putInlineLimit: 4 });
     const err = await putFile(deps, { key: 'a.txt', body }).catch((e: unknown) => e);
@@ -527,6 +532,22 @@ describe('abortUpload', () => {
     expect(a.results).toEqual([{ store: 'server1', ok: true }, { store: 'server2', ok: true }]);
     expect(s1).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { Bucket: 'bucket-1', Key: 'k', UploadId: 'up-1' });
     expect(s2).toHaveReceivedCommandWith(AbortMultipartUploadCommand, { Bucket: 'bucket-2', Key: 'k', UploadId: 'up-2' });
+  });
+
+  it('reports an upload id one store does not know as that store failing, the other aborted', async () => {
+    s2.on(AbortMultipartUploadCommand).rejects(s3Error('NoSuchUpload', 404, 'The specified upload does not exist'));
+    const a = await abortUpload(makeDeps(stores), { key: 'k', uploads: [{ store: 'server1', uploadId: 'up-1' }, { store: 'server2', uploadId: 'up-2' }] });
+    expect(a.results).toEqual([
+      { store: 'server1', ok: true },
+      { store: 'server2', ok: false, code: 'NoSuchUpload', error: 'no such upload: it was completed, aborted or never started' },
+    ]);
+  });
+
+  it('answers 400 when no store knows the upload id (a forged or finished upload)', async () => {
+    s1.on(AbortMultipartUploadCommand).rejects(s3Error('NoSuchUpload', 404, 'The specified upload does not exist'));
+    const call = abortUpload(makeDeps(stores), { key: 'k', uploads: [{ store: 'server1', uploadId: 'forged' }] });
+    await expect(call).rejects.toThrow(BadRequestError);
+    await expect(call).rejects.toThrow('the upload cannot be aborted: no such upload: it was completed, aborted or never started');
   });
 
   it('refuses "all" as a store and aborts nothing', async () => {
