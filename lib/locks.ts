@@ -136,21 +136,34 @@ export async function lockToRelease(deps: Pick<Deps, 'control'>, key: string, st
 }
 
 /**
+ * Which lock an update was held under: queue numbers start at 1 for every lock, so an entry an
+ * earlier lock of the key left behind (its drain stopped before forgetting it) is told apart.
+ */
+export const lockGeneration = (lock: Pick<StoreLock, 'holder' | 'since'>) => `${lock.holder} ${lock.since}`;
+
+/**
  * Takes the next queue number of `key`'s lock at `store` for an update with write id `id`
  * (`null` for a delete). Returns undefined when there is no lock there any more (write
- * through), and the existing number when that write is the last one queued already.
+ * through), and the existing number when that write is the last one queued already (unless
+ * `fresh`: a new number however it was queued before), with the lock's generation.
  */
-export async function takeQueueSlot(deps: Pick<Deps, 'control'>, key: string, store: string, id: string | null): Promise<{ n: number; fresh: boolean } | undefined> {
-  let slot: { n: number; fresh: boolean } | undefined;
+export async function takeQueueSlot(
+  deps: Pick<Deps, 'control'>,
+  key: string,
+  store: string,
+  id: string | null,
+  opts: { fresh?: boolean } = {},
+): Promise<{ n: number; fresh: boolean; gen: string } | undefined> {
+  let slot: { n: number; fresh: boolean; gen: string } | undefined;
   await updateLocks(deps, key, (locks) => {
     const lock = locks[store];
     slot = undefined;
     if (!lock) return UNCHANGED;
-    if (id !== null && lock.lastQueued === id) {
-      slot = { n: lock.next - 1, fresh: false };
+    if (id !== null && lock.lastQueued === id && !opts.fresh) {
+      slot = { n: lock.next - 1, fresh: false, gen: lockGeneration(lock) };
       return UNCHANGED;
     }
-    slot = { n: lock.next, fresh: true };
+    slot = { n: lock.next, fresh: true, gen: lockGeneration(lock) };
     return { ...locks, [store]: { ...lock, next: lock.next + 1, ...(id !== null ? { lastQueued: id } : { lastQueued: undefined }) } };
   });
   return slot;

@@ -1,19 +1,34 @@
 import type { Deps } from './deps';
 import { ObjectChangedError } from './errors';
-import { copyObject, deleteObject, headObject, putObject, storeNamed, type ObjectHead, type Store } from './stores';
+import { copyObject, deleteObject, headObject, putObject, storeNamed, type ObjectHead, type Store, type WriteCondition } from './stores';
 import { appendEvent } from './journal';
-import { locksOf, markDrain, queueEntryKey, removeLock, takeQueueSlot, type StoreLock } from './locks';
+import { lockGeneration, locksOf, markDrain, queueEntryKey, removeLock, takeQueueSlot, type StoreLock } from './locks';
 import { META } from './stamps';
-import { addIntents, closeIntent, updateTombstone } from './tombstones';
+import { addIntents, closeIntent, isDeadUnder, readTombstone, updateTombstone } from './tombstones';
 
 /*
  * The FIFO queue of updates held back by a lock (timeline in lib/locks.ts). Each entry is an
  * object in the control bucket, `queue/<h(K)>/<S>/<n>`, holding the update's own bytes and
  * metadata (a snapshot, not a pointer to a copy that may change since), or nothing for a delete;
- * `dfs-queue-op` says which.
+ * `dfs-queue-op` says which, and `dfs-queue-lock` which lock held it.
+ *
+ * A number is taken (lib/locks.ts) before its entry is written, so a drain may reach a number
+ * whose entry is not there: its writer stopped, or is slow. Both sides write the entry only if
+ * absent, so exactly one wins:
+ *
+ *   writer   take n ──────────────── put entry n (if absent) ─ ok: held as n
+ *   drain              head n: none ─ put "skipped" at n (if absent) ─ ok: n counted, nothing applied
+ *                                     └ refused: the writer's entry is there, apply it
+ *   writer   put refused, n is "skipped" → take a new number (or write through, unlocked by now)
+ *
+ * "Skipped" markers stay (a late writer must still find one); applied entries are forgotten.
+ * An entry of another lock at n (an earlier lock of the key left it) counts as none.
  */
 
 const OP = 'dfs-queue-op';
+/** The lock an entry was held under (lockGeneration). */
+const GEN = 'dfs-queue-lock';
+const SKIPPED = 'skipped';
 
 /** The control bucket as a store: queue entries are copied to and from it. */
 const controlStore = (deps: Pick<Deps, 'control' | 'flavor'>): Store => ({ name: 'queue', bucket: deps.control.bucket, s3: deps.control.s3, flavor: deps.flavor });
@@ -30,22 +45,49 @@ export type HeldUpdate =
  */
 export async function holdUpdate(deps: Deps, key: string, store: string, update: HeldUpdate, who: string): Promise<number | undefined> {
   const id = update.kind === 'delete' ? null : (update.metadata[META.id] ?? null);
-  const slot = await takeQueueSlot(deps, key, store, id);
-  if (!slot) return undefined;
-  const entry = queueEntryKey(key, store, slot.n);
-  const q = controlStore(deps);
-  try {
-    if (update.kind === 'put') await copyObject(update.from, q, entry, update.head, { ...update.metadata, [OP]: 'put' }, { ifAbsent: true }, key);
-    else if (update.kind === 'put-bytes') await putObject(q, entry, update.body, { metadata: { ...update.metadata, [OP]: 'put' }, condition: { ifAbsent: true }, ...(update.contentType ? { contentType: update.contentType } : {}) });
-    else await putObject(q, entry, '', { metadata: { [OP]: 'delete' }, condition: { ifAbsent: true } });
-  } catch (err) {
-    if (!(err instanceof ObjectChangedError)) throw err; // written already by an earlier attempt
+  for (let fresh = false; ; fresh = true) {
+    const slot = await takeQueueSlot(deps, key, store, id, { fresh });
+    if (!slot) return undefined;
+    // A drain passed this number before the entry was written: take another.
+    if ((await placeEntry(deps, key, store, slot.n, slot.gen, update)) === 'passed') continue;
+    if (slot.fresh) {
+      await appendEvent(deps, { action: 'queued', key, who, to: [store], reason: `${update.kind === 'delete' ? `delete (${update.reason})` : 'update'} held as #${slot.n}: ${key} is locked at ${store}` });
+    }
+    return slot.n;
   }
-  if (slot.fresh) {
-    await appendEvent(deps, { action: 'queued', key, who, to: [store], reason: `${update.kind === 'delete' ? `delete (${update.reason})` : 'update'} held as #${slot.n}: ${key} is locked at ${store}` });
-  }
-  return slot.n;
 }
+
+/**
+ * Writes `update` as entry `n` of lock `gen`, unless a drain has claimed the number ("passed").
+ * An entry there already is an earlier attempt's (placed), a drain's marker (passed), or an
+ * earlier lock's leftover, replaced while this lock still holds.
+ */
+async function placeEntry(deps: Deps, key: string, store: string, n: number, gen: string, update: HeldUpdate): Promise<'placed' | 'passed'> {
+  const q = controlStore(deps);
+  const entry = queueEntryKey(key, store, n);
+  let condition: WriteCondition = { ifAbsent: true };
+  for (;;) {
+    const metadata = { [GEN]: gen };
+    try {
+      if (update.kind === 'put') await copyObject(update.from, q, entry, update.head, { ...update.metadata, ...metadata, [OP]: 'put' }, condition, key);
+      else if (update.kind === 'put-bytes') await putObject(q, entry, update.body, { metadata: { ...update.metadata, ...metadata, [OP]: 'put' }, condition, ...(update.contentType ? { contentType: update.contentType } : {}) });
+      else await putObject(q, entry, '', { metadata: { ...metadata, [OP]: 'delete' }, condition });
+      return 'placed';
+    } catch (err) {
+      if (!(err instanceof ObjectChangedError)) throw err;
+    }
+    const there = await headObject(q, entry);
+    // Gone again: it was this update's own, written by an earlier attempt, applied and forgotten.
+    if (!there) return 'placed';
+    if (!isForeign(there, gen)) return there.metadata[OP] === SKIPPED ? 'passed' : 'placed';
+    const now = (await locksOf(deps, key)).get(store);
+    if (!now || lockGeneration(now) !== gen) return 'passed'; // this lock is over: the number with it
+    condition = { ifMatch: there.etag };
+  }
+}
+
+/** An entry held under another lock than `gen` (entries without a lock are taken as this one's). */
+const isForeign = (entry: ObjectHead, gen: string) => entry.metadata[GEN] !== undefined && entry.metadata[GEN] !== gen;
 
 export interface DrainProgress {
   key: string;
@@ -80,10 +122,10 @@ export async function drainLock(deps: Deps, key: string, store: string, by: stri
     while (lock.applied < lock.next - 1) {
       if (Date.now() > deadline) return { key, store, applied: lock.applied, total: lock.next - 1, done: false };
       const n: number = lock.applied + 1;
-      await applyEntry(deps, target, key, n, lock, by);
+      const held = await applyEntry(deps, target, key, n, lock, by);
       lock = (await markDrain(deps, key, store, { applied: n })) ?? lock;
       await appendEvent(deps, { action: 'applied', key, who: by, to: [store], reason: `held update ${n}/${lock.next - 1}` });
-      await forgetEntries(deps, key, store, n, n);
+      if (held) await forgetEntries(deps, key, store, n, n);
     }
     try {
       await removeLock(deps, key, store, false);
@@ -101,16 +143,32 @@ export async function drainLock(deps: Deps, key: string, store: string, by: stri
 
 /**
  * Applies queue entry `n` into `target`, once: a put whose write is on the store already (an
- * earlier drain applied it and stopped before counting it) is not written again, nor a delete
- * of a key the store no longer holds.
+ * earlier drain applied it and stopped before counting it) is not written again. A delete
+ * removes only a version made before it (a write made after a delete survives it, also one
+ * held behind it). Returns false when nothing was held at `n` (see the timeline above).
  */
-async function applyEntry(deps: Deps, target: Store, key: string, n: number, _lock: StoreLock, by: string): Promise<void> {
+async function applyEntry(deps: Deps, target: Store, key: string, n: number, lock: StoreLock, by: string): Promise<boolean> {
   const q = controlStore(deps);
-  const entry = await headObject(q, queueEntryKey(key, target.name, n));
-  if (!entry) return; // its writer stopped before writing it: nothing was held
+  const name = queueEntryKey(key, target.name, n);
+  const gen = lockGeneration(lock);
+  let entry = await headObject(q, name);
+  while (!entry || isForeign(entry, gen)) {
+    // Its writer stopped before writing it, or has yet to: claimed, so a late writer takes another.
+    try {
+      await putObject(q, name, '', { metadata: { [GEN]: gen, [OP]: SKIPPED }, condition: entry ? { ifMatch: entry.etag } : { ifAbsent: true } });
+      return false;
+    } catch (err) {
+      if (!(err instanceof ObjectChangedError)) throw err;
+    }
+    entry = await headObject(q, name);
+  }
+  if (entry.metadata[OP] === SKIPPED) return false;
   const current = await headObject(target, key);
   if (entry.metadata[OP] === 'delete') {
-    if (!current) return;
+    if (!current) return true;
+    const tombstone = await readTombstone(deps, key);
+    // Not made before the delete (or not stamped yet): the settle after the unlock decides.
+    if (!current.stamp || !isDeadUnder(tombstone, current.stamp.madeMs)) return true;
     // A delete of the system's: its intent first, so that its echo is not taken for a user's.
     const now = Date.now();
     const ids: (string | undefined)[] = [];
@@ -124,11 +182,12 @@ async function applyEntry(deps: Deps, target: Store, key: string, n: number, _lo
       if (!(err instanceof ObjectChangedError)) throw err;
     });
     if (ids[0]) await updateTombstone(deps, key, (t) => closeIntent(t!, ids[0]!, Date.now()));
-    return;
+    return true;
   }
-  const { [OP]: _op, ...metadata } = entry.metadata;
-  if (current?.stamp && current.stamp.id === metadata[META.id]) return;
-  await copyObject(q, target, key, entry, metadata, undefined, queueEntryKey(key, target.name, n));
+  const { [OP]: _op, [GEN]: _gen, ...metadata } = entry.metadata;
+  if (current?.stamp && current.stamp.id === metadata[META.id]) return true;
+  await copyObject(q, target, key, entry, metadata, undefined, name);
+  return true;
 }
 
 async function forgetEntries(deps: Deps, key: string, store: string, from: number, to: number): Promise<void> {
