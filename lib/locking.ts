@@ -1,5 +1,5 @@
 import type { Deps } from './deps';
-import { BadRequestError, NotFoundError } from './errors';
+import { AllStoresUnavailableError, BadRequestError, NotFoundError } from './errors';
 import { askEvery, headObject } from './stores';
 import { acquireLock, listLocks, lockToRelease, parseTtl, type StoreLock } from './locks';
 import { drainLock, type DrainProgress } from './queue';
@@ -15,14 +15,16 @@ import type { Identity } from './tokens';
 
 /**
  * Locks `key` at `store` for `who` (renews their own lock). Throws NotFoundError when no store
- * holds the file, BadRequestError for a bad reason or ttl, LockHeldError when someone else holds it.
+ * holds the file, AllStoresUnavailableError when no store answers, BadRequestError for a bad
+ * reason or ttl, LockHeldError when someone else holds it.
  */
 export async function lockFile(deps: Deps, key: string, store: string, who: Identity, body: Record<string, unknown>): Promise<StoreLock> {
   const unknown = Object.keys(body).filter((k) => k !== 'reason' && k !== 'ttl');
   if (unknown.length > 0) throw new BadRequestError(`unknown field(s) ${unknown.join(', ')}; a lock takes "reason" and "ttl"`);
   if (body.reason !== undefined && (typeof body.reason !== 'string' || body.reason.length > 200)) throw new BadRequestError('reason is text of at most 200 characters');
   const ttlMs = parseTtl(body.ttl);
-  const { answers } = await askEvery(deps.stores, (s) => headObject(s, key));
+  const { answers, unavailable } = await askEvery(deps.stores, (s) => headObject(s, key));
+  if (unavailable.length === deps.stores.length) throw new AllStoresUnavailableError(unavailable);
   if (![...answers.values()].some((h) => h !== null)) throw new NotFoundError(`no store holds "${key}": there is nothing to lock`);
   const lock = await acquireLock(deps, key, store, who, { ttlMs, ...(body.reason !== undefined ? { reason: body.reason as string } : {}) });
   await appendEvent(deps, { action: 'locked', key, who: who.name, to: [store], reason: `until ${new Date(lock.expires).toISOString()}${lock.reason ? `: ${lock.reason}` : ''}` });
