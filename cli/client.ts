@@ -36,7 +36,10 @@ export type ApiOp =
   | { op: 'events'; after?: string }
   | { op: 'createToken'; name: string; scope: 'read' | 'write' }
   | { op: 'listTokens' }
-  | { op: 'revokeToken'; name: string };
+  | { op: 'revokeToken'; name: string }
+  | { op: 'lock'; key: string; store?: string; reason?: string; ttl?: number }
+  | { op: 'unlock'; key: string; store?: string; force?: boolean; discard?: boolean }
+  | { op: 'locks' };
 
 export interface ApiResult {
   status: number;
@@ -50,6 +53,12 @@ export interface SendOptions {
 
 export interface Transport {
   send(op: ApiOp, opts?: SendOptions): Promise<ApiResult>;
+  /**
+   * Who the server takes requests sent this way to be from, when the CLI can tell: the name in
+   * the token (`dfs_<name>_…`), `lambda-invoke` for a direct invoke. Locks compare it with
+   * their holder.
+   */
+  readonly who?: string;
 }
 
 export interface HttpOptions {
@@ -119,6 +128,18 @@ export function routeOf(op: ApiOp): Route {
       return { method: 'GET', path: '/tokens' };
     case 'revokeToken':
       return { method: 'DELETE', path: `/tokens/${encodeURIComponent(op.name)}` };
+    case 'lock':
+      return jsonRoute('POST', withQuery(`/locks/${encodeKeyPath(op.key)}`, { store: op.store }), {
+        ...(op.reason !== undefined ? { reason: op.reason } : {}),
+        ...(op.ttl !== undefined ? { ttl: op.ttl } : {}),
+      });
+    case 'unlock':
+      return {
+        method: 'DELETE',
+        path: withQuery(`/locks/${encodeKeyPath(op.key)}`, { store: op.store, force: op.force ? 1 : undefined, discard: op.discard ? 1 : undefined }),
+      };
+    case 'locks':
+      return { method: 'GET', path: '/locks' };
     default:
       return unreachable(op);
   }
@@ -145,6 +166,7 @@ export const interruptedError = (cause?: unknown) => new CliError(EXIT.interrupt
  */
 export function httpTransport({ endpoint, endpointFrom = 'the default', timeoutMs = 60_000, fetch: doFetch = fetch, token, configPath }: HttpOptions): Transport {
   return {
+    ...(token?.name !== undefined ? { who: token.name } : {}),
     async send(op, { signal } = {}) {
       const { method, path, headers, body } = routeOf(op);
       const timeout = AbortSignal.timeout(timeoutMs);
@@ -248,6 +270,7 @@ export function isLocalEndpoint(endpoint: string): boolean {
  */
 export function lambdaTransport({ endpoint, functionName }: LambdaOptions): Transport {
   return {
+    who: 'lambda-invoke',
     async send(op, { signal } = {}) {
       if (signal?.aborted) throw interruptedError();
       // The SDK's warning about its own future Node support is not something a dfs user can act on.

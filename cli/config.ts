@@ -36,6 +36,14 @@ export class Token {
     this.#value = value;
   }
 
+  /**
+   * The name the token carries (`dfs_<name>_<secret>`), which the server records as who made a
+   * request; undefined for a token not of that form (the server refuses it anyway).
+   */
+  get name(): string | undefined {
+    return /^dfs_([a-z0-9][a-z0-9-]{0,39})_/.exec(this.#value)?.[1];
+  }
+
   /** The `Authorization` header's value. */
   authorization(): string {
     return `Bearer ${this.#value}`;

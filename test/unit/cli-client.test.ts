@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fromDirect } from '../../handlers/http';
-import { httpTransport, invokePayload, isLocalEndpoint, routeOf, uploadPart, type ApiOp } from '../../cli/client';
+import { httpTransport, invokePayload, isLocalEndpoint, lambdaTransport, routeOf, uploadPart, type ApiOp } from '../../cli/client';
 import { Token } from '../../cli/config';
 
 describe('routeOf', () => {
@@ -42,6 +42,18 @@ describe('routeOf', () => {
     expect(json({ op: 'replayFailures' })).toEqual({ method: 'POST', path: '/reconcile/replay', body: undefined, type: undefined });
     expect(routeOf({ op: 'events' })).toEqual({ method: 'GET', path: '/events' });
     expect(routeOf({ op: 'events', after: '001-ab' }).path).toBe('/events?after=001-ab');
+  });
+
+  it('maps the lock routes: POST and DELETE /locks/KEY with ?store= and flags, GET /locks', () => {
+    const body = (op: Parameters<typeof routeOf>[0]) => JSON.parse(Buffer.from(routeOf(op).body!).toString()) as unknown;
+    expect(routeOf({ op: 'lock', key: 'docs/a b+c.txt' })).toMatchObject({ method: 'POST', path: '/locks/docs/a%20b%2Bc.txt', headers: { 'content-type': 'application/json' } });
+    expect(body({ op: 'lock', key: 'a' })).toEqual({});
+    expect(routeOf({ op: 'lock', key: 'a', store: 'server2', reason: 'r', ttl: 60 }).path).toBe('/locks/a?store=server2');
+    expect(body({ op: 'lock', key: 'a', reason: 'r', ttl: 60 })).toEqual({ reason: 'r', ttl: 60 });
+    expect(routeOf({ op: 'unlock', key: 'a' })).toEqual({ method: 'DELETE', path: '/locks/a' });
+    expect(routeOf({ op: 'unlock', key: 'a', store: 's 1', force: true, discard: true }).path).toBe('/locks/a?store=s+1&force=1&discard=1');
+    expect(routeOf({ op: 'unlock', key: 'a', force: false, discard: false }).path).toBe('/locks/a');
+    expect(routeOf({ op: 'locks' })).toEqual({ method: 'GET', path: '/locks' });
   });
 });
 
@@ -109,6 +121,14 @@ describe('httpTransport', () => {
     }) as unknown as typeof fetch;
     return { seen, doFetch };
   }
+
+  it("knows who it sends as: the token's name, nobody without a token or with one of another form", () => {
+    expect(httpTransport({ endpoint: 'http://h', token: new Token(SECRET, 'DFS_TOKEN') }).who).toBe('ann');
+    expect(httpTransport({ endpoint: 'http://h', token: new Token('dfs_ci-2_x_y', 'DFS_TOKEN') }).who).toBe('ci-2');
+    expect(httpTransport({ endpoint: 'http://h', token: new Token('something-else', 'DFS_TOKEN') }).who).toBeUndefined();
+    expect(httpTransport({ endpoint: 'http://h' }).who).toBeUndefined();
+    expect(lambdaTransport({ endpoint: 'http://l', functionName: 'f' }).who).toBe('lambda-invoke');
+  });
 
   it('sends the token as a bearer header, and no such header without one', async () => {
     const withToken = fakeFetch(200, '{"files":[],"next":null}');

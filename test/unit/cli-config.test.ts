@@ -204,6 +204,13 @@ describe('loadConfig token', () => {
     expect(`${new Token(SECRET, 'x')}`).not.toContain(SECRET);
   });
 
+  it("tells the token's name, which is not secret (the journal records it), and nothing more", () => {
+    const t = new Token(SECRET, 'DFS_TOKEN');
+    expect(t.name).toBe(SECRET.split('_')[1]);
+    expect(JSON.stringify(t)).toBe('{"from":"DFS_TOKEN"}');
+    expect(new Token('Bearer x', 'DFS_TOKEN').name).toBeUndefined();
+  });
+
   it('does not quote a config file that is not JSON (it may hold a token)', () => {
     const text = `{"token": "${SECRET}" "endpoint": "x"}`;
     expect(() => load({}, files({ [FILE]: text }))).toThrow(expect.objectContaining({ message: expect.not.stringContaining('dfs_ann_') }));
