@@ -21,24 +21,30 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
 export const EXIT_HELP = `Exit codes:
   0  success (get: one version, SINGLE, saved; or the version picked with --resolve;
-     sync: nothing differs, or every step applied; watch: Ctrl-C or --count reached)
+     sync: nothing differs, or every step applied; watch: Ctrl-C or --count reached;
+     unlock: released, or going on in the background with --no-wait)
   1  error: network, server 5xx, refusing to overwrite, download failed; sync: some steps
-     failed; rm, token revoke: the question answered no; watch: --timeout before --count
-     events; token create: the name is taken
+     failed; rm, token revoke, unlock: the question answered no; watch: --timeout before
+     --count events; token create: the name is taken
   2  usage or invalid input, including a name the server refuses (400); put: FILE missing
-     or a folder; rm, token revoke: no -y and no terminal to ask on; a config file holding
-     a token that others may read
-  3  not found on any store (NOT_FOUND); token revoke: no such token
+     or a folder; rm, token revoke, unlock: no -y and no terminal to ask on; lock, unlock:
+     an INDEX that is negative, not a whole number or past the listing's end; lock: a
+     --ttl or --reason out of range, an unknown store; a config file holding a token that
+     others may read
+  3  not found on any store (NOT_FOUND); token revoke: no such token; lock: no store holds
+     the file; unlock: the file is not locked (at that store)
   4  the stores hold different versions (get: DIFFERENT, each saved side by side;
      sync --dry-run: differences found)
   5  no store answered, or none took the write (503)
   6  partial: some stores failed (put, rm); the others hold the change
   7  refused by a safety guard (sync: a store unavailable or empty, or over 50 % of a
      store deleted; --force overrides. put --to STORE: another store holds a newer
-     version that would replace it; --touch makes yours the newest)
+     version that would replace it; --touch makes yours the newest. lock, unlock, put:
+     someone else holds the lock (LockHeld); unlock --force takes it over)
   8  not allowed: no token, or one the server refused (401: revoked, mistyped, of
      another stack), or a read-only token for a write (403)
-  130  interrupted (Ctrl-C); put aborts its upload first`;
+  130  interrupted (Ctrl-C); put aborts its upload first; unlock stops waiting, the
+     unlock goes on in the background`;
 
 /**
  * A failure a command reports to the user: `code` is the JSON `error` field (the server's own code
@@ -89,6 +95,11 @@ export function errorForResponse(status: number, body: unknown, unavailableMeans
   if (status === 409 && code === 'Overruled') {
     const newer = typeof b.newer === 'object' && b.newer !== null ? { newer: b.newer } : {};
     return new CliError(EXIT.refused, code, `not stored: ${said ?? 'another store holds a newer version'}`, { ...newer, hint: 'dfs put --touch' });
+  }
+  if (status === 409 && code === 'LockHeld') {
+    const holder = typeof b.holder === 'string' ? { holder: b.holder } : {};
+    const since = typeof b.since === 'string' ? { since: b.since } : {};
+    return new CliError(EXIT.refused, code, said ?? `locked by ${b.holder ?? 'someone else'}`, { ...holder, ...since });
   }
   if (status === 401 || status === 403) return notAllowedError(status, body);
   if (status === 404) {

@@ -11,6 +11,9 @@ export const EXAMPLES = `Examples:
   $ dfs rm docs/old.pdf -y
   $ dfs sync --dry-run                         what differs between the stores, and why
   $ dfs watch                                  what the servers do, live (Ctrl-C stops)
+  $ dfs lock 1 --reason "editing" --ttl 2h     hold others' writes to file #1 of dfs ls
+  $ dfs unlock 1                               apply the held writes, then release
+  $ dfs locks                                  who holds what, and how much is held
   $ dfs token create ann --read-only           a token for ann, who may only read
   $ DFS_ENDPOINT=https://abc.execute-api.eu-west-1.amazonaws.com dfs ls`;
 
@@ -57,12 +60,17 @@ Columns:
             partial     some store that answered lacks it
             unverified  cheap evidence (sizes, single-part ETags) could not decide;
                         --verify settles it with a metadata read per such file (no bodies)
+  LOCK      only when some file is locked: holder@store(updates held) per locked store,
+            e.g. ann@server1(3); "-" for a file without a lock (dfs locks has the details)
   STORES    the stores holding it, then the ones missing it: server2 (missing: server1)
   Stores that did not answer are named in a warning on stderr, not marked as missing.
-  Pages of 1,000 names are printed as they arrive.
+  Pages of 1,000 names are printed as they arrive. The # is what dfs lock and dfs unlock
+  take as INDEX (the # of a listing without PREFIX).
 
---json prints {"files": [{"index", "name", "size", "mtime", "state", "stores"}, …],
-"unavailable", "count", "pages"} ("verified": N with --verify), one file per line.
+--json prints {"files": [{"index", "name", "size", "mtime", "state", "stores", "lock"}, …],
+"unavailable", "count", "pages"} ("verified": N with --verify), one file per line; "lock" is
+null or {STORE: {"holder", "since", "expires" (ms), "held", "reason"}}, left out (with
+"lockError" at the end) when the locks could not be read.
 
 Examples:
   $ dfs ls
@@ -127,15 +135,88 @@ Examples:
 export const WATCH_HELP = `
 Prints what the servers do, one line per event, oldest first:
   13:30:05  server1 → server2  fileB.txt  replicate (modified)
+Lock events name the locked store first:
+  13:30:05  server1  fileB.txt  locked by ann until 2024-05-02 14:30 (editing)
+  13:30:09  server1  fileB.txt  queued #3 (update by bob; locked by ann)
+  13:31:00  server1  fileB.txt  applied 3/5 (unlock by ann)
+  13:31:01  server1  fileB.txt  unlocked by ann (5 held update(s) applied)
 Starts with the last minute (--since-start: only what happens from now on) and runs until
 Ctrl-C, --count N events, or --timeout S seconds. A lost connection is retried.
 
---json prints each event as one JSON line: {"id", "time", "action", "key", "from", "to", "reason"}.
+--json prints each event as one JSON line: {"id", "time", "action", "key", "who", "from",
+"to", "reason"}; lock actions are locked, queued, applied, unlocked, unlock-forced, expired.
 
 Examples:
   $ dfs watch
   $ dfs watch --json --since-start | jq -c 'select(.action == "conflict")'
-  $ dfs watch --count 1 --timeout 30           wait for the next event (exit 1 if none comes)`;
+  $ dfs watch --count 1 --timeout 30           wait for the next event (exit 1 if none comes)
+  $ dfs watch --json | jq -c 'select(.action == "queued" or .action == "applied")'`;
+
+const FILE_ARG = `FILE is an INDEX or a NAME:
+  3          a whole number: the file with # 3 in dfs ls (the whole listing, no PREFIX),
+             looked up when the command runs; the file it stands for is named in the output
+  fileB.txt  anything else is a name
+  ./3        the file named "3" (no name starts with "./", so ./ always means a name)
+  A negative index (-1), one that is not a whole number (1.5, 1e3, 0x1, +2) or one past
+  the end of the listing is refused (exit 2) before anything is changed.`;
+
+export const LOCK_HELP = `
+Locks FILE at one store (--at, default the first store) for you (your token's name). While it
+is locked, every write into that store's copy that is not yours (replication from another
+store, dfs sync, other users' puts and deletes) is held in the lock's queue, in order; your own
+writes and the other stores go on as usual. dfs unlock applies what was held. Locking a file
+you hold already renews it. A lock lasts --ttl (default 1h, from 1m to 7d); an expired lock
+still holds until the next reconcile applies its queue and releases it.
+
+${FILE_ARG}
+--ttl takes whole seconds (3600) or amounts with units s, m, h, d, w: 90s, 30m, 2h, 1h30m, 7d.
+Someone else's lock on FILE there is refused (exit 7) with its holder; a file no store holds
+is exit 3.
+
+--json prints the lock {"key", "store", "holder", "since", "expires" (ms), "reason", "next",
+"applied"} ("next" - 1 - "applied" updates are held), plus "index" when FILE was one.
+
+Examples:
+  $ dfs lock 1                                 the file dfs ls shows as #1, at the first store
+  $ dfs lock docs/report.pdf --at server2 --reason "final edits" --ttl 2h
+  $ dfs lock ./2024                            the file named 2024, not # 2024
+  $ dfs lock fileB.txt --json | jq .expires`;
+
+export const UNLOCK_HELP = `
+Unlocks FILE: the updates held while it was locked are applied into the store, in the order
+they came, then the lock goes and the stores settle as usual (newest wins). --at says which
+store; by default the one store where FILE is locked.
+  --force    someone else's lock: shows whose it is and asks first (exit 7 without --force)
+  --discard  drops the held updates instead of applying them: shows how many and asks first
+On a terminal the question is asked; anywhere else --force on someone else's lock and a
+--discard that drops updates need -y. A long queue is applied by the server in steps: dfs
+waits until the lock is gone (a bar on a terminal), or with --no-wait leaves it going on by
+itself (dfs locks and dfs watch show it).
+
+${FILE_ARG}
+A file that is not locked (there) is exit 3.
+
+--json prints the API's answer {"key", "store", "applied", "total", "done", "discarded"} (the
+last one, once a long unlock is over) plus "holder", "forced", "waited" and "index".
+
+Examples:
+  $ dfs unlock 1
+  $ dfs unlock fileB.txt --at server2
+  $ dfs unlock docs/report.pdf --force          take over someone else's lock (asks)
+  $ dfs unlock fileB.txt --discard -y           drop what was held, without asking
+  $ dfs unlock big.bin --no-wait --json`;
+
+export const LOCKS_HELP = `
+Lists every lock: the file, the store, who holds it and since when, when it expires
+("(expired)": the next reconcile applies its queue and releases it), how many updates it holds
+(not applied yet; "(unlocking)" while an unlock applies them) and why.
+
+--json prints the API answer {"locks": [{"key", "store", "holder", "since", "expires" (ms),
+"reason", "next", "applied"}, …]}.
+
+Examples:
+  $ dfs locks
+  $ dfs locks --json | jq -r '.locks[] | select(.holder == "ann") | .key'`;
 
 export const TOKEN_HELP = `
 Every API request needs a token; a read-only token may get, ls, watch and sync --dry-run,

@@ -1,13 +1,15 @@
 /**
  * `dfs ls [PREFIX]`: pages through the composite listing, numbering names 0..n-1 over the whole
  * listing, and hands each page to the caller as it arrives, so memory holds one page whatever
- * the size of the store. `--verify` settles `unverified` rows with a metadata read.
+ * the size of the store. `--verify` settles `unverified` rows with a metadata read. The locks
+ * (GET /locks) are read once, after the first page, and joined to the rows by name.
  * No printing here; the caller formats the pages (cli/output.ts).
  */
 import type { FileEntry, FileState, Listing } from '../lib/types';
 import type { ApiResult, Transport } from './client';
 import { CliError, EXIT, errorForResponse, type ExitCode } from './exit';
 import { readAnswerOf } from './get';
+import { heldCount, readLocks, type LockInfo } from './locks';
 
 /** Names asked for per page: the API's maximum. */
 export const PAGE_SIZE = 1000;
@@ -18,7 +20,20 @@ const VERIFY_CONCURRENCY = 8;
 export interface LsOptions {
   prefix?: string;
   verify: boolean;
+  /** Read the locks and give each row its `lock`. */
+  locks?: boolean;
   pageSize?: number;
+}
+
+/** A row's lock at one store, as `dfs ls --json` shows it. */
+export interface RowLock {
+  holder: string;
+  since: string;
+  /** ms since 1970, as GET /locks has it. */
+  expires: number;
+  /** Updates held in its queue, not applied yet. */
+  held: number;
+  reason?: string;
 }
 
 /** A listed name with its place in the whole listing. */
@@ -26,6 +41,8 @@ export interface LsRow extends FileEntry {
   index: number;
   /** Present on rows `--verify` looked at: true when their state now comes from a read. */
   verified?: boolean;
+  /** With `locks`: the name's locks by store, null when it has none; absent when they could not be read. */
+  lock?: Record<string, RowLock> | null;
 }
 
 export interface LsSink {
@@ -33,6 +50,11 @@ export interface LsSink {
   page(rows: LsRow[]): void;
   /** Stores that did not answer, each named once, when first seen. */
   unavailable(stores: string[]): void;
+  /**
+   * With `locks`, once before the first page: every lock of the stack, or the error that kept
+   * them from being read (the listing goes on without them).
+   */
+  locks?(locks: LockInfo[] | undefined, trouble?: CliError): void;
 }
 
 export interface LsResult {
@@ -60,15 +82,17 @@ export async function listAll(connect: () => Transport, opts: LsOptions, sink: L
   let count = 0;
   let pages = 0;
   let verified = 0;
+  let locks: Map<string, Record<string, RowLock>> | undefined;
   for (;;) {
     const listing = listingOf(
       await api.send({ op: 'list', ...(opts.prefix ? { prefix: opts.prefix } : {}), ...(after !== undefined ? { after } : {}), limit: opts.pageSize ?? PAGE_SIZE }),
     );
     pages += 1;
+    if (opts.locks && pages === 1) locks = await locksByName(api, sink);
     const fresh = listing.unavailable.filter((s) => !unavailable.has(s));
     fresh.forEach((s) => unavailable.add(s));
     if (fresh.length > 0) sink.unavailable(fresh);
-    const rows: LsRow[] = listing.files.map((f, i) => ({ index: count + i, ...f }));
+    const rows: LsRow[] = listing.files.map((f, i) => ({ index: count + i, ...f, ...(locks ? { lock: locks.get(f.name) ?? null } : {}) }));
     if (opts.verify) verified += await verifyRows(api, rows);
     count += rows.length;
     sink.page(rows);
@@ -77,6 +101,34 @@ export async function listAll(connect: () => Transport, opts: LsOptions, sink: L
     after = listing.next;
   }
   return { count, pages, verified, unavailable: [...unavailable], exitCode: EXIT.ok };
+}
+
+/**
+ * The locks by name for the rows; undefined, and the sink told why, when they cannot be read
+ * (an older API without GET /locks, the control bucket away): a listing is still worth having.
+ * Being refused (exit 8) or interrupted stops the listing as any request would.
+ */
+async function locksByName(api: Transport, sink: LsSink): Promise<Map<string, Record<string, RowLock>> | undefined> {
+  let all: LockInfo[];
+  try {
+    all = await readLocks(api);
+  } catch (err) {
+    if (!(err instanceof CliError) || (err.exitCode !== EXIT.error && err.exitCode !== EXIT.unavailable)) throw err;
+    sink.locks?.(undefined, err);
+    return undefined;
+  }
+  sink.locks?.(all);
+  return rowLocks(all);
+}
+
+/** The locks as rows carry them: by name, then by store. */
+export function rowLocks(all: LockInfo[]): Map<string, Record<string, RowLock>> {
+  const byName = new Map<string, Record<string, RowLock>>();
+  for (const l of all) {
+    const row: RowLock = { holder: l.holder, since: l.since, expires: l.expires, held: heldCount(l), ...(l.reason !== undefined ? { reason: l.reason } : {}) };
+    byName.set(l.key, { ...byName.get(l.key), [l.store]: row });
+  }
+  return byName;
 }
 
 /** The Listing of a 200; a 503 and other failures become their CliError. */

@@ -1,7 +1,8 @@
 /**
  * The `dfs` command: argument parsing and printing only. Each command's work lives in its own
- * module (get.ts, ls.ts, put.ts, rm.ts, sync.ts, watch.ts, token.ts); this file wires flags to
- * it and prints the result or the error. Help texts are in help.ts, wording in output.ts.
+ * module (get.ts, ls.ts, put.ts, rm.ts, sync.ts, watch.ts, token.ts, locking.ts); this file
+ * wires flags to it and prints the result or the error. Help texts are in help.ts, wording in
+ * output.ts.
  */
 import { createInterface } from 'node:readline';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -14,6 +15,8 @@ import {
   CONNECTION_HELP,
   EXAMPLES,
   GET_HELP,
+  LOCKS_HELP,
+  LOCK_HELP,
   LS_HELP,
   PUT_HELP,
   RM_HELP,
@@ -22,32 +25,40 @@ import {
   TOKEN_HELP,
   TOKEN_LIST_HELP,
   TOKEN_REVOKE_HELP,
+  UNLOCK_HELP,
   WATCH_HELP,
 } from './help';
-import { listAll } from './ls';
+import { listAll, rowLocks } from './ls';
+import { checkReason, listLocks, lockFile, parseTtl, unlockFile } from './locking';
 import {
   LsJson,
   LsTable,
+  WatchLines,
   clean,
   describeApplied,
   describeGet,
+  describeLocked,
   describePut,
   describeReport,
   describeRm,
   describeTokenCreated,
   describeTokenRevoked,
+  describeUnlocked,
   errorJson,
   getJson,
+  lockJson,
+  lockTable,
   lsJsonEnd,
   putJson,
   syncJson,
   tokenTable,
-  watchLine,
+  unlockJson,
 } from './output';
 import { barProgress, noProgress, type ProgressFactory } from './progress';
 import { putFile } from './put';
 import { removeFile } from './rm';
 import { syncStores } from './sync';
+import { parseFileRef } from './target';
 import { createToken, listTokens, revokeToken } from './token';
 import { watchEvents } from './watch';
 
@@ -121,6 +132,20 @@ interface SyncFlags extends ApiFlags {
 
 interface TokenCreateFlags extends ApiFlags {
   readOnly?: boolean;
+}
+
+interface LockFlags extends ApiFlags {
+  at?: string;
+  reason?: string;
+  ttl?: string;
+}
+
+interface UnlockFlags extends ApiFlags {
+  at?: string;
+  force?: boolean;
+  discard?: boolean;
+  yes?: boolean;
+  wait: boolean;
 }
 
 interface WatchFlags extends ApiFlags {
@@ -253,14 +278,20 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       const table = new LsTable();
       const doc = flags.json ? new LsJson((t) => io.stdout(t)) : undefined;
       const verify = Boolean(flags.verify);
+      let lockTrouble: string | undefined;
       try {
-        const result = await listAll(() => connect(flags, io.env), { ...(prefix !== undefined ? { prefix } : {}), verify }, {
+        const result = await listAll(() => connect(flags, io.env), { ...(prefix !== undefined ? { prefix } : {}), verify, locks: true }, {
           page: (rows) => (doc ? doc.page(rows) : printLines(io, { out: table.lines(rows), err: [] })),
           unavailable: (stores) => {
             if (!doc) io.stderr(`warning: ${stores.map(clean).join(', ')} did not answer; states cover only the stores that did\n`);
           },
+          locks: (locks, trouble) => {
+            if (locks) return table.useLocks([...rowLocks(locks)].filter(([name]) => name.startsWith(prefix ?? '')).map(([, l]) => l));
+            lockTrouble = trouble?.message ?? 'unknown';
+            if (!doc) io.stderr(`warning: locks not shown: ${clean(lockTrouble)}\n`);
+          },
         });
-        if (doc) doc.end(lsJsonEnd(result, verify));
+        if (doc) doc.end({ ...lsJsonEnd(result, verify), ...(lockTrouble !== undefined ? { lockError: lockTrouble } : {}) });
         else if (result.count === 0) io.stderr(`no files${prefix ? ` starting with ${clean(prefix)}` : ''}\n`);
         exitCode = result.exitCode;
       } catch (err) {
@@ -334,6 +365,7 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
       .option('--timeout <seconds>', 'stop after this long (exit 1 if --count events did not come)', seconds),
   )
     .action(async (flags: WatchFlags) => {
+      const lines = new WatchLines();
       const result = await interruptible(io, (signal) =>
         watchEvents(
           () => connect(flags, io.env),
@@ -344,11 +376,67 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
           },
           {
             signal,
-            onEvent: (e) => io.stdout(`${flags.json ? JSON.stringify(e) : watchLine(e)}\n`),
+            onEvent: (e) => io.stdout(`${flags.json ? JSON.stringify(e) : lines.line(e)}\n`),
             onTrouble: (message) => io.stderr(message === null ? 'dfs: the API answers again\n' : `warning: ${clean(message)}\n`),
           },
         ),
       );
+      exitCode = result.exitCode;
+    });
+
+  apiCommand(program, 'lock', LOCK_HELP, (cmd) =>
+    cmd
+      .description("lock a file at one store: others' writes into its copy there are held until dfs unlock")
+      .argument('<file>', 'INDEX as dfs ls prints it (0, 1, …), or NAME; ./NAME for a name that is a number')
+      .option('--at <store>', 'the store to lock it at (default: the first store)')
+      .option('--reason <text>', 'why, for others to see in dfs locks (at most 200 characters)')
+      .option('--ttl <duration>', 'how long it lasts unless renewed: 30m, 2h, 1d, 1h30m, 3600 (seconds); default 1h, 1m to 7d'),
+  )
+    .action(async (file: string, flags: LockFlags) => {
+      const ref = parseFileRef(file);
+      const ttl = flags.ttl !== undefined ? parseTtl(flags.ttl) : undefined;
+      const reason = flags.reason !== undefined ? checkReason(flags.reason) : undefined;
+      const result = await lockFile(
+        () => connect(flags, io.env),
+        { ref, ...(flags.at !== undefined ? { store: flags.at } : {}), ...(reason !== undefined ? { reason } : {}), ...(ttl !== undefined ? { ttl } : {}) },
+        { unavailable: (stores) => warnIndexes(io, flags, stores) },
+      );
+      if (flags.json) printJson(io, lockJson(result));
+      else printLines(io, describeLocked(result));
+      exitCode = result.exitCode;
+    });
+
+  apiCommand(program, 'unlock', UNLOCK_HELP, (cmd) =>
+    cmd
+      .description('unlock a file: its held updates are applied in order (or dropped with --discard)')
+      .argument('<file>', 'INDEX as dfs ls prints it (0, 1, …), or NAME; ./NAME for a name that is a number')
+      .option('--at <store>', 'the store it is locked at (default: the one store where it is)')
+      .option('--force', "take over someone else's lock (shows whose first, and asks)")
+      .option('--discard', 'drop the held updates instead of applying them (shows how many first, and asks)')
+      .option('-y, --yes', 'do not ask; needed for --force or --discard when stdin is not a terminal')
+      .option('--no-wait', 'do not follow a long unlock to its end: it goes on by itself'),
+  )
+    .action(async (file: string, flags: UnlockFlags) => {
+      const ref = parseFileRef(file);
+      const progress = await progressFor(io, flags);
+      const result = await interruptible(io, (signal) =>
+        unlockFile(
+          () => connect(flags, io.env),
+          { ref, ...(flags.at !== undefined ? { store: flags.at } : {}), force: Boolean(flags.force), discard: Boolean(flags.discard), yes: Boolean(flags.yes), wait: flags.wait },
+          { progress, signal, unavailable: (stores) => warnIndexes(io, flags, stores), ...(io.confirm ? { confirm: io.confirm } : {}) },
+        ),
+      );
+      if (flags.json) printJson(io, unlockJson(result));
+      else printLines(io, describeUnlocked(result));
+      exitCode = result.exitCode;
+    });
+
+  apiCommand(program, 'locks', LOCKS_HELP, (cmd) => cmd.description('list every lock: file, store, holder, since, expiry, updates held, reason'))
+    .action(async (flags: ApiFlags) => {
+      const result = await listLocks(() => connect(flags, io.env));
+      if (flags.json) printJson(io, result.answer);
+      else if (result.answer.locks.length === 0) io.stderr('no locks\n');
+      else printLines(io, { out: lockTable(result.answer.locks), err: [] });
       exitCode = result.exitCode;
     });
 
@@ -398,6 +486,11 @@ export async function run(argv: string[], io: Io = processIo()): Promise<number>
   } catch (err) {
     return report(err, io, json);
   }
+}
+
+/** An index counted without some store: the file at it may not be the one `dfs ls` showed. */
+function warnIndexes(io: Io, flags: ApiFlags, stores: string[]): void {
+  if (!flags.json) io.stderr(`warning: ${stores.map(clean).join(', ')} did not answer; indexes count only the stores that did\n`);
 }
 
 function report(err: unknown, io: Io, json: boolean): number {

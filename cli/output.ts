@@ -6,7 +6,9 @@ import { basename } from 'node:path';
 import type { Content, JournalEvent, PlanEntry, ReadAnswer, StoreEntry, SyncReport } from '../lib/types';
 import type { CliError } from './exit';
 import type { GetResult } from './get';
-import type { LsResult, LsRow } from './ls';
+import type { LsResult, LsRow, RowLock } from './ls';
+import type { LockResult, UnlockResult } from './locking';
+import { heldCount, type LockInfo } from './locks';
 import { formatBytes } from './progress';
 import type { PutResult } from './put';
 import type { RmResult } from './rm';
@@ -125,13 +127,29 @@ export function storesCell(stores: Record<string, StoreEntry | null>): string {
   return clean(`${holding.join(',') || '-'}${missing.length > 0 ? ` (missing: ${missing.join(',')})` : ''}`);
 }
 
+/** `ann@server1(3)`: who holds the name's lock at each store, and how many updates it holds back. */
+export function lockCell(lock: Record<string, RowLock>): string {
+  return clean(
+    Object.entries(lock)
+      .map(([store, l]) => `${l.holder}@${store}(${l.held})`)
+      .join(','),
+  );
+}
+
 /**
  * The `dfs ls` table, one page at a time. Column widths fit the rows seen so far and only grow,
- * so pages printed one after another stay aligned without holding the whole listing.
+ * so pages printed one after another stay aligned without holding the whole listing. The LOCK
+ * column is there when some listed name may be locked (`useLocks`, before the first page),
+ * as wide as its widest cell from the start.
  */
 export class LsTable {
-  private width = { index: 1, name: 4, size: 4 };
+  private width = { index: 1, name: 4, size: 4, lock: 0 };
   private started = false;
+
+  /** The locks of the names to come (ls.ts `rowLocks`): a LOCK column when there is any. */
+  useLocks(locks: Iterable<Record<string, RowLock>>): void {
+    for (const l of locks) this.width.lock = Math.max(this.width.lock, 4, lockCell(l).length);
+  }
 
   /** The lines of one page; the first page's start with the header. */
   lines(rows: LsRow[]): string[] {
@@ -141,15 +159,18 @@ export class LsTable {
       this.width.name = Math.max(this.width.name, clean(r.name).length);
       this.width.size = Math.max(this.width.size, formatBytes(r.size).length);
     }
-    const out = this.started ? [] : [this.line('#', 'NAME', 'SIZE', 'MODIFIED', 'STATE', 'STORES')];
+    const out = this.started ? [] : [this.line('#', 'NAME', 'SIZE', 'MODIFIED', 'STATE', 'LOCK', 'STORES')];
     this.started = true;
-    for (const r of rows) out.push(this.line(String(r.index), clean(r.name), formatBytes(r.size), formatLocalTime(r.mtime), r.state, storesCell(r.stores)));
+    for (const r of rows) {
+      out.push(this.line(String(r.index), clean(r.name), formatBytes(r.size), formatLocalTime(r.mtime), r.state, r.lock ? lockCell(r.lock) : '-', storesCell(r.stores)));
+    }
     return out;
   }
 
-  private line(index: string, name: string, size: string, mtime: string, state: string, stores: string): string {
+  private line(index: string, name: string, size: string, mtime: string, state: string, lock: string, stores: string): string {
     const w = this.width;
-    return `${index.padStart(w.index)}  ${name.padEnd(w.name)}  ${size.padStart(w.size)}  ${mtime.padEnd(16)}  ${state.padEnd(10)}  ${stores}`;
+    const lockCol = w.lock > 0 ? `${lock.padEnd(w.lock)}  ` : '';
+    return `${index.padStart(w.index)}  ${name.padEnd(w.name)}  ${size.padStart(w.size)}  ${mtime.padEnd(16)}  ${state.padEnd(10)}  ${lockCol}${stores}`;
   }
 }
 
@@ -194,13 +215,16 @@ export function lsJsonEnd(result: Pick<LsResult, 'unavailable' | 'pages' | 'coun
 export function describePut(r: PutResult, to: string): Lines {
   const out: string[] = [];
   const err: string[] = [];
-  const ok = r.results.filter((x) => x.ok).map((x) => x.store);
+  const ok = r.results.filter((x) => x.ok && x.held === undefined).map((x) => x.store);
+  const held = r.results.filter((x) => x.ok && x.held !== undefined);
   const failed = r.results.filter((x) => !x.ok);
   const what = `${basename(r.file) === r.key ? clean(r.key) : `${clean(r.file)} as ${clean(r.key)}`} (${formatBytes(r.size)}${
     r.multipart ? `, ${plural(r.multipart.parts, 'part', 'parts')}` : ''
   })`;
   if (ok.length > 0) out.push(`stored ${what} on ${ok.join(', ')}${to !== 'all' && failed.length === 0 ? '; replication copies it to the other stores' : ''}`);
-  else err.push(`dfs: ${what} was stored on no store`);
+  else if (held.length === 0) err.push(`dfs: ${what} was stored on no store`);
+  // Someone else's lock on the file there: the write waits in the lock's queue (dfs locks).
+  for (const h of held) out.push(`held ${ok.length > 0 ? 'it' : what} for ${h.store}, locked by someone else: update #${h.held} of the lock's queue, applied at unlock`);
   for (const f of failed) err.push(`dfs: not stored on ${f.store}: ${clean(f.error ?? 'failed')}`);
   if (ok.length > 0 && failed.length > 0) {
     err.push(`dfs: replication or dfs sync copies it to ${failed.map((f) => f.store).join(', ')} once reachable; or run dfs put again`);
@@ -270,6 +294,116 @@ export function watchLine(e: JournalEvent): string {
   const to = e.to && e.to.length > 0 ? e.to.join(',') : undefined;
   const route = e.from && to ? `${e.from} → ${to}` : e.from ? e.from : to ? `→ ${to}` : undefined;
   return [formatClock(e.time), ...(route ? [clean(route)] : []), clean(e.key), `${clean(e.action)}${e.reason ? ` (${clean(e.reason)})` : ''}`].join('  ');
+}
+
+const LOCK_ACTIONS = new Set(['locked', 'queued', 'applied', 'unlocked', 'unlock-forced', 'expired']);
+
+/**
+ * `dfs watch`'s lines. Lock events read as what happened at the locked store:
+ *   13:30:05  server1  fileB.txt  locked by ann until 2024-05-01 14:30 (editing)
+ *   13:30:09  server1  fileB.txt  queued #3 (update by bob; locked by ann)
+ *   13:31:00  server1  fileB.txt  applied 3/5 (unlock by ann)
+ * A queued event does not name the lock's holder: the holder comes from the `locked` event
+ * seen earlier in this watch, when there was one. Every other event is `watchLine`.
+ */
+export class WatchLines {
+  private readonly holders = new Map<string, string>();
+
+  line(e: JournalEvent): string {
+    if (!LOCK_ACTIONS.has(e.action)) return watchLine(e);
+    const store = e.to?.[0] ?? e.from ?? '?';
+    const at = `${store}\n${e.key}`;
+    const who = e.who !== undefined ? clean(e.who) : undefined;
+    const reason = e.reason ?? '';
+    let text: string;
+    switch (e.action) {
+      case 'locked': {
+        if (e.who !== undefined) this.holders.set(at, e.who);
+        const m = /^until (\S+?)(?:: ([\s\S]*))?$/.exec(reason);
+        text = `locked${who ? ` by ${who}` : ''}${m ? ` until ${formatLocalTime(m[1]!)}${m[2] ? ` (${clean(m[2])})` : ''}` : reason ? ` (${clean(reason)})` : ''}`;
+        break;
+      }
+      case 'queued': {
+        const m = /^(?:(update)|delete(?: \(([\s\S]*?)\))?) held as #(\d+)/.exec(reason);
+        const holder = this.holders.get(at);
+        const what = m ? `${m[1] ? 'update' : `delete${m[2] ? ` (${clean(m[2])})` : ''}`}${who ? ` by ${who}` : ''}` : clean(reason);
+        text = `queued${m ? ` #${m[3]}` : ''} (${what}${holder ? `; locked by ${clean(holder)}` : ''})`;
+        break;
+      }
+      case 'applied': {
+        const m = /held update (\d+\/\d+)/.exec(reason);
+        text = `applied ${m ? m[1] : `(${clean(reason)})`}${who ? ` (unlock by ${who})` : ''}`;
+        break;
+      }
+      case 'unlock-forced':
+        text = `unlock forced${who ? ` by ${who}` : ''}${reason ? ` (${clean(reason)})` : ''}`;
+        break;
+      default: // unlocked, expired: the lock is gone
+        this.holders.delete(at);
+        text = `${e.action}${e.action === 'unlocked' && who ? ` by ${who}` : ''}${reason ? ` (${clean(reason)})` : ''}`;
+    }
+    return [formatClock(e.time), clean(store), clean(e.key), text].join('  ');
+  }
+}
+
+/** What `dfs lock` says: `locked fileB.txt (#1) at server1 for ann until 2024-05-01 14:30`. */
+export function describeLocked({ lock, index }: LockResult): Lines {
+  const held = heldCount(lock);
+  return {
+    out: [
+      `locked ${clean(lock.key)}${index !== undefined ? ` (#${index})` : ''} at ${clean(lock.store)} for ${clean(lock.holder)} until ${formatLocalTime(new Date(lock.expires).toISOString())}` +
+        `${held > 0 ? `; ${plural(held, 'update', 'updates')} held so far` : ''}`,
+    ],
+    err: [`others' writes into ${clean(lock.store)}'s copy are held until dfs unlock ${clean(lock.key)}; dfs lock again renews it`],
+  };
+}
+
+/** The `--json` document of `dfs lock`: the lock as the API answered it, and the index it was named by. */
+export function lockJson({ lock, index }: LockResult): Record<string, unknown> {
+  return { ...lock, ...(index !== undefined ? { index } : {}) };
+}
+
+/** What `dfs unlock` says: what became of the held updates, or that the unlock goes on by itself. */
+export function describeUnlocked({ answer, lock, index, forced }: UnlockResult): Lines {
+  const name = `${clean(answer.key)}${index !== undefined ? ` (#${index})` : ''} at ${clean(answer.store)}`;
+  const whose = forced ? `, ${clean(lock.holder)}'s lock taken over` : '';
+  if (!answer.done) {
+    return {
+      out: [`unlocking ${name}${whose} goes on by itself: ${answer.applied} of ${plural(answer.total, 'held update', 'held updates')} applied so far`],
+      err: ['dfs locks shows how far it got; dfs watch shows each update as it is applied'],
+    };
+  }
+  const what =
+    answer.discarded !== undefined
+      ? `${plural(answer.discarded, 'held update', 'held updates')} dropped`
+      : answer.total === 0
+        ? 'no held updates'
+        : `${plural(answer.total, 'held update', 'held updates')} applied`;
+  return { out: [`unlocked ${name}${whose}: ${what}`], err: [] };
+}
+
+/** The `--json` document of `dfs unlock`: the API's last answer plus what the CLI did. */
+export function unlockJson({ answer, lock, index, forced, waited }: UnlockResult): Record<string, unknown> {
+  return { ...answer, holder: lock.holder, forced, waited, ...(index !== undefined ? { index } : {}) };
+}
+
+/** The `dfs locks` table: name, store, holder, since, expiry, updates held, reason. */
+export function lockTable(locks: LockInfo[], now = Date.now()): string[] {
+  if (locks.length === 0) return [];
+  const rows = [
+    ['NAME', 'STORE', 'HOLDER', 'SINCE', 'EXPIRES', 'HELD', 'REASON'],
+    ...locks.map((l) => [
+      clean(l.key),
+      clean(l.store),
+      clean(l.holder),
+      formatLocalTime(l.since),
+      `${formatLocalTime(new Date(l.expires).toISOString())}${l.expires <= now ? ' (expired)' : ''}`,
+      `${heldCount(l)}${l.draining ? ' (unlocking)' : ''}`,
+      clean(l.reason ?? ''),
+    ]),
+  ];
+  const widths = [0, 1, 2, 3, 4, 5].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((cell, i) => (i < 6 ? cell.padEnd(widths[i]!) : cell)).join('  ').trimEnd());
 }
 
 const scopeWords = (scope: string) => (scope === 'read' ? 'read-only' : scope === 'write' ? 'read and write' : clean(scope));

@@ -4,8 +4,8 @@
  * asked for.
  */
 export interface Progress {
-  /** Total done so far, in the bar's unit. */
-  update(done: number): void;
+  /** Total done so far, in the bar's unit; `total` when the whole has grown (an unlock's queue). */
+  update(done: number, total?: number): void;
   stop(): void;
 }
 
@@ -33,7 +33,12 @@ export async function barProgress(stream: NodeJS.WriteStream): Promise<ProgressF
     );
     bar.start(total, 0, { done: show(0), all: show(total) });
     return {
-      update: (done) => bar.update(done, { done: show(done) }),
+      update: (done, all) => {
+        if (all !== undefined && all !== bar.getTotal()) {
+          bar.setTotal(all);
+          bar.update(done, { done: show(done), all: show(all) });
+        } else bar.update(done, { done: show(done) });
+      },
       stop: () => bar.stop(),
     };
   };

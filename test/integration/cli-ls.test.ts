@@ -26,8 +26,19 @@ const PAGE = 2;
 /** What the listing answers: normal, or a failure on some page. */
 let mode: 'normal' | 'down' | 'fail-page-2' | 'server2-away-on-page-2' | 'empty' = 'normal';
 
+const EXPIRES = Date.parse('2024-05-02T12:00:00.000Z');
+const lock = (key: string, store: string, holder: string, next: number, applied: number, reason?: string) => ({
+  key, store, holder, since: T2, expires: EXPIRES, next, applied, ...(reason !== undefined ? { reason } : {}),
+});
+/** What GET /locks answers: the locks, or 'old' for an API without the route. */
+let locks: ReturnType<typeof lock>[] | 'old' = [];
+
 function serve(req: SeenRequest, res: ServerResponse): void {
   const url = new URL(req.url, 'http://x');
+  if (url.pathname === '/locks') {
+    if (locks === 'old') return sendJson(res, 404, { error: 'NoRoute', message: 'no route for GET /locks' });
+    return sendJson(res, 200, { locks });
+  }
   if (url.pathname === '/files') {
     if (mode === 'down') return sendJson(res, 503, { error: 'Unavailable', message: 'no store answered (server1, server2)', unavailable: ['server1', 'server2'] });
     const prefix = url.searchParams.get('prefix') ?? '';
@@ -68,6 +79,7 @@ const seen = () => sandbox.api.requests.map((r) => r.url);
 
 beforeEach(() => {
   mode = 'normal';
+  locks = [];
 });
 
 const dfs = (...args: string[]) => runDfs(args, { cwd: sandbox.home, env: sandbox.env({ TZ: 'UTC' }) });
@@ -138,6 +150,60 @@ describe('dfs ls', () => {
     expect(r.stderr).toBe('dfs: the server failed (500 Internal)\n');
   });
 
+  describe('locks', () => {
+    beforeEach(() => {
+      locks = [lock('fileB.txt', 'server1', 'ann', 4, 0, 'editing'), lock('fileB.txt', 'server2', 'bob', 1, 0), lock('fileC.txt', 'server2', 'ann', 6, 4)];
+    });
+
+    it('reads GET /locks once per listing and shows a LOCK column, aligned, holder@store(held)', async () => {
+      const r = await dfs('ls');
+      expect(r).toMatchObject({ code: 0, stderr: '' });
+      expect(r.stdout.split('\n').slice(0, 6)).toEqual([
+        '#  NAME                SIZE  MODIFIED          STATE       LOCK                           STORES',
+        '0  big.bin          3.0 MiB  2024-05-02 11:30  unverified  -                              server1,server2',
+        '1  docs/report.pdf  1.2 KiB  2024-05-01 10:00  same        -                              server1,server2',
+        '2  fileA.txt           40 B  2024-05-01 10:00  same        -                              server1,server2',
+        '3  fileB.txt           50 B  2024-05-02 11:30  different   ann@server1(3),bob@server2(0)  server1,server2',
+        '4  fileC.txt           34 B  2024-05-01 10:00  partial     ann@server2(1)                 server2 (missing: server1)',
+      ]);
+      expect(seen().filter((u) => u === '/locks')).toHaveLength(1);
+      // After the first page, before any row is printed.
+      expect(seen().slice(0, 2)).toEqual(['/files?limit=1000', '/locks']);
+    });
+
+    it('leaves the column out when no name under PREFIX is locked', async () => {
+      const r = await dfs('ls', 'docs/');
+      expect(r.stdout.split('\n')[0]).toBe('#  NAME                SIZE  MODIFIED          STATE       STORES');
+      const c = await dfs('ls', 'fileC');
+      expect(c.stdout.split('\n')[1]).toBe('0  fileC.txt  34 B  2024-05-01 10:00  partial     ann@server2(1)  server2 (missing: server1)');
+    });
+
+    it('--json carries "lock" per file: null, or the lock by store', async () => {
+      const r = await dfs('ls', '--json');
+      const out = JSON.parse(r.stdout);
+      expect(out.files[0].lock).toBeNull();
+      expect(out.files[3].lock).toEqual({
+        server1: { holder: 'ann', since: T2, expires: EXPIRES, held: 3, reason: 'editing' },
+        server2: { holder: 'bob', since: T2, expires: EXPIRES, held: 0 },
+      });
+      expect(out.files[4].lock).toEqual({ server2: { holder: 'ann', since: T2, expires: EXPIRES, held: 1 } });
+      expect(out.lockError).toBeUndefined();
+    });
+
+    it('lists without locks, saying why, when they cannot be read (an older API)', async () => {
+      locks = 'old';
+      const r = await dfs('ls');
+      expect(r.code).toBe(0);
+      expect(r.stderr).toBe('warning: locks not shown: the server has no such route (404: no route for GET /locks); is the endpoint the dfs API?\n');
+      expect(r.stdout).not.toContain('LOCK');
+      const j = await dfs('ls', '--json');
+      const out = JSON.parse(j.stdout);
+      expect(j.stderr).toBe('');
+      expect(out.files[0]).not.toHaveProperty('lock');
+      expect(out.lockError).toMatch(/no such route/);
+    });
+  });
+
   describe('--json', () => {
     it('prints {"files": […with "index"…], "unavailable"} across pages', async () => {
       mode = 'server2-away-on-page-2';
@@ -145,7 +211,7 @@ describe('dfs ls', () => {
       expect(r).toMatchObject({ code: 0, stderr: '' });
       const out = JSON.parse(r.stdout);
       expect(out.files.map((f: { index: number }) => f.index)).toEqual([0, 1, 2, 3, 4, 5, 6]);
-      expect(out.files[0]).toEqual({ index: 0, ...FILES[0] });
+      expect(out.files[0]).toEqual({ index: 0, ...FILES[0], lock: null });
       expect(out).toMatchObject({ unavailable: ['server2'], count: 7, pages: 4 });
       expect(out.verified).toBeUndefined();
       // Streamed: one file per line.

@@ -23,9 +23,15 @@ describe('errorForResponse', () => {
     [401, { error: 'Unauthorized', message: 'no token' }, 8, 'Unauthorized', 'not signed in: no token; set DFS_TOKEN, or "token" in the config file (a write token can make one: dfs token create NAME)'],
     [403, { error: 'Forbidden', message: 'read-only' }, 8, 'Forbidden', 'not allowed: read-only'],
     [409, { error: 'Conflict', message: 'a token named "ann" exists' }, 1, 'Conflict', 'the server refused the request (409 Conflict): a token named "ann" exists'],
+    [409, { error: 'LockHeld', message: 'a is locked at server1 by ann since t', holder: 'ann', since: 't' }, 7, 'LockHeld', 'a is locked at server1 by ann since t'],
+    [409, { error: 'LockHeld' }, 7, 'LockHeld', 'locked by someone else'],
     [404, { error: 'NotFound', message: 'no route for GET /filez/a' }, 1, 'NotFound', expect.stringContaining('is the endpoint the dfs API?')],
   ])('maps %i %j to exit %i', (status, body, exitCode, code, message) => {
     expect(errorForResponse(status, body)).toMatchObject({ exitCode, code, message });
+  });
+
+  it('keeps the holder of a LockHeld for --json', () => {
+    expect(errorForResponse(409, { error: 'LockHeld', message: 'm', holder: 'ann', since: 't' }).details).toEqual({ holder: 'ann', since: 't' });
   });
 
   it('keeps the unavailable stores of a 503 for --json', () => {

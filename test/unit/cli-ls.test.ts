@@ -1,4 +1,5 @@
 import type { ApiOp, Transport } from '../../cli/client';
+import { CliError } from '../../cli/exit';
 import { listAll, listingOf, type LsRow } from '../../cli/ls';
 
 const entry = (name: string, state = 'same') => ({ name, size: 1, mtime: '2024-05-01T10:00:00.000Z', state, stores: { server1: { size: 1, etag: 'e', mtime: 'm' }, server2: { size: 1, etag: 'f-2', mtime: 'm' } } });
@@ -52,6 +53,53 @@ describe('listAll', () => {
     ]);
     expect(r.verified).toBe(2);
     expect(ops.filter((o) => o.op === 'get')).toEqual(['u1', 'gone', 'u2'].map((key) => ({ op: 'get', key, meta: true })));
+  });
+});
+
+describe('listAll with locks', () => {
+  const lock = (key: string, store: string, next: number) => ({ key, store, holder: 'ann', since: 's', expires: 1, next, applied: 0 });
+
+  it('reads GET /locks once, after the first page, and gives every row its locks by store, or null', async () => {
+    const { api, ops } = fakeApi((op) => {
+      if (op.op === 'locks') return { status: 200, body: { locks: [lock('a', 'server1', 3), lock('a', 'server2', 1), lock('gone', 'server1', 1)] } };
+      const after = op.op === 'list' ? op.after : undefined;
+      return { status: 200, body: after ? { files: [entry('c')], next: null } : { files: [entry('a'), entry('b')], next: 'c1' } };
+    });
+    const c = collect();
+    const told: unknown[] = [];
+    await listAll(() => api, { verify: false, locks: true }, { ...c.sink, locks: (l, trouble) => void told.push([l?.length, trouble]) });
+    expect(ops.map((o) => o.op)).toEqual(['list', 'locks', 'list']);
+    expect(told).toEqual([[3, undefined]]);
+    expect(c.pages.flat().map((r) => [r.name, r.lock])).toEqual([
+      ['a', { server1: { holder: 'ann', since: 's', expires: 1, held: 2 }, server2: { holder: 'ann', since: 's', expires: 1, held: 0 } }],
+      ['b', null],
+      ['c', null],
+    ]);
+  });
+
+  it('lists without locks when they cannot be read, telling the sink why', async () => {
+    const { api } = fakeApi((op) => (op.op === 'locks' ? { status: 404, body: { error: 'NoRoute' } } : { status: 200, body: { files: [entry('a')], next: null } }));
+    const c = collect();
+    const told: unknown[] = [];
+    await listAll(() => api, { verify: false, locks: true }, { ...c.sink, locks: (l, trouble) => void told.push([l, trouble?.code]) });
+    expect(told).toEqual([[undefined, 'NoRoute']]);
+    expect(c.pages[0]![0]).not.toHaveProperty('lock');
+  });
+
+  it('stops on a refusal of GET /locks, as on any request', async () => {
+    const api = {
+      send: async (op: ApiOp) => {
+        if (op.op === 'locks') throw new CliError(8, 'Unauthorized', 'not signed in');
+        return { status: 200, body: { files: [entry('a')], next: null } };
+      },
+    };
+    await expect(listAll(() => api, { verify: false, locks: true }, collect().sink)).rejects.toMatchObject({ exitCode: 8 });
+  });
+
+  it('asks nothing about locks without the option', async () => {
+    const { api, ops } = fakeApi(() => ({ status: 200, body: { files: [entry('a')], next: null } }));
+    await listAll(() => api, { verify: false }, collect().sink);
+    expect(ops.map((o) => o.op)).toEqual(['list']);
   });
 });
 

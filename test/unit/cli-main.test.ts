@@ -19,7 +19,7 @@ describe('dfs (in-process)', () => {
     expect(g.out).toMatch(/ {2}4 {2}the stores hold different versions/);
   });
 
-  it.each(['ls', 'put', 'rm', 'sync', 'watch', 'token create', 'token list', 'token revoke'])(
+  it.each(['ls', 'put', 'rm', 'sync', 'watch', 'lock', 'unlock', 'locks', 'token create', 'token list', 'token revoke'])(
     'documents %s with its --json shape, examples, where the API and the token are, and every exit code',
     async (command) => {
       const r = await dfs(...command.split(' '), '--help');
@@ -32,6 +32,16 @@ describe('dfs (in-process)', () => {
     },
   );
 
+  it('documents INDEX|NAME and the lock flags in dfs lock --help and dfs unlock --help', async () => {
+    const lock = await dfs('lock', '--help');
+    expect(lock.out).toMatch(/^ {2}\.\/3 {8}the file named "3"/m);
+    expect(lock.out).toMatch(/--ttl <duration>/);
+    expect(lock.out).toMatch(/--at <store>/);
+    const unlock = await dfs('unlock', '--help');
+    for (const flag of ['--force', '--discard', '-y, --yes', '--no-wait']) expect(unlock.out).toContain(flag);
+    expect(unlock.out).toMatch(/^ {2}3 {2}not found .* unlock: the file is not locked/ms);
+  });
+
   it('lists the token commands in dfs token --help', async () => {
     const r = await dfs('token', '--help');
     expect(r.code).toBe(0);
@@ -41,7 +51,7 @@ describe('dfs (in-process)', () => {
 
   it('lists every command and an example of each in dfs --help', async () => {
     const r = await dfs('--help');
-    for (const command of ['get', 'ls', 'put', 'rm', 'sync', 'watch', 'token']) {
+    for (const command of ['get', 'ls', 'put', 'rm', 'sync', 'watch', 'lock', 'unlock', 'locks', 'token']) {
       expect(r.out).toMatch(new RegExp(`^  ${command} `, 'm'));
       expect(r.out).toContain(`$ dfs ${command}`);
     }
@@ -67,6 +77,14 @@ describe('dfs (in-process)', () => {
     [['token', 'make', 'ann'], /unknown command 'make'/],
     [['token', 'list', 'x'], /too many arguments for 'list'/],
     [['token', 'create', 'ann', '--token', 'x'], /unknown option '--token'/],
+    [['lock'], /missing required argument 'file'/],
+    [['lock', '1', '2'], /too many arguments for 'lock'/],
+    [['lock', '1.5'], /index "1\.5" is not a whole number/],
+    [['lock', '1', '--ttl', 'soon'], /--ttl "soon" is not a duration/],
+    [['lock', '1', '--ttl', '10d'], /--ttl "10d" is out of range/],
+    [['unlock', '-3'], /index "-3" is negative/],
+    [['unlock', '1', '--wait'], /unknown option '--wait'/],
+    [['locks', 'x'], /too many arguments for 'locks'/],
   ])('exits 2 for %j', async (argv, message) => {
     const r = await dfs(...argv);
     expect(r.code).toBe(2);

@@ -5,21 +5,30 @@ import type { LsRow } from '../../cli/ls';
 import {
   LsJson,
   LsTable,
+  WatchLines,
   clean,
   describeApplied,
   describeGet,
+  describeLocked,
   describePut,
   describeReport,
   describeRm,
+  describeUnlocked,
   errorJson,
   formatClock,
   formatLocalTime,
   formatTime,
   getJson,
+  lockCell,
+  lockJson,
+  lockTable,
   planLines,
   storesCell,
+  unlockJson,
   watchLine,
 } from '../../cli/output';
+import type { LockInfo } from '../../cli/locks';
+import type { UnlockResult } from '../../cli/locking';
 import { formatBytes } from '../../cli/progress';
 import type { PutResult } from '../../cli/put';
 import type { Target } from '../../cli/save';
@@ -132,6 +141,30 @@ describe('LsTable', () => {
   it('escapes control characters in names', () => {
     expect(new LsTable().lines([row(0, 'x\u001b[2J', 1, 'same', {})])[1]).toContain('x\\u001b[2J');
   });
+
+  it('adds a LOCK column, as wide as the widest lock to come, when some name is locked', () => {
+    const ann = { holder: 'ann', since: 's', expires: 1, held: 3 };
+    const bob = { holder: 'bob', since: 's', expires: 1, held: 0 };
+    const table = new LsTable();
+    table.useLocks([{ server1: ann }, { server1: ann, server2: bob }]);
+    expect(table.lines([row(0, 'a.txt', 40, 'same', {}), { ...row(1, 'b.txt', 40, 'same', {}), lock: { server1: ann } }])).toEqual([
+      expect.stringMatching(/ {2}STATE {7}LOCK {27}STORES$/),
+      expect.stringMatching(/ {2}same {8}- {30}-$/),
+      expect.stringMatching(/ {2}same {8}ann@server1\(3\) {17}-$/),
+    ]);
+    const none = new LsTable();
+    none.useLocks([]);
+    expect(none.lines([row(0, 'a.txt', 40, 'same', {})])[0]).not.toContain('LOCK');
+  });
+});
+
+describe('lockCell', () => {
+  it('shows holder@store(held) per locked store, escaped', () => {
+    expect(lockCell({ server1: { holder: 'ann', since: 's', expires: 1, held: 3 } })).toBe('ann@server1(3)');
+    expect(lockCell({ server1: { holder: 'ann', since: 's', expires: 1, held: 0 }, server2: { holder: 'b\u001b', since: 's', expires: 1, held: 1 } })).toBe(
+      'ann@server1(0),b\\u001b@server2(1)',
+    );
+  });
 });
 
 describe('LsJson', () => {
@@ -204,6 +237,83 @@ describe('watchLine', () => {
   });
 });
 
+describe('WatchLines', () => {
+  const at = (n: number) => `2024-05-01T10:00:0${n}.000Z`;
+  const ev = (n: number, e: Omit<JournalEvent, 'id' | 'time'>): JournalEvent => ({ id: String(n), time: at(n), ...e });
+
+  it('reads lock events as what happened at the locked store, naming the holder of queued updates once it saw the lock', () => {
+    const lines = new WatchLines();
+    const out = [
+      ev(1, { action: 'queued', key: 'f', who: 'bob', to: ['server1'], reason: 'update held as #1: f is locked at server1' }),
+      ev(2, { action: 'locked', key: 'f', who: 'ann', to: ['server2'], reason: 'until 2024-05-01T11:00:00.000Z' }),
+      ev(3, { action: 'queued', key: 'f', who: 'replication', to: ['server2'], reason: 'update held as #3: f is locked at server2' }),
+      ev(4, { action: 'queued', key: 'f', who: 'bob', to: ['server2'], reason: 'delete (deleted at 2024-05-01T10:00:03.000Z (by bob)) held as #4: f is locked at server2' }),
+      ev(5, { action: 'applied', key: 'f', who: 'ann', to: ['server2'], reason: 'held update 3/4' }),
+      ev(6, { action: 'unlock-forced', key: 'f', who: 'carl', to: ['server2'], reason: 'held by ann since 2024-05-01T10:00:02.000Z' }),
+      ev(7, { action: 'unlocked', key: 'f', who: 'carl', to: ['server2'], reason: '4 held update(s) applied' }),
+      ev(8, { action: 'queued', key: 'f', who: 'bob', to: ['server2'], reason: 'update held as #1: f is locked at server2' }),
+      ev(9, { action: 'expired', key: 'f', who: 'ann', to: ['server1'], reason: 'lock of ann expired at 2024-05-01T10:00:00.000Z; 1 held update(s) applied' }),
+    ].map((e) => lines.line(e).replace(/^\d\d:/, 'HH:'));
+    expect(out).toEqual([
+      'HH:00:01  server1  f  queued #1 (update by bob)',
+      expect.stringMatching(/^HH:00:02 {2}server2 {2}f {2}locked by ann until 2024-05-01 \d\d:00$/),
+      'HH:00:03  server2  f  queued #3 (update by replication; locked by ann)',
+      'HH:00:04  server2  f  queued #4 (delete (deleted at 2024-05-01T10:00:03.000Z (by bob)) by bob; locked by ann)',
+      'HH:00:05  server2  f  applied 3/4 (unlock by ann)',
+      'HH:00:06  server2  f  unlock forced by carl (held by ann since 2024-05-01T10:00:02.000Z)',
+      'HH:00:07  server2  f  unlocked by carl (4 held update(s) applied)',
+      'HH:00:08  server2  f  queued #1 (update by bob)',
+      'HH:00:09  server1  f  expired (lock of ann expired at 2024-05-01T10:00:00.000Z; 1 held update(s) applied)',
+    ]);
+  });
+
+  it('keeps other events as watchLine has them, and odd reasons as they are', () => {
+    const lines = new WatchLines();
+    const e = ev(1, { action: 'replicate', key: 'f', from: 'server1', to: ['server2'], reason: 'modified' });
+    expect(lines.line(e)).toBe(watchLine(e));
+    expect(lines.line(ev(2, { action: 'queued', key: 'f', to: ['server1'], reason: 'something new\u001b' })).replace(/^\d\d:/, 'HH:')).toBe('HH:00:02  server1  f  queued (something new\\u001b)');
+    expect(lines.line(ev(3, { action: 'applied', key: 'f', to: ['server1'], reason: 'odd' })).replace(/^\d\d:/, 'HH:')).toBe('HH:00:03  server1  f  applied (odd)');
+    expect(lines.line(ev(4, { action: 'locked', key: 'f', to: ['server1'] })).replace(/^\d\d:/, 'HH:')).toBe('HH:00:04  server1  f  locked');
+  });
+});
+
+describe('lock output', () => {
+  const lock = (extra: Partial<LockInfo> = {}): LockInfo => ({ key: 'fileB.txt', store: 'server1', holder: 'ann', since: '2024-05-01T10:00:00.000Z', expires: Date.parse('2024-05-01T11:00:00.000Z'), next: 1, applied: 0, ...extra });
+
+  it('says what was locked, for whom and until when, and what it does', () => {
+    expect(describeLocked({ lock: lock(), index: 1, exitCode: 0 })).toEqual({
+      out: [expect.stringMatching(/^locked fileB\.txt \(#1\) at server1 for ann until 2024-05-01 \d\d:00$/)],
+      err: ["others' writes into server1's copy are held until dfs unlock fileB.txt; dfs lock again renews it"],
+    });
+    expect(describeLocked({ lock: lock({ next: 3 }), exitCode: 0 }).out[0]).toMatch(/^locked fileB\.txt at server1 for ann until .*; 2 updates held so far$/);
+    expect(lockJson({ lock: lock(), index: 1, exitCode: 0 })).toEqual({ ...lock(), index: 1 });
+  });
+
+  it('says what became of the held updates, or that the unlock goes on by itself', () => {
+    const r = (answer: UnlockResult['answer'], extra: Partial<UnlockResult> = {}): UnlockResult => ({ answer, lock: lock({ holder: 'bob' }), forced: false, waited: false, exitCode: 0, ...extra });
+    const d = { key: 'fileB.txt', store: 'server1' };
+    expect(describeUnlocked(r({ ...d, applied: 1, total: 1, done: true }, { index: 2 })).out).toEqual(['unlocked fileB.txt (#2) at server1: 1 held update applied']);
+    expect(describeUnlocked(r({ ...d, applied: 0, total: 0, done: true })).out).toEqual(['unlocked fileB.txt at server1: no held updates']);
+    expect(describeUnlocked(r({ ...d, applied: 1, total: 3, done: true, discarded: 2 }, { forced: true })).out).toEqual(["unlocked fileB.txt at server1, bob's lock taken over: 2 held updates dropped"]);
+    expect(describeUnlocked(r({ ...d, applied: 40, total: 500, done: false }))).toEqual({
+      out: ['unlocking fileB.txt at server1 goes on by itself: 40 of 500 held updates applied so far'],
+      err: ['dfs locks shows how far it got; dfs watch shows each update as it is applied'],
+    });
+    expect(unlockJson(r({ ...d, applied: 2, total: 2, done: true }, { forced: true, waited: true, index: 0 }))).toEqual({ ...d, applied: 2, total: 2, done: true, holder: 'bob', forced: true, waited: true, index: 0 });
+  });
+
+  it('tabulates the locks, marking expired ones and unlocks under way', () => {
+    const now = Date.parse('2024-05-01T10:30:00.000Z');
+    const lines = lockTable([lock({ reason: 'editing\nnow', next: 4, applied: 1 }), lock({ key: 'a', store: 'server2', expires: now - 1, draining: { by: 'ann', since: 's' } })], now);
+    expect(lines.map((l) => l.replace(/\d\d:\d\d/g, 'HH:MM'))).toEqual([
+      'NAME       STORE    HOLDER  SINCE             EXPIRES                     HELD           REASON',
+      'fileB.txt  server1  ann     2024-05-01 HH:MM  2024-05-01 HH:MM            2              editing\\u000anow',
+      'a          server2  ann     2024-05-01 HH:MM  2024-05-01 HH:MM (expired)  0 (unlocking)',
+    ]);
+    expect(lockTable([])).toEqual([]);
+  });
+});
+
 describe('describePut and describeRm', () => {
   const put = (results: PutResult['results'], extra: Partial<PutResult> = {}): PutResult => ({
     file: 'fileA.txt', key: 'fileA.txt', size: 40, mtime: '2024-05-01T10:00:00.000Z', via: 'inline', results, exitCode: 0, ...extra,
@@ -214,6 +324,17 @@ describe('describePut and describeRm', () => {
     expect(describePut(put([{ store: 'server1', ok: true }], { file: '/tmp/x.txt' }), 'server1').out).toEqual([
       'stored /tmp/x.txt as fileA.txt (40 B) on server1; replication copies it to the other stores',
     ]);
+  });
+
+  it("says which stores hold the write back in a lock's queue", () => {
+    expect(describePut(put([{ store: 'server1', ok: true, held: 3 }, { store: 'server2', ok: true, etag: 'e' }]), 'all')).toEqual({
+      out: ['stored fileA.txt (40 B) on server2', "held it for server1, locked by someone else: update #3 of the lock's queue, applied at unlock"],
+      err: [],
+    });
+    expect(describePut(put([{ store: 'server1', ok: true, held: 1 }]), 'server1')).toEqual({
+      out: ["held fileA.txt (40 B) for server1, locked by someone else: update #1 of the lock's queue, applied at unlock"],
+      err: [],
+    });
   });
 
   it('names each store that failed, and the parts of a multipart upload', () => {
