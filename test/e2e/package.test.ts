@@ -156,8 +156,10 @@ function expectedGrants(fn: Fn, buckets: string[]): string[] {
   const logGroup = `GetAtt:${fn.charAt(0).toUpperCase()}${fn.slice(1)}LogGroup.Arn`;
   const logs = ['logs:CreateLogStream', 'logs:PutLogEvents'].map((a) => `${a} on ${logGroup}`);
   const replay = ['sqs:ReceiveMessage', 'sqs:DeleteMessage'].map((a) => `${a} on GetAtt:ReplicationFailures.Arn`);
+  // The API goes on with a long lock drain by invoking itself, and nothing else.
+  const selfInvoke = 'lambda:InvokeFunction on arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:s3-dfs-dev-api';
   const sqs: Record<Fn, string[]> = {
-    api: replay,
+    api: [...replay, selfInvoke],
     replicate: ['sqs:SendMessage on GetAtt:ReplicationFailures.Arn'],
     reconcile: [...replay, 'sqs:SendMessage on GetAtt:ReconcileFailures.Arn'],
   };

@@ -63,7 +63,7 @@ async function get(bucket: string, key: string) {
 const handle = async (e: S3Notification): Promise<ReplicationOutcome> => (await replicateNotification(deps, e, { pause: async () => undefined }))[0]!;
 const journalSince = async (n: number) => (await readJournal(deps.control)).slice(n);
 const journalLength = async () => (await readJournal(deps.control)).length;
-const nothing = { copied: [], deleted: [], waiting: [], failed: [] };
+const nothing = { copied: [], deleted: [], waiting: [], failed: [], held: [] };
 
 /** Handles `event` and then the events its writes caused, until none is left; returns what each did. */
 async function settle(event: S3Notification) {
