@@ -2,7 +2,8 @@
  * Exit codes of every dfs command, and the one error type commands throw. The table below is
  * the single source: `dfs --help` prints it, `exitForAnswer`/`errorForResponse` map onto it.
  */
-import type { ReadStatus, StoreOutcome, WriteAnswer } from '../lib/types';
+import type { ReadStatus, StoreOutcome } from '../lib/types';
+import { AnswerError, writeAnswerOf as sharedWriteAnswerOf } from '../client/answers';
 
 export const EXIT = Object.freeze({
   ok: 0,
@@ -146,23 +147,33 @@ export function notAllowedError(status: 401 | 403, body: unknown, hint: TokenHin
 }
 
 /**
+ * The CliError of an answer a shared guard (client/answers.ts) did not expect: a refusal is
+ * mapped by errorForResponse (with what a 503 means for that request), a malformed answer is
+ * BadResponse (exit 1). Anything else is returned as it is.
+ */
+export function cliErrorOf(err: unknown): unknown {
+  if (!(err instanceof AnswerError)) return err;
+  if (err.kind === 'malformed') return new CliError(EXIT.error, 'BadResponse', err.message, {}, { cause: err });
+  return errorForResponse(err.status, err.body, err.unavailableMeans);
+}
+
+/** A shared answer guard whose AnswerErrors become CliErrors. */
+export function cliGuard<A extends unknown[], T>(guard: (...args: A) => T): (...args: A) => T {
+  return (...args) => {
+    try {
+      return guard(...args);
+    } catch (err) {
+      throw cliErrorOf(err);
+    }
+  };
+}
+
+/**
  * The WriteAnswer of a PUT, DELETE or complete: 200 (every store), 207 (some), 503 (none) all
  * carry one. Any other reply, or a 503 without results, becomes its CliError (`noneMeans` ends
  * the message of a bare 503).
  */
-export function writeAnswerOf({ status, body }: { status: number; body: unknown }, noneMeans: string): WriteAnswer {
-  const b = body as Partial<WriteAnswer> | null;
-  const known = typeof b === 'object' && b !== null && Array.isArray(b.results);
-  if ((status === 200 || status === 207 || status === 503) && known) {
-    for (const r of b.results as unknown[]) {
-      const o = r as Partial<StoreOutcome> | null;
-      if (typeof o?.store !== 'string' || typeof o.ok !== 'boolean') throw new CliError(EXIT.error, 'BadResponse', 'a store outcome in the answer has no store or ok');
-    }
-    return b as WriteAnswer;
-  }
-  if (status === 200 || status === 207) throw new CliError(EXIT.error, 'BadResponse', `the server answered ${status} without per-store results`);
-  throw errorForResponse(status, body, noneMeans);
-}
+export const writeAnswerOf = cliGuard(sharedWriteAnswerOf);
 
 /** 0 when every store took the change, 6 when some did, 5 when none did. */
 export function exitForResults(results: StoreOutcome[]): ExitCode {

@@ -4,8 +4,9 @@
  */
 import type { ReadAnswer } from '../lib/types';
 import { keyProblem } from '../lib/keys';
-import type { ApiResult, Transport } from './client';
-import { CliError, EXIT, errorForResponse, exitForAnswer, usageError, type ExitCode } from './exit';
+import { readAnswerOf as sharedReadAnswerOf } from '../client/answers';
+import type { Transport } from './client';
+import { cliGuard, exitForAnswer, usageError, type ExitCode } from './exit';
 import { checkTargets, planFiles, toTargets, writeTargets, type Target, type WriteOptions } from './save';
 
 export interface GetOptions {
@@ -41,16 +42,5 @@ export async function getFile(connect: () => Transport, opts: GetOptions, io: Om
   return { answer, saved: targets, exitCode: exitForAnswer(answer.status, opts.resolve !== undefined) };
 }
 
-/** The ReadAnswer in a 200 or 404 reply; any other reply becomes its CliError. */
-export function readAnswerOf({ status, body }: ApiResult): ReadAnswer {
-  const b = body as Partial<Record<string, unknown>> | null;
-  const known = typeof b === 'object' && b !== null;
-  if (status === 404 && known && b.status === 'NOT_FOUND') return withUnavailable(b) as ReadAnswer;
-  if (status !== 200) throw errorForResponse(status, body);
-  if (known && b.status === 'SINGLE' && Array.isArray(b.copies)) return withUnavailable(b) as ReadAnswer;
-  if (known && b.status === 'DIFFERENT' && Array.isArray(b.versions)) return withUnavailable(b) as ReadAnswer;
-  throw new CliError(EXIT.error, 'BadResponse', 'the server answered 200 with something that is not a read answer');
-}
-
-// Older or partial servers may leave `unavailable` out; everything downstream relies on it.
-const withUnavailable = (b: Partial<Record<string, unknown>>) => ({ ...b, unavailable: Array.isArray(b.unavailable) ? b.unavailable : [] });
+/** The ReadAnswer in a 200 or 404 reply (client/answers.ts); any other reply becomes its CliError. */
+export const readAnswerOf = cliGuard(sharedReadAnswerOf);

@@ -12,8 +12,10 @@
  *
  * No printing here; the caller formats the results (cli/output.ts).
  */
-import { pause, type ApiResult, type Transport } from './client';
-import { CliError, EXIT, errorForResponse, usageError, type ExitCode } from './exit';
+import { drainAnswerOf, lockAnswerOf, type DrainAnswer } from '../client/answers';
+import { pause } from '../client/pause';
+import type { ApiResult, Transport } from './client';
+import { CliError, cliGuard, EXIT, usageError, type ExitCode } from './exit';
 import { heldCount, readLocks, type LockInfo } from './locks';
 import type { ProgressFactory } from './progress';
 import { resolveFileRef, type FileRef, type ResolveIo } from './target';
@@ -88,9 +90,7 @@ export async function lockFile(connect: () => Transport, opts: LockOptions, io: 
     ...(opts.ttl !== undefined ? { ttl: opts.ttl } : {}),
   });
   if (isNotFound(reply)) throw new CliError(EXIT.notFound, 'NotFound', `${name}: no store holds it; there is nothing to lock`);
-  if (reply.status !== 201 && reply.status !== 200) throw errorForResponse(reply.status, reply.body);
-  const lock = lockOf(reply.body);
-  if (!lock) throw new CliError(EXIT.error, 'BadResponse', `the server answered ${reply.status} to POST /locks without the lock`);
+  const lock = cliGuard(lockAnswerOf)(reply);
   return { lock, ...(index !== undefined ? { index } : {}), exitCode: EXIT.ok };
 }
 
@@ -118,15 +118,7 @@ export interface UnlockIo extends ResolveIo {
   stallMs?: number;
 }
 
-/** What DELETE /locks answers: how far the drain got. */
-export interface DrainAnswer {
-  key: string;
-  store: string;
-  applied: number;
-  total: number;
-  done: boolean;
-  discarded?: number;
-}
+export type { DrainAnswer };
 
 export interface UnlockResult {
   /** The last answer, or, once a drain followed by polling is over, its outcome. */
@@ -281,19 +273,8 @@ function isNotFound({ status, body }: ApiResult): boolean {
   return status === 404 && (body as { error?: unknown } | null)?.error === 'NotFound';
 }
 
-function lockOf(body: unknown): LockInfo | undefined {
-  const l = body as Partial<LockInfo> | null;
-  const ok = typeof l === 'object' && l !== null && typeof l.key === 'string' && typeof l.store === 'string' && typeof l.holder === 'string' && typeof l.expires === 'number';
-  return ok ? (l as LockInfo) : undefined;
-}
-
 /** The DrainAnswer of a 200 or 202 to DELETE /locks; a 404 (not locked any more) is exit 3. */
 function drainOf(name: string, store: string, reply: ApiResult): DrainAnswer {
   if (isNotFound(reply)) throw new CliError(EXIT.notFound, 'NotLocked', `${name} is not locked at ${store} (any more)`);
-  if (reply.status !== 200 && reply.status !== 202) throw errorForResponse(reply.status, reply.body);
-  const d = reply.body as Partial<DrainAnswer> | null;
-  if (typeof d !== 'object' || d === null || typeof d.applied !== 'number' || typeof d.total !== 'number' || typeof d.done !== 'boolean') {
-    throw new CliError(EXIT.error, 'BadResponse', `the server answered ${reply.status} to DELETE /locks without how far the unlock got`);
-  }
-  return { key: name, store, applied: d.applied, total: d.total, done: d.done, ...(typeof d.discarded === 'number' ? { discarded: d.discarded } : {}) };
+  return cliGuard(drainAnswerOf)(reply, name, store);
 }

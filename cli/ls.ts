@@ -6,8 +6,9 @@
  * No printing here; the caller formats the pages (cli/output.ts).
  */
 import type { FileEntry, FileState, Listing } from '../lib/types';
+import { listingOf as sharedListingOf } from '../client/answers';
 import type { ApiResult, Transport } from './client';
-import { CliError, EXIT, errorForResponse, type ExitCode } from './exit';
+import { CliError, cliGuard, EXIT, type ExitCode } from './exit';
 import { readAnswerOf } from './get';
 import { heldCount, readLocks, type LockInfo } from './locks';
 
@@ -97,7 +98,7 @@ export async function listAll(connect: () => Transport, opts: LsOptions, sink: L
     count += rows.length;
     sink.page(rows);
     if (listing.next === null) break;
-    if (listing.next === after) throw badAnswer('the listing cursor did not move; stopping rather than loop');
+    if (listing.next === after) throw new CliError(EXIT.error, 'BadResponse', 'the listing cursor did not move; stopping rather than loop');
     after = listing.next;
   }
   return { count, pages, verified, unavailable: [...unavailable], exitCode: EXIT.ok };
@@ -131,22 +132,8 @@ export function rowLocks(all: LockInfo[]): Map<string, Record<string, RowLock>> 
   return byName;
 }
 
-/** The Listing of a 200; a 503 and other failures become their CliError. */
-export function listingOf({ status, body }: ApiResult): Listing {
-  if (status !== 200) throw errorForResponse(status, body, NO_STORE);
-  const b = body as Partial<Record<keyof Listing, unknown>> | null;
-  if (typeof b !== 'object' || b === null || !Array.isArray(b.files) || !(b.next === null || typeof b.next === 'string')) {
-    throw badAnswer('the server answered 200 with something that is not a listing');
-  }
-  for (const f of b.files as unknown[]) {
-    const e = f as Partial<FileEntry> | null;
-    if (typeof e?.name !== 'string' || typeof e.size !== 'number' || typeof e.stores !== 'object' || e.stores === null) {
-      throw badAnswer('the listing holds an entry without name, size or stores');
-    }
-  }
-  const unavailable = Array.isArray(b.unavailable) ? b.unavailable.filter((s): s is string => typeof s === 'string') : [];
-  return { files: b.files as FileEntry[], next: b.next, unavailable };
-}
+/** The Listing of a 200 (client/answers.ts); a 503 and other failures become their CliError. */
+export const listingOf = cliGuard((reply: ApiResult) => sharedListingOf(reply, NO_STORE));
 
 /**
  * Replaces the state of each `unverified` row by what a metadata read (`?meta=1`, no body) says:
@@ -179,4 +166,3 @@ function stateFromRead(row: LsRow, reply: ApiResult): FileState | undefined {
   return answer.copies.length >= listed ? 'same' : 'partial';
 }
 
-const badAnswer = (message: string) => new CliError(EXIT.error, 'BadResponse', message);

@@ -6,8 +6,9 @@
  * No printing here; the caller formats the report (cli/output.ts).
  */
 import type { PlanEntry, SyncReport } from '../lib/types';
+import { appliedOf as sharedAppliedOf, syncReportOf } from '../client/answers';
 import type { ApiResult, Transport } from './client';
-import { CliError, EXIT, errorForResponse, type ExitCode } from './exit';
+import { CliError, cliGuard, EXIT, errorForResponse, type ExitCode } from './exit';
 import type { ProgressFactory } from './progress';
 
 /** The API's largest batch (lib/sync.ts APPLY_BATCH). */
@@ -103,44 +104,16 @@ export async function syncStores(connect: () => Transport, opts: SyncOptions, io
 }
 
 /** The SyncReport of a 200; a 409 is a guard refusing (exit 7), other failures their CliError. */
-export function reportOf({ status, body }: ApiResult): SyncReport {
-  if (status === 409) {
-    const said = (body as { message?: unknown } | null)?.message;
+export function reportOf(reply: ApiResult): SyncReport {
+  if (reply.status === 409) {
+    const said = (reply.body as { message?: unknown } | null)?.message;
     return refused(typeof said === 'string' ? said : 'a safety guard refused');
   }
-  if (status !== 200) throw errorForResponse(status, body, 'nothing can be compared');
-  const r = body as Partial<SyncReport> | null;
-  if (typeof r !== 'object' || r === null || typeof r.counts !== 'object' || r.counts === null || !Array.isArray(r.entries)) {
-    throw badAnswer('the server answered POST /reconcile with something that is not a sync report');
-  }
-  for (const e of r.entries as unknown[]) {
-    const p = e as Partial<PlanEntry> | null;
-    if (typeof p?.key !== 'string' || (p.action !== 'copy' && p.action !== 'delete')) throw badAnswer('the plan holds an entry without key or action');
-  }
-  const counts = r.counts as Partial<SyncReport['counts']>;
-  return {
-    ...(r as SyncReport),
-    counts: {
-      match: counts.match ?? 0,
-      differ: counts.differ ?? 0,
-      missing: counts.missing ?? {},
-      copies: counts.copies ?? 0,
-      deletes: counts.deletes ?? 0,
-    },
-    unavailable: Array.isArray(r.unavailable) ? r.unavailable : [],
-  };
+  return cliGuard(syncReportOf)(reply);
 }
 
 function refused(message: string): never {
   throw new CliError(EXIT.refused, 'Conflict', `refused by a safety guard: ${message}; add --force to go on anyway`, { hint: 'dfs sync --force' });
 }
 
-function appliedOf({ status, body }: ApiResult, batch: PlanEntry[]): { done: number; failed: { key: string; error: string }[] } {
-  if (status !== 200) throw errorForResponse(status, body, 'nothing was applied');
-  const a = body as { done?: unknown; failed?: unknown } | null;
-  if (typeof a?.done !== 'number' || !Array.isArray(a.failed)) throw badAnswer('the server answered POST /reconcile/apply without done and failed');
-  if (a.done + a.failed.length !== batch.length) throw badAnswer(`POST /reconcile/apply accounted for ${a.done + a.failed.length} of ${batch.length} steps`);
-  return { done: a.done, failed: a.failed as { key: string; error: string }[] };
-}
-
-const badAnswer = (message: string) => new CliError(EXIT.error, 'BadResponse', message);
+const appliedOf = cliGuard(sharedAppliedOf);

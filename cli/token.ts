@@ -3,8 +3,9 @@
  * DELETE /tokens/NAME), each needing a write token (or `--via lambda`, which IAM gates).
  * No printing here; the caller formats the result (cli/output.ts).
  */
-import type { ApiResult, Transport } from './client';
-import { CliError, EXIT, errorForResponse, usageError, type ExitCode } from './exit';
+import { isTokenInfo, tokensOf as sharedTokensOf, type TokenInfo } from '../client/answers';
+import type { Transport } from './client';
+import { CliError, cliGuard, EXIT, errorForResponse, usageError, type ExitCode } from './exit';
 
 export type Scope = 'read' | 'write';
 
@@ -15,13 +16,7 @@ export type Scope = 'read' | 'write';
  */
 export const TOKEN_NAME = /^[a-z0-9][a-z0-9-]{0,39}$/;
 
-/** A token as `GET /tokens` shows it: never its secret. */
-export interface TokenInfo {
-  name: string;
-  scope: Scope;
-  created: string;
-  createdBy: string;
-}
+export type { TokenInfo };
 
 export interface CreatedToken extends TokenInfo {
   /** The token itself: the only time the server shows it. */
@@ -67,7 +62,7 @@ export async function createToken(connect: () => Transport, opts: { name: string
   const { status, body } = await connect().send({ op: 'createToken', name: opts.name, scope: opts.scope });
   if (status !== 201 && status !== 200) throw errorForResponse(status, body);
   const token = (body as { token?: unknown } | null)?.token;
-  if (!isInfo(body) || typeof token !== 'string' || token === '') {
+  if (!isTokenInfo(body) || typeof token !== 'string' || token === '') {
     throw new CliError(EXIT.error, 'BadResponse', `the server answered ${status} to POST /tokens without the token`);
   }
   const { name, scope, created, createdBy } = body;
@@ -80,14 +75,7 @@ export async function listTokens(connect: () => Transport): Promise<TokenListRes
 }
 
 /** The tokens of a 200 to GET /tokens; any other reply becomes its CliError. */
-export function tokensOf({ status, body }: ApiResult): TokenInfo[] {
-  if (status !== 200) throw errorForResponse(status, body);
-  const tokens = (body as { tokens?: unknown } | null)?.tokens;
-  if (!Array.isArray(tokens) || !tokens.every(isInfo)) {
-    throw new CliError(EXIT.error, 'BadResponse', 'the server answered GET /tokens with something that is not a list of tokens');
-  }
-  return tokens.map(({ name, scope, created, createdBy }) => ({ name, scope, created, createdBy }));
-}
+export const tokensOf = cliGuard(sharedTokensOf);
 
 /**
  * Revokes NAME, after asking unless `yes` (like `dfs rm`). Throws CliError: usage (2) for a bad
@@ -113,16 +101,4 @@ export async function revokeToken(connect: () => Transport, opts: { name: string
   const revoked = (body as { revoked?: unknown } | null)?.revoked;
   if (revoked !== opts.name) throw new CliError(EXIT.error, 'BadResponse', `the server answered DELETE /tokens/${opts.name} without naming it revoked`);
   return { answer: { revoked: opts.name }, exitCode: EXIT.ok };
-}
-
-function isInfo(t: unknown): t is TokenInfo {
-  const i = t as Partial<TokenInfo> | null;
-  return (
-    typeof i === 'object' &&
-    i !== null &&
-    typeof i.name === 'string' &&
-    (i.scope === 'read' || i.scope === 'write') &&
-    typeof i.created === 'string' &&
-    typeof i.createdBy === 'string'
-  );
 }

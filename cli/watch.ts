@@ -5,8 +5,10 @@
  * No printing here; the caller formats the events (cli/output.ts).
  */
 import type { EventPage, JournalEvent } from '../lib/types';
-import { pause, type ApiResult, type Transport } from './client';
-import { CliError, EXIT, errorForResponse, type ExitCode } from './exit';
+import { eventPageOf as sharedEventPageOf } from '../client/answers';
+import { pause } from '../client/pause';
+import type { Transport } from './client';
+import { CliError, cliGuard, EXIT, type ExitCode } from './exit';
 
 export const WATCH_DEFAULTS = Object.freeze({
   intervalMs: 300,
@@ -117,17 +119,4 @@ function retryable(err: unknown): boolean {
 }
 
 /** The EventPage of a 200; anything else becomes its CliError. */
-export function eventPageOf({ status, body }: ApiResult): EventPage {
-  if (status !== 200) throw errorForResponse(status, body, 'no events can be read');
-  const p = body as Partial<EventPage> | null;
-  if (typeof p !== 'object' || p === null || !Array.isArray(p.events) || !(p.next === null || typeof p.next === 'string')) {
-    throw new CliError(EXIT.error, 'BadResponse', 'the server answered GET /events with something that is not a page of events');
-  }
-  for (const e of p.events as unknown[]) {
-    const j = e as Partial<JournalEvent> | null;
-    if (typeof j?.id !== 'string' || typeof j.action !== 'string' || typeof j.key !== 'string') {
-      throw new CliError(EXIT.error, 'BadResponse', 'an event in the answer has no id, action or key');
-    }
-  }
-  return { events: p.events, next: p.next, more: p.more === true };
-}
+export const eventPageOf = cliGuard(sharedEventPageOf);
