@@ -94,7 +94,7 @@ const exactRoutes: Record<string, RouteSpec<Deps>> = {
   ),
   'POST /uploads': route('write', async (req, deps) => ok(await startUpload(deps, jsonBody(req), req.who.name))),
   'POST /uploads/sign': route('write', async (req, deps) => ok(await signParts(deps, jsonBody(req)))),
-  'POST /uploads/complete': route('write', async (req, deps) => written(await completeUpload(deps, jsonBody(req)))),
+  'POST /uploads/complete': route('write', async (req, deps) => written(await completeUpload(deps, jsonBody(req), req.who.name))),
   'POST /uploads/abort': route('write', async (req, deps) => written(await abortUpload(deps, jsonBody(req)))),
   'POST /reconcile': route(reconcileScope, async (req, deps) =>
     ok(await reconcile(deps, { dryRun: flag(req.query.dryRun, 'dryRun'), force: flag(req.query.force, 'force'), replayBudgetMs: REPLAY_BUDGET_MS })),

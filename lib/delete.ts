@@ -1,6 +1,7 @@
 import type { Deps } from './deps';
 import { AllStoresUnavailableError, NotFoundError } from './errors';
 import { parseKey } from './keys';
+import { locksOf } from './locks';
 import { recordDelete, updateTombstone } from './tombstones';
 import { settleKey } from './settle';
 import { askEvery, headObject } from './stores';
@@ -16,7 +17,7 @@ import type { StoreOutcome, WriteAnswer } from './types';
  */
 export async function deleteFile(deps: Deps, rawKey: string, who: string, at?: number): Promise<WriteAnswer> {
   const key = parseKey(rawKey);
-  const before = await askEvery(deps.stores, (s) => headObject(s, key));
+  const [before, locks] = await Promise.all([askEvery(deps.stores, (s) => headObject(s, key)), locksOf(deps, key)]);
   if (before.unavailable.length === deps.stores.length) throw new AllStoresUnavailableError(before.unavailable);
   const holders = [...before.answers].filter(([, h]) => h !== null).map(([s]) => s);
   // With a store down, "nobody holds it" is unknown: the tombstone makes reconcile finish the job.
@@ -26,9 +27,12 @@ export async function deleteFile(deps: Deps, rawKey: string, who: string, at?: n
   const now = at ?? Date.now();
   const tombstone = await updateTombstone(deps, key, (t) => recordDelete(t, key, now, who));
   const copies = new Map([...before.answers].map(([s, h]) => [s, h && !h.stamp ? { ...h, stamp: { id: 'seen-before-the-delete', madeMs: now, who: 'unknown' } } : h]));
-  const view = { key, copies, unavailable: before.unavailable, ...(tombstone ? { tombstone } : {}) };
-  const done = await settleKey(deps, key, { by: 'api', fill: () => false, view });
+  // A store someone else has locked gets the delete in its lock's queue, applied at the unlock.
+  const view = { key, copies, unavailable: before.unavailable, ...(tombstone ? { tombstone } : {}), ...(locks.size > 0 ? { locks } : {}) };
+  const done = await settleKey(deps, key, { by: 'api', actor: who, fill: () => false, view });
   const results: StoreOutcome[] = deps.stores.flatMap((s): StoreOutcome[] => {
+    const held = done.heldAs[s.name];
+    if (held !== undefined) return [{ store: s.name, ok: true, held }];
     if (done.deleted.includes(s.name) || done.copied.includes(s.name)) return [{ store: s.name, ok: true }];
     if (done.view.unavailable.includes(s.name)) return [{ store: s.name, ok: false, error: 'unavailable: the store did not answer; reconcile deletes it later' }];
     if (done.waiting.includes(s.name)) return [{ store: s.name, ok: false, error: 'written outside dfs moments ago; its own event decides whether it was made after this delete' }];

@@ -107,7 +107,7 @@ async function replicateWrite(deps: Deps, ev: ObjectEvent): Promise<ReplicationO
   // Not stamped, and this event cannot say when it was made: its own event will.
   if (!head?.stamp) return nothing();
   const trigger = head;
-  const { view: _v, plan: _p, stale: _s, ...out } = await settleKey(deps, ev.key, {
+  const { view: _v, plan: _p, stale: _s, heldAs: _h, ...out } = await settleKey(deps, ev.key, {
     by: 'replicate',
     fill: (winner) => winner.stamp!.id === trigger.stamp!.id && !isReplica(trigger),
     known: { head: trigger },
@@ -178,6 +178,6 @@ async function replicateDelete(deps: Deps, ev: ObjectEvent): Promise<Replication
     // This event was our own delete's echo, and the one that took its place a user's delete.
     await appendEvent(deps, { action: 'deleted', key: ev.key, who: `${ev.store.name} (direct)`, from: ev.store.name, reason: `an earlier event on ${ev.store.name} turned out to be a user's delete, not ours` });
   }
-  const { view: _v, plan: _p, stale: _s, ...out } = await settleKey(deps, ev.key, { by: 'replicate', fill: () => false, known: { tombstone: tombstone ?? null } });
+  const { view: _v, plan: _p, stale: _s, heldAs: _h, ...out } = await settleKey(deps, ev.key, { by: 'replicate', fill: () => false, known: { tombstone: tombstone ?? null } });
   return { ...out, deleteKind: kind };
 }

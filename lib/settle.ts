@@ -192,8 +192,10 @@ export interface SettleOutcome {
  * first (one tombstone write for all), so their own events are known as echoes. A store that
  * fails lands in `failed`; a step that finds the key changed marks the outcome `stale`.
  */
-export async function applyKeyPlan(deps: Deps, view: KeyView, plan: KeyPlan, by: Settler, actor?: string): Promise<SettleOutcome> {
+export async function applyKeyPlan(deps: Deps, view: KeyView, plan: KeyPlan, by: Settler, actor?: string): Promise<SettleOutcome & { heldAs: Record<string, number> }> {
   const out: SettleOutcome = { copied: [], deleted: [], held: [], waiting: [], failed: [...view.unavailable], stale: false };
+  // The queue number each held update took, for an API caller's answer.
+  const heldAs: Record<string, number> = {};
   // Who writes, for the locks: a user through the API, else the system (never a lock's holder).
   const writer = by === 'api' && actor ? actor : by === 'reconcile' ? 'reconcile' : 'replication';
   const heldBack = (store: string) => {
@@ -220,7 +222,10 @@ export async function applyKeyPlan(deps: Deps, view: KeyView, plan: KeyPlan, by:
       try {
         if (heldBack(s.to)) {
           const n = await holdUpdate(deps, key, s.to, { kind: 'put', from: storeOf(s.from), head: winner, metadata: { ...winner.metadata, [META.replicaOf]: s.from } }, actor ?? winner.stamp?.who ?? writer);
-          if (n !== undefined) return void out.held.push(s.to);
+          if (n !== undefined) {
+            heldAs[s.to] = n;
+            return void out.held.push(s.to);
+          }
           out.stale = true; // unlocked meanwhile: look again, and write it
           return;
         }
@@ -249,8 +254,12 @@ export async function applyKeyPlan(deps: Deps, view: KeyView, plan: KeyPlan, by:
   // Deletes into a locked store are held in its queue, in their turn.
   const held = deletes.filter((s) => heldBack(s.store));
   for (const s of held) {
-    if ((await holdUpdate(deps, key, s.store, { kind: 'delete', reason: s.reason }, actor ?? view.tombstone?.who ?? writer)) !== undefined) out.held.push(s.store);
-    else out.stale = true;
+    const n = await holdUpdate(deps, key, s.store, { kind: 'delete', reason: s.reason }, actor ?? view.tombstone?.who ?? writer);
+    if (n === undefined) out.stale = true;
+    else {
+      heldAs[s.store] = n;
+      out.held.push(s.store);
+    }
   }
   const direct = deletes.filter((s) => !heldBack(s.store));
   if (direct.length > 0) {
@@ -299,7 +308,7 @@ export async function applyKeyPlan(deps: Deps, view: KeyView, plan: KeyPlan, by:
     });
     if (real) out.stale = true;
   }
-  return out;
+  return { ...out, heldAs };
 }
 
 /** Keeps `h` (held by `from`) in the control bucket before a newer-mtime, earlier-made version replaces it. */
@@ -326,12 +335,12 @@ const SETTLE_ROUNDS = 4;
 export async function settleKey(
   deps: Deps,
   key: string,
-  opts: { fill: (winner: ObjectHead) => boolean; by: Settler; view?: KeyView; known?: Known },
-): Promise<SettleOutcome & { view: KeyView; plan: KeyPlan }> {
+  opts: { fill: (winner: ObjectHead) => boolean; by: Settler; view?: KeyView; known?: Known; actor?: string },
+): Promise<SettleOutcome & { heldAs: Record<string, number>; view: KeyView; plan: KeyPlan }> {
   let view = opts.view ?? (await observeKey(deps, key, opts.known));
   for (let round = 1; ; round++) {
     const plan = planKey(view, opts.fill);
-    const out = await applyKeyPlan(deps, view, plan, opts.by);
+    const out = await applyKeyPlan(deps, view, plan, opts.by, opts.actor);
     if (!out.stale) return { ...out, view, plan };
     if (round === SETTLE_ROUNDS) return { ...out, failed: [...new Set([...out.failed, 'changing'])], view, plan };
     view = await observeKey(deps, key);

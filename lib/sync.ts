@@ -9,6 +9,7 @@ import { adoptionOf } from './stamps';
 import { appendEvent } from './journal';
 import { replayFailures } from './failures';
 import { drainExpiredLocks } from './locking';
+import { listLocks } from './locks';
 import type { PlanEntry, SyncReport } from './types';
 import { z } from 'zod';
 import { parseBody } from './validate';
@@ -118,6 +119,8 @@ export async function reconcile(deps: Deps, opts: SyncOptions = {}): Promise<Syn
   const replay = !opts.dryRun && deps.failures ? await replayFailures(deps, opts.replayBudgetMs) : undefined;
   // Locks past their expiry hold no longer: their updates are applied before the plan is made.
   const expired = opts.dryRun ? [] : await drainExpiredLocks(deps, now);
+  // Read once: a name the listings settle alone is never HEADed, yet its copy into a locked store is held.
+  const lockedAt = new Map((await listLocks(deps)).map((l) => [`${l.key}\0${l.store}`, l]));
   const opened = await Promise.allSettled(deps.stores.map((s) => openListing(s, '', undefined, 1000, { readAhead: true })));
   const unavailable = deps.stores.filter((_, i) => opened[i]!.status === 'rejected').map((s) => s.name);
   for (const r of opened) if (r.status === 'rejected' && !(r.reason instanceof StoreUnavailableError)) throw r.reason;
@@ -171,6 +174,10 @@ export async function reconcile(deps: Deps, opts: SyncOptions = {}): Promise<Syn
       const plain = state === 'partial' && !tombstoned ? missingOnly(names, m) : undefined;
       if (plain) {
         entries.push(plain); // settled by the listings: no HEAD needed to plan it
+        for (const store of plain.action === 'copy' ? plain.to : []) {
+          const lock = lockedAt.get(`${m.key}\0${store}`);
+          if (lock) held.push({ key: m.key, store, holder: lock.holder, since: lock.since });
+        }
         continue;
       }
       batch.push(m.key);

@@ -18,7 +18,7 @@ import {
   type ObjectHead,
   type Store,
 } from './stores';
-import { MAX_FUTURE_MS, newWriteId, parseRequestMtime, uploadMetadata, writeMetadata } from './stamps';
+import { MAX_FUTURE_MS, META, newWriteId, parseRequestMtime, uploadMetadata, writeMetadata } from './stamps';
 import { isDeadUnder, readTombstone } from './tombstones';
 import { LockHeldError, locksOf } from './locks';
 import { holdUpdate } from './queue';
@@ -211,12 +211,7 @@ export async function startUpload(deps: Deps, body: unknown, who = 'api', now = 
   const metadata = uploadMetadata(newWriteId(), who, mtimeMs);
   // A store locked by someone else gets no upload: replication holds the file in its queue once
   // it lands elsewhere. With no other target, the lock refuses it.
-  const locks = await locksOf(deps, key);
-  const lockedOut = targets.filter((s) => locks.has(s.name) && locks.get(s.name)!.holder !== who);
-  if (lockedOut.length === targets.length) {
-    const lock = locks.get(lockedOut[0]!.name)!;
-    throw new LockHeldError(lock.holder, lock.since, `${key} is locked at ${lock.store} by ${lock.holder} since ${lock.since}; upload to all stores, and it is held in the lock's queue`);
-  }
+  const { locks, lockedOut } = await lockedOutOf(deps, key, targets, who);
   const results = await onEach(
     targets.filter((s) => !lockedOut.includes(s)),
     (s) => createUpload(s, key, metadata, contentTypeOf(key)),
@@ -269,25 +264,63 @@ const completeSchema = z.object({
     .min(1),
 });
 
-/** Completes each target's upload; answers per store like putFile. */
-export async function completeUpload(deps: Deps, body: unknown): Promise<WriteAnswer> {
+/**
+ * The targets locked by someone other than `who`; throws LockHeldError when that is all of them.
+ * Such a store gets no upload: the file is held in its lock's queue once it lands elsewhere.
+ */
+async function lockedOutOf(deps: Deps, key: string, targets: Store[], who: string) {
+  const locks = await locksOf(deps, key);
+  const lockedOut = targets.filter((s) => locks.has(s.name) && locks.get(s.name)!.holder !== who);
+  if (lockedOut.length === targets.length) {
+    const lock = locks.get(lockedOut[0]!.name)!;
+    throw new LockHeldError(lock.holder, lock.since, `${key} is locked at ${lock.store} by ${lock.holder} since ${lock.since}; upload to all stores, and it is held in the lock's queue`);
+  }
+  return { locks, lockedOut };
+}
+
+/**
+ * Completes each target's upload; answers per store like putFile. A store locked since the
+ * upload started (by someone other than `who`) is not completed: its upload is aborted and the
+ * file, once on another store, is held in the lock's queue (the same entry its replication finds).
+ */
+export async function completeUpload(deps: Deps, body: unknown, who = 'api'): Promise<WriteAnswer> {
   const input = parseBody(completeSchema, body);
   const key = parseKey(input.key);
   const byStore = new Map(input.uploads.map((u) => [u.store, u]));
   const targets = uploadTargets(deps, input.uploads);
-  const results = await onEach(targets, (s) => {
-    const u = byStore.get(s.name)!;
-    return completeOn(s, key, u.uploadId, u.parts);
-  });
+  const { lockedOut } = await lockedOutOf(deps, key, targets, who);
+  const results: (StoreOutcome & { value?: string | { held: number }; clientFault?: true })[] = await onEach(
+    targets.filter((s) => !lockedOut.includes(s)),
+    (s) => {
+      const u = byStore.get(s.name)!;
+      return completeOn(s, key, u.uploadId, u.parts);
+    },
+  );
   // Refused everywhere for what the request said (a forged upload id, parts never sent): the
   // client's error, not the stores'.
   if (results.every((r) => r.clientFault)) {
     throw new BadRequestError(`the upload cannot be completed: ${[...new Set(results.map((r) => r.error))].join('; ')}`);
   }
+  const landed = results.find((r) => r.ok && typeof r.value === 'string');
+  for (const s of lockedOut) results.push({ store: s.name, ...(await holdCompleted(deps, key, s, byStore.get(s.name)!.uploadId, landed, who)) });
   return {
     key,
     results: withEtags(results),
   };
+}
+
+/** Aborts `locked`'s upload and holds the file that `landed` on another store in its lock's queue. */
+async function holdCompleted(deps: Deps, key: string, locked: Store, uploadId: string, landed: { store: string; value?: unknown } | undefined, who: string) {
+  await abortOn(locked, key, uploadId).catch(() => undefined); // no orphaned parts; S3's lifecycle rule catches a failure
+  const from = landed && storeNamed(deps.stores, landed.store);
+  const head = from && (await headObject(from, key).catch(() => null));
+  // Replaced since it landed: the newer write's own replication decides what the lock holds.
+  if (!from || !head?.stamp || bareEtag(head.etag) !== bareEtag(landed.value as string)) {
+    return { ok: false as const, code: 'LockHeld', error: `locked since the upload started: not completed there; replication holds the file in the lock's queue` };
+  }
+  const n = await holdUpdate(deps, key, locked.name, { kind: 'put', from, head, metadata: { ...head.metadata, [META.replicaOf]: from.name } }, who);
+  // Unlocked meanwhile: the file's own event on `from` copies it there.
+  return n === undefined ? { ok: true as const } : { ok: true as const, value: { held: n } };
 }
 
 const abortSchema = z.object({ key: z.string(), uploads: z.array(targetSchema).min(1) });

@@ -1,4 +1,5 @@
 import {
+  AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   type CompleteMultipartUploadCommandInput,
@@ -287,7 +288,7 @@ describe('deleteFile with a lock (lib/delete.ts)', () => {
   // deleteFile hands settleKey a view it built from its own HEADs, without the key's locks
   // (KeyView.locks), so applyKeyPlan's heldBack sees none: another user's API delete removes
   // the locked store's copy at once instead of holding it in the lock's queue.
-  it.failing('holds another user\'s delete for the locked store, and answers it as held', async () => {
+  it('holds another user\'s delete for the locked store, and answers it as held', async () => {
     put('bucket-1', 'v0', T - 10);
     put('bucket-2', 'v0', T - 10);
     await acquireLock(deps(), KEY, 'server1', alice);
@@ -366,15 +367,48 @@ describe('multipart uploads with a lock (lib/upload.ts)', () => {
     expect(plan.uploads).toEqual([{ store: 'server1', uploadId: 'up-bucket-1' }]);
   });
 
-  // An upload started before the lock completes after it: completeUpload does not look at locks,
-  // so another user's bytes land in the locked store, not in its queue.
-  it.failing('does not complete another user\'s upload into a store locked since it started', async () => {
+  /** CompleteMultipartUpload lands `text` (stamped as bob's) in the request's bucket. */
+  const completesAs = (text: string) =>
+    s3mock.on(CompleteMultipartUploadCommand).callsFake(async (i: CompleteMultipartUploadCommandInput) => ({ ETag: fake.put(i.Bucket!, i.Key!, text, { metadata: stamp(text, T, 'bob') }).etag }));
+  const complete = (plan: { uploads: { store: string; uploadId: string }[] }, who: string) =>
+    completeUpload(deps(), { key: KEY, uploads: plan.uploads.map((u) => ({ ...u, parts: [{ n: 1, etag: '"p1"' }] })) }, who);
+
+  it('refuses to complete an upload whose only target was locked by someone else since it started (LockHeld 409)', async () => {
     put('bucket-1', 'v0', T - 10);
-    s3mock.on(CompleteMultipartUploadCommand).callsFake(async (i: CompleteMultipartUploadCommandInput) => ({ ETag: fake.put(i.Bucket!, i.Key!, 'bob upload').etag }));
+    completesAs('bob upload');
     const plan = await startUpload(deps(), { key: KEY, size: 10, to: 'server1' }, 'bob');
-    await acquireLock(deps(), KEY, 'server1', alice);
-    await completeUpload(deps(), { key: KEY, uploads: plan.uploads.map((u) => ({ ...u, parts: [{ n: 1, etag: '"p1"' }] })) }).catch(() => undefined);
+    const lock = await acquireLock(deps(), KEY, 'server1', alice);
+    const err = await complete(plan, 'bob').catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 409, holder: 'alice', since: lock.since });
     expect(fake.textOf('bucket-1', KEY)).toBe('v0');
+    expect(s3mock.commandCalls(CompleteMultipartUploadCommand)).toEqual([]);
+  });
+
+  it('completes on the other stores and holds the file for the store locked since the upload started, its upload aborted', async () => {
+    put('bucket-1', 'v0', T - 10);
+    completesAs('bob upload');
+    const plan = await startUpload(deps(), { key: KEY, size: 10, to: 'all' }, 'bob');
+    await acquireLock(deps(), KEY, 'server1', alice);
+    const a = await complete(plan, 'bob');
+    expect(a.results).toEqual([
+      { store: 'server2', ok: true, etag: expect.any(String) },
+      { store: 'server1', ok: true, held: 1 },
+    ]);
+    expect(held()).toEqual(['v0', 'bob upload']);
+    expect(queued()).toEqual(['put bob upload']);
+    expect(s3mock.commandCalls(AbortMultipartUploadCommand).map((c) => c.args[0].input.Bucket)).toEqual(['bucket-1']);
+    // Its replication event finds the same write in the queue: still one entry.
+    await settleKey(deps(), KEY, { by: 'replicate', fill: () => true });
+    expect(queued()).toEqual(['put bob upload']);
+  });
+
+  it('completes the holder\'s own upload into the store it locked', async () => {
+    put('bucket-1', 'v0', T - 10);
+    completesAs('alice upload');
+    const plan = await startUpload(deps(), { key: KEY, size: 10, to: 'server1' }, 'alice');
+    await acquireLock(deps(), KEY, 'server1', alice);
+    expect((await complete(plan, 'alice')).results).toEqual([{ store: 'server1', ok: true, etag: expect.any(String) }]);
+    expect(fake.textOf('bucket-1', KEY)).toBe('alice upload');
   });
 });
 
@@ -409,7 +443,7 @@ describe('reconcile with locks (lib/sync.ts)', () => {
   // A name some stores lack that was never deleted is planned from the listings alone
   // (missingOnly), without reading its locks: the copy is held when applied, but the report
   // does not name it in `held`.
-  it.failing('names a held copy of a name only some stores hold, planned from the listings', async () => {
+  it('names a held copy of a name only some stores hold, planned from the listings', async () => {
     put('bucket-2', 'v1', T);
     const lock = await acquireLock(deps(), KEY, 'server1', alice);
     const report = await reconcile(deps(), { force: true });
