@@ -24,6 +24,7 @@ interface LocalStackLike {
   s3Endpoint: string;
   stores: { name: string; bucket: string }[];
   controlBucket: string;
+  token: string;
   stop(): Promise<void>;
 }
 type StartLocalStack = (opts: { dataDir: string; quiet: boolean; stores: string[] }) => Promise<LocalStackLike>;
@@ -34,6 +35,8 @@ export interface BenchStack {
   /** The stores' buckets, server1 first. */
   buckets: string[];
   controlBucket: string;
+  /** A write token of the stack, for requests to apiUrl. */
+  token: string;
   client: S3Client;
   stop(): Promise<void>;
 }
@@ -97,7 +100,7 @@ export async function startBenchStack(preload?: (s3: BenchS3, buckets: string[])
       await stop();
       throw new Error(`the stack's buckets (${buckets.join(', ')}) are not the ones preloaded (${stores.join(', ')})`);
     }
-    return { apiUrl: stack.apiUrl, s3Endpoint: stack.s3Endpoint, buckets, controlBucket: stack.controlBucket, client, stop };
+    return { apiUrl: stack.apiUrl, s3Endpoint: stack.s3Endpoint, buckets, controlBucket: stack.controlBucket, token: stack.token, client, stop };
   } catch (err) {
     rmSync(dataDir, { recursive: true, force: true });
     throw err;

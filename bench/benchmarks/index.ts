@@ -2,6 +2,7 @@
 import type { Benchmark } from '../harness';
 import { compareMemory } from './compare-memory';
 import { listMemory } from './list-memory';
+import { locks } from './locks';
 import { ls } from './ls';
 import { put } from './put';
 import { readBytes } from './read-bytes';
@@ -10,4 +11,4 @@ import { replication } from './replication';
 import { replicationCost } from './replication-cost';
 import { sync } from './sync';
 
-export const benchmarks: Benchmark[] = [readBytes, readLatency, compareMemory, ls, put, listMemory, replication, replicationCost, sync];
+export const benchmarks: Benchmark[] = [readBytes, readLatency, compareMemory, ls, put, listMemory, replication, replicationCost, sync, locks];
