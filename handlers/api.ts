@@ -1,4 +1,4 @@
-import { http, ok, type ApiRequest, type ApiResponse, type RouteSpec } from './http';
+import { http, ok, raw, type ApiRequest, type ApiResponse, type RouteSpec } from './http';
 import { getDeps } from './deps';
 import { BadRequestError, PayloadTooLargeError } from '../lib/errors';
 import { createToken, listTokens, revokeToken } from '../lib/tokens';
@@ -13,6 +13,8 @@ import { deleteFile } from '../lib/delete';
 import { applyEntries, reconcile } from '../lib/sync';
 import { readEvents } from '../lib/journal';
 import { replayFailures } from '../lib/failures';
+import { INDEX, assetFile, pageCsp, pageFile, storeOrigins } from '../lib/page';
+import { PAGE } from '../web/bundled';
 import type { Deps } from '../lib/deps';
 import type { WriteAnswer } from '../lib/types';
 
@@ -105,7 +107,14 @@ const exactRoutes: Record<string, RouteSpec<Deps>> = {
   'GET /tokens': route('write', async (_req, deps) => ok(await listTokens(deps))),
   'GET /locks': route('read', async (_req, deps) => ok({ locks: await listLocks(deps) })),
   'POST /tokens': route('write', async (req, deps) => ok(await createToken(deps, jsonBody(req), req.who), 201)),
+  // The page holds no data and asks for a token itself; its policy names the stores' origins.
+  'GET /': route('public', async (req, deps) => {
+    const page = pageFile(PAGE, INDEX, req.headers['accept-encoding'], pageCsp(await storeOrigins(deps.stores)));
+    return raw(page.body, page.base64, page.headers);
+  }),
 };
+
+const ASSETS = '/assets/';
 
 const TOKENS = '/tokens/';
 const LOCKS = '/locks/';
@@ -138,6 +147,12 @@ function router(req: ApiRequest): RouteSpec<Deps> | undefined {
   if (exact) return exact;
   if (req.path.startsWith(FILES)) return fileRoutes[req.method];
   if (req.path.startsWith(LOCKS)) return lockRoutes[req.method];
+  if (req.method === 'GET' && req.path.startsWith(ASSETS)) {
+    return route('public', async (r) => {
+      const page = assetFile(PAGE, r.path.slice(ASSETS.length), r.headers['accept-encoding']);
+      return raw(page.body, page.base64, page.headers);
+    });
+  }
   if (req.method === 'DELETE' && req.path.startsWith(TOKENS)) return route('write', async (r, deps) => ok(await revokeToken(deps, r.path.slice(TOKENS.length))));
   return undefined;
 }

@@ -40,6 +40,18 @@ export type Router<D> = (req: ApiRequest) => RouteSpec<D> | undefined;
 
 export const ok = (body: unknown, statusCode = 200): ApiResponse => ({ statusCode, body });
 
+/** A body sent as it is rather than as JSON: the web page's own files (HTML, JS, CSS). */
+export class RawBody {
+  constructor(
+    readonly text: string,
+    /** `text` is base64 of the bytes (gzip), which API Gateway decodes before sending. */
+    readonly base64: boolean,
+  ) {}
+}
+
+/** A 200 with a raw body; `headers` carry its content type and caching. */
+export const raw = (body: string, base64: boolean, headers: Record<string, string>): ApiResponse => ({ statusCode: 200, body: new RawBody(body, base64), headers });
+
 /**
  * Who a direct invoke is from. Invoking the function directly (`sls invoke`, `dfs --via lambda`)
  * takes `lambda:InvokeFunction`, which IAM grants only to the stack's operators: such a call is
@@ -165,13 +177,20 @@ export function http<D extends { control: ControlBucket }>(router: Router<D>, ge
   return async (event: unknown): Promise<APIGatewayProxyStructuredResultV2 | DirectResult> => {
     if (!isApiGatewayEvent(event)) {
       const res = await run(() => fromDirect(event), true);
-      return { statusCode: res.statusCode, body: res.body };
+      return { statusCode: res.statusCode, body: res.body instanceof RawBody ? res.body.text : res.body };
     }
-    const res = await run(() => fromApiGateway(event), false);
-    return {
-      statusCode: res.statusCode,
-      headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...res.headers },
-      body: JSON.stringify(res.body),
-    };
+    return toApiGateway(await run(() => fromApiGateway(event), false));
+  };
+}
+
+/** Every answer, error or not, leaves here: JSON unless the route made a raw body. */
+function toApiGateway(res: ApiResponse): APIGatewayProxyStructuredResultV2 {
+  if (res.body instanceof RawBody) {
+    return { statusCode: res.statusCode, headers: { ...res.headers }, body: res.body.text, isBase64Encoded: res.body.base64 };
+  }
+  return {
+    statusCode: res.statusCode,
+    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', ...res.headers },
+    body: JSON.stringify(res.body),
   };
 }

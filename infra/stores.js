@@ -109,9 +109,10 @@ const bucket = (b, { logsTo } = {}) => ({
  * `ObjectRemoved:DeleteMarkerCreated` event (replicate takes any `ObjectRemoved:*`), a HEAD or a
  * listing sees current versions only, conditional writes and deletes test the current one.
  */
-const storeBucket = (b, { logsTo, noncurrentDays }) => {
+const storeBucket = (b, { logsTo, noncurrentDays, webOrigins }) => {
   const r = bucket(b, { logsTo });
   r.Properties.VersioningConfiguration = { Status: 'Enabled' };
+  r.Properties.CorsConfiguration = webCors(webOrigins);
   r.Properties.LifecycleConfiguration.Rules.push({
     Id: 'expire-noncurrent-versions',
     Status: 'Enabled',
@@ -120,6 +121,41 @@ const storeBucket = (b, { logsTo, noncurrentDays }) => {
   });
   return r;
 };
+
+/**
+ * The web page sends the parts of a large upload straight to the stores (presigned UploadPart
+ * URLs) and fetches large downloads from them (presigned GET URLs): the buckets let the page's
+ * origin, and no other, PUT and GET, and read a part's ETag, which completing the upload needs.
+ * Presigned URLs carry their own signature, so CORS grants no access by itself; it only lets
+ * the page's JavaScript see the answers. The control and log buckets get none.
+ */
+const webCors = (origins) => ({
+  CorsRules: [
+    {
+      Id: 'web-page',
+      AllowedOrigins: origins,
+      AllowedMethods: ['GET', 'PUT'],
+      AllowedHeaders: ['content-type'],
+      ExposedHeaders: ['ETag'],
+      MaxAge: 3600,
+    },
+  ],
+});
+
+/**
+ * The origins the page is served from: `param:webOrigins` (comma-separated), by default the
+ * HTTP API's own (`https://<id>.execute-api.<region>.amazonaws.com`), where GET / serves it.
+ * Set it when the API is reached through a custom domain.
+ */
+async function webOriginsOf({ resolveVariable }) {
+  const raw = String((await resolveVariable("param:webOrigins, ''")) ?? '').trim();
+  if (!raw) return [{ 'Fn::Sub': 'https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}' }];
+  const origins = raw.split(',').map((o) => o.trim());
+  for (const o of origins) {
+    if (!/^https?:\/\/[^/\s*]+$/.test(o)) throw new Error(`param webOrigins: "${o}" is not an origin like https://files.example.com (no path, no wildcard)`);
+  }
+  return origins;
+}
 
 /**
  * How long the control bucket keeps its records (README "The replication rules"). Tombstones and
@@ -206,9 +242,10 @@ async function resources(ctx) {
   const { stores, control, logs } = await layout(ctx);
   const noncurrentDays = await numberParam(ctx, 'noncurrentDays');
   const accessLogDays = await numberParam(ctx, 'accessLogDays');
+  const webOrigins = await webOriginsOf(ctx);
   const Resources = {};
   const Outputs = {};
-  for (const b of stores) Resources[b.logicalId] = storeBucket(b, { logsTo: logs, noncurrentDays });
+  for (const b of stores) Resources[b.logicalId] = storeBucket(b, { logsTo: logs, noncurrentDays, webOrigins });
   Resources[control.logicalId] = controlBucketResource(control, { logsTo: logs });
   Resources[logs.logicalId] = logsBucketResource(logs, { days: accessLogDays });
   for (const b of [...stores, control]) Resources[policyId(b)] = bucketPolicy(b);
