@@ -15,12 +15,17 @@ interface Probe {
   body?: Buffer;
 }
 
+/** Whole bodies in hand, by store: each copy is read at most once per answer. */
+type Bodies = Map<string, Buffer>;
+
 /**
  * Reads `key` from every store and compares the copies (DESIGN.md "Read semantics").
  *
  * One round trip for identical copies: the first store gets a GET whose headers stand in
  * for its HEAD and whose body, when small enough to inline, is the answer's content; the
- * others get a HEAD at the same moment. Bodies of other versions are read only if needed.
+ * others get a HEAD at the same moment. Bodies of other versions are read only if needed, and
+ * no copy twice: a body in hand (the first store's, or one read whole to compare it) is what
+ * the others are compared with and what the answer carries.
  *
  * Returns SINGLE, DIFFERENT or NOT_FOUND with the stores that did not answer in
  * `unavailable`; throws AllStoresUnavailableError when none answered.
@@ -30,7 +35,7 @@ export async function readFile(deps: Deps, key: string, opts: ReadOptions = {}):
     try {
       return await readOnce(deps, key, opts);
     } catch (err) {
-      // A copy replaced between HEAD and a ranged read: a fresh look sees the new state.
+      // A copy replaced between its HEAD and the read of its body: a fresh look sees the new state.
       if (!(err instanceof ChangedWhileReadingError) || attempt === READ_ATTEMPTS) throw err;
     }
   }
@@ -48,10 +53,11 @@ async function readOnce(deps: Deps, key: string, opts: ReadOptions): Promise<Rea
 
   let present: ObjectHead[] = [...probes.values()].flatMap((p) => (p.head ? [p.head] : []));
   if (present.length === 0) return { status: 'NOT_FOUND', key, unavailable };
+  const bodies: Bodies = new Map([...probes].flatMap(([store, p]) => (p.body ? [[store, p.body] as const] : [])));
 
   for (;;) {
     try {
-      return await answer(deps, key, opts, present, probes, unavailable);
+      return await answer(deps, key, opts, present, bodies, unavailable);
     } catch (err) {
       // A store that fails halfway through a byte compare or a body read is unavailable,
       // not different: drop it and decide again from the others.
@@ -68,12 +74,15 @@ async function answer(
   key: string,
   opts: ReadOptions,
   present: ObjectHead[],
-  probes: Map<string, Probe>,
+  bodies: Bodies,
   unavailable: string[],
 ): Promise<ReadAnswer> {
-  const groups = await groupByContent(deps, key, present);
+  // Copies small enough to inline are read whole to compare them, since the answer carries them;
+  // others (and every copy of a meta read) are streamed against each other and dropped.
+  const keepWhole = (size: number) => !opts.meta && size <= deps.inlineLimit;
+  const groups = await groupByContent(deps, key, present, { bodies, keepWhole });
   const budget = { left: opts.meta ? 0 : deps.inlineLimit };
-  const contentOf = (g: ContentGroup) => (opts.meta ? undefined : loadContent(deps, key, g, probes, budget));
+  const contentOf = (g: ContentGroup) => (opts.meta ? undefined : loadContent(deps, key, g, bodies, budget));
 
   if (groups.length === 1) {
     const group = groups[0]!;
@@ -126,14 +135,14 @@ async function loadContent(
   deps: Deps,
   key: string,
   group: ContentGroup,
-  probes: Map<string, Probe>,
+  bodies: Bodies,
   budget: { left: number },
 ): Promise<Content> {
   const size = group.heads[0]!.size;
   const holders = group.heads.map((h) => h.store);
   if (size <= budget.left) {
     budget.left -= size;
-    const fetched = holders.map((s) => probes.get(s)?.body).find((b) => b !== undefined);
+    const fetched = holders.map((s) => bodies.get(s)).find((b) => b !== undefined);
     const body = fetched ?? (await fetchWhole(deps, key, group));
     return { base64: body.toString('base64') };
   }

@@ -302,6 +302,24 @@ export async function getRange(
 }
 
 /**
+ * Opens the whole copy `etag` names as a stream, pinned to that ETag: a copy replaced or
+ * deleted before the read begins is ObjectChangedError; once the body flows, S3 serves that one
+ * version to its end. The caller reads the body or destroys it; a failure while it flows comes
+ * out of the stream untranslated (the caller knows which store it reads).
+ */
+export async function openPinned(
+  store: Store,
+  key: string,
+  etag: string,
+  signal?: AbortSignal,
+): Promise<{ body: Readable; length: number | undefined; etag: string | undefined }> {
+  return write(store, key, true, async () => {
+    const res = await store.s3.send(new GetObjectCommand({ Bucket: store.bucket, Key: key, IfMatch: etag }), { abortSignal: signal });
+    return { body: res.Body as Readable, length: res.ContentLength, etag: res.ETag };
+  });
+}
+
+/**
  * Reads a whole response body into one buffer. With the length known (always, from S3) the
  * bytes are copied once into a buffer of that size: collecting chunks and concatenating them
  * would hold every byte two or three times at the peak of a large compare. With `into`, the

@@ -78,6 +78,7 @@ export class FakeS3 {
   readonly served = new Map<string, number>();
   private readonly faults: Fault[] = [];
   private readonly hooks: ((command: Command, input: Input) => void)[] = [];
+  private readonly cuts = new Map<string, Cut>();
 
   constructor(protected readonly mock: AwsClientStub<S3Client>) {
     this.answerMock();
@@ -89,6 +90,7 @@ export class FakeS3 {
     this.served.clear();
     this.faults.length = 0;
     this.hooks.length = 0;
+    this.cuts.clear();
     this.answerMock();
   }
 
@@ -122,6 +124,14 @@ export class FakeS3 {
   /** Every matching request to `bucket` throws a fresh `error()` from now on. */
   fail(bucket: string, error: () => Error, opts: { command?: Command; when?: (input: Input) => boolean } = {}): void {
     this.faults.push({ bucket, error, ...opts });
+  }
+
+  /**
+   * Bodies of GETs on `bucket` break off after `afterBytes` from now on: with an error (a
+   * connection reset) or, with `end: true`, by ending early as if the object were shorter.
+   */
+  cutBody(bucket: string, afterBytes: number, opts: { end?: boolean } = {}): void {
+    this.cuts.set(bucket, { afterBytes, end: opts.end ?? false });
   }
 
   /** Runs before each request is answered (after faults): the place to change an object mid-read. */
@@ -193,21 +203,31 @@ export class FakeS3 {
       ...this.headers(obj, input, contentRange === undefined),
       ContentLength: slice.length,
       ...(contentRange ? { ContentRange: contentRange } : {}),
-      Body: lazyBody(slice, (n) => this.served.set(bucket, (this.served.get(bucket) ?? 0) + n)),
+      Body: lazyBody(slice, (n) => this.served.set(bucket, (this.served.get(bucket) ?? 0) + n), this.cuts.get(bucket)),
     };
   }
 }
 
+interface Cut {
+  afterBytes: number;
+  end: boolean;
+}
+
 /** A body that hands out its bytes only as they are read, like a socket would. */
-function lazyBody(bytes: Buffer, onServe: (n: number) => void) {
+function lazyBody(bytes: Buffer, onServe: (n: number) => void, cut?: Cut) {
   let pos = 0;
   const stream = new Readable({
     read() {
+      if (cut && pos >= cut.afterBytes) {
+        if (cut.end) this.push(null);
+        else this.destroy(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }));
+        return;
+      }
       if (pos >= bytes.length) {
         this.push(null);
         return;
       }
-      const piece = bytes.subarray(pos, pos + 16 * 1024);
+      const piece = bytes.subarray(pos, Math.min(pos + 16 * 1024, cut ? Math.max(cut.afterBytes, pos + 1) : Infinity));
       pos += piece.length;
       onServe(piece.length);
       this.push(piece);

@@ -2,7 +2,8 @@ import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from '../../lib/read';
-import { compareBytes } from '../../lib/compare';
+import { WINDOW_BYTES } from '../../lib/bytecompare';
+import { ChangedWhileReadingError, compareBytes } from '../../lib/compare';
 import { createS3Client } from '../../lib/config';
 import { headObject, type Store } from '../../lib/stores';
 import { AllStoresUnavailableError } from '../../lib/errors';
@@ -117,12 +118,12 @@ describe('large objects', () => {
     expect(createHash('sha256').update(got).digest('hex')).toBe(createHash('sha256').update(big).digest('hex'));
   });
 
-  it('compares 20 MiB byte for byte in bounded chunks and stops at the first difference', async () => {
+  it('compares 20 MiB byte for byte as two streams, one GET per copy, and stops at the first difference', async () => {
     const changed = Buffer.from(big);
     changed[15 * MiB + 7] = changed[15 * MiB + 7]! ^ 0xff;
     await put('server3', 'big.bin', changed, 1);
     const all = [...stores, { name: 'server3', bucket: 'server3', s3: s3.client }];
-    const deps = makeDeps(all, { compareChunkBytes: MiB });
+    const deps = makeDeps(all);
     const [h1, h2, h3] = await Promise.all(all.map((s) => headObject(s, 'big.bin')));
 
     expect(await compareBytes(deps, 'big.bin', h1!, h2!)).toEqual({ same: true, by: 'bytes' });
@@ -132,7 +133,17 @@ describe('large objects', () => {
     expect(await compareBytes(deps, 'big.bin', h1!, h3!)).toEqual({
       same: false, reason: `Contents differ (server1 vs server3, from byte ${15 * MiB + 7})`,
     });
-    // Chunks 0..15 of both sides, plus at most the two chunk pairs still in flight.
-    expect(deps.meter!.bodyBytes).toBeLessThanOrEqual(2 * 18 * MiB);
+    // Up to the difference on both sides, plus at most what each side held ahead of the compare.
+    expect(deps.meter!.bodyBytes).toBeLessThanOrEqual(2 * (15 * MiB + 2 * WINDOW_BYTES));
+  });
+
+  it('notices a copy replaced between its HEAD and its compare (If-Match on the S3-like s3rver)', async () => {
+    const deps = makeDeps(stores);
+    const [h1, h2] = await Promise.all(stores.map((s) => headObject(s, 'big.bin')));
+    const replacement = Buffer.from(big);
+    replacement[0] = replacement[0]! ^ 1;
+    await put('server2', 'big.bin', replacement, 2);
+
+    await expect(compareBytes(deps, 'big.bin', h1!, h2!)).rejects.toBeInstanceOf(ChangedWhileReadingError);
   });
 });

@@ -1,5 +1,7 @@
 import { GetObjectCommand } from '@aws-sdk/client-s3';
-import { ChangedWhileReadingError, cheapVerdict, compareBytes, groupByContent } from '../../lib/compare';
+import { Readable } from 'node:stream';
+import { WINDOW_BYTES } from '../../lib/bytecompare';
+import { ChangedWhileReadingError, cheapVerdict, compareBytes, compareMany, groupByContent } from '../../lib/compare';
 import { StoreUnavailableError } from '../../lib/errors';
 import { headObject, toObjectHead, type ObjectHead } from '../../lib/stores';
 import { makeDeps } from '../helpers/deps';
@@ -8,6 +10,8 @@ import { makeStores, s3Error, useFakeS3 } from '../helpers/mock-s3';
 const { s3mock, fake } = useFakeS3();
 const stores = makeStores(3);
 const CHUNK = 1024;
+const KiB = 1024;
+const MiB = 1024 * KiB;
 
 /** A head as HEAD would describe it, for the pure part of the rule. */
 function head(store: string, over: Partial<ObjectHead> = {}): ObjectHead {
@@ -21,13 +25,11 @@ async function headsOf(key: string, n = 2): Promise<ObjectHead[]> {
   return heads.map((h) => h!);
 }
 
-const rangedGets = () =>
-  s3mock
-    .commandCalls(GetObjectCommand)
-    .map((c) => c.args[0].input)
-    .filter((i) => i.Range !== undefined);
+const gets = () => s3mock.commandCalls(GetObjectCommand).map((c) => c.args[0].input);
 
 const bytes = (n: number, seed = 0) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 31 + seed) % 251));
+/** `n` bytes quickly (a pattern repeated), for objects larger than the compare's windows. */
+const big = (n: number) => Buffer.alloc(n, bytes(251));
 
 describe('cheapVerdict', () => {
   it('calls copies of different sizes different, saying both sizes', () => {
@@ -119,9 +121,9 @@ describe('toObjectHead', () => {
 });
 
 describe('compareBytes', () => {
-  const deps = () => makeDeps(stores, { compareChunkBytes: CHUNK });
+  const deps = () => makeDeps(stores);
 
-  it('streams equal copies chunk by chunk, each range read once per store, pinned to its ETag', async () => {
+  it('streams equal copies through one GET per store, pinned to its ETag, reading each once', async () => {
     const content = bytes(10 * CHUNK + 100);
     fake.put('bucket-1', 'k', content, { etag: 'abc-3' });
     fake.put('bucket-2', 'k', content, { etag: 'def-2' });
@@ -130,17 +132,17 @@ describe('compareBytes', () => {
 
     await expect(compareBytes(d, 'k', a!, b!)).resolves.toEqual({ same: true, by: 'bytes' });
 
-    const expected = Array.from({ length: 11 }, (_, i) => `bytes=${i * CHUNK}-${Math.min((i + 1) * CHUNK, content.length) - 1}`);
-    for (const [bucket, etag] of [['bucket-1', '"abc-3"'], ['bucket-2', '"def-2"']] as const) {
-      const ranges = rangedGets().filter((i) => i.Bucket === bucket);
-      expect(ranges.map((i) => i.Range).sort()).toEqual([...expected].sort());
-      expect(ranges.every((i) => i.IfMatch === etag)).toBe(true);
-    }
+    expect(gets()).toEqual([
+      expect.objectContaining({ Bucket: 'bucket-1', IfMatch: '"abc-3"' }),
+      expect.objectContaining({ Bucket: 'bucket-2', IfMatch: '"def-2"' }),
+    ]);
+    expect(gets().every((i) => i.Range === undefined)).toBe(true);
     expect(d.meter!.bodyBytes).toBe(2 * content.length);
+    expect(fake.servedTotal()).toBe(2 * content.length);
   });
 
-  it('stops at the first differing chunk of a 10-chunk object, reading a small part of it', async () => {
-    const content = bytes(10 * CHUNK);
+  it('stops at the first difference of a large object, reading a small part of it', async () => {
+    const content = big(8 * MiB);
     const changed = Buffer.from(content);
     changed[5] = changed[5]! ^ 0xff;
     fake.put('bucket-1', 'k', content, { etag: 'abc-10' });
@@ -152,12 +154,21 @@ describe('compareBytes', () => {
       same: false,
       reason: 'Contents differ (server1 vs server2, from byte 5)',
     });
+    // At most a window per side (and the stream's own buffer) was pulled, not the 16 MiB.
+    expect(fake.servedTotal()).toBeLessThanOrEqual(2 * (WINDOW_BYTES + 64 * KiB));
+    expect(d.meter!.bodyBytes).toBeLessThanOrEqual(fake.servedTotal());
+  });
 
-    const total = 2 * content.length;
-    expect(d.meter!.bodyBytes).toBeLessThanOrEqual((total * 3) / 10) // at most the 3 chunk pairs in flight;
-    expect(fake.servedTotal()).toBeLessThanOrEqual((total * 3) / 10);
-    expect(rangedGets().length).toBeLessThanOrEqual(6);
-    expect(s3mock).toHaveReceivedCommandWith(GetObjectCommand, { Bucket: 'bucket-2', Range: `bytes=0-${CHUNK - 1}`, IfMatch: '"def-10"' });
+  it('compares against a body already in hand without reading that copy again', async () => {
+    const content = bytes(5 * CHUNK);
+    fake.put('bucket-1', 'k', content, { etag: 'abc-3' });
+    fake.put('bucket-2', 'k', content, { etag: 'def-2' });
+    const d = deps();
+    const [a, b] = await headsOf('k');
+
+    await expect(compareBytes(d, 'k', a!, b!, content)).resolves.toEqual({ same: true, by: 'bytes' });
+    expect(gets()).toEqual([expect.objectContaining({ Bucket: 'bucket-2', IfMatch: '"def-2"' })]);
+    expect(d.meter!.bodyBytes).toBe(content.length);
   });
 
   it('reports the offset of a difference in the last byte', async () => {
@@ -174,16 +185,44 @@ describe('compareBytes', () => {
     });
   });
 
-  it('throws StoreUnavailableError naming the store that fails halfway', async () => {
+  it.each([
+    ['the second side', 'bucket-2', 'server2'],
+    ['the first side', 'bucket-1', 'server1'],
+  ])('throws StoreUnavailableError naming the store whose body breaks off halfway (%s)', async (_, bucket, store) => {
     const content = bytes(6 * CHUNK);
     fake.put('bucket-1', 'k', content, { etag: 'a-2' });
     fake.put('bucket-2', 'k', content, { etag: 'b-2' });
     const [a, b] = await headsOf('k');
-    fake.fail('bucket-2', () => s3Error('InternalError', 500), { command: 'GetObject', when: (i) => i.Range === `bytes=${3 * CHUNK}-${4 * CHUNK - 1}` });
+    fake.cutBody(bucket, 3 * CHUNK);
+
+    const err = await compareBytes(deps(), 'k', a!, b!).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect((err as StoreUnavailableError).store).toBe(store);
+  });
+
+  it('throws StoreUnavailableError, not "different", for a body that ends before its length', async () => {
+    const content = bytes(6 * CHUNK);
+    fake.put('bucket-1', 'k', content, { etag: 'a-2' });
+    fake.put('bucket-2', 'k', content, { etag: 'b-2' });
+    const [a, b] = await headsOf('k');
+    fake.cutBody('bucket-2', 2 * CHUNK, { end: true });
 
     const err = await compareBytes(deps(), 'k', a!, b!).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StoreUnavailableError);
     expect((err as StoreUnavailableError).store).toBe('server2');
+  });
+
+  it('throws StoreUnavailableError naming the store whose GET fails, closing the other body', async () => {
+    const content = bytes(6 * CHUNK);
+    fake.put('bucket-1', 'k', content, { etag: 'a-2' });
+    fake.put('bucket-2', 'k', content, { etag: 'b-2' });
+    const [a, b] = await headsOf('k');
+    fake.fail('bucket-2', () => s3Error('InternalError', 500), { command: 'GetObject' });
+
+    const err = await compareBytes(deps(), 'k', a!, b!).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect((err as StoreUnavailableError).store).toBe('server2');
+    expect(fake.servedTotal()).toBeLessThan(content.length);
   });
 
   it('throws ChangedWhileReadingError when a copy is replaced or deleted after its HEAD', async () => {
@@ -198,10 +237,44 @@ describe('compareBytes', () => {
     fake.delete('bucket-2', 'k');
     await expect(compareBytes(deps(), 'k', a!, b!)).rejects.toThrow(ChangedWhileReadingError);
   });
+
+  it('notices a replaced copy even when the store ignores If-Match (by the ETag and length it answers)', async () => {
+    const content = bytes(2 * CHUNK);
+    fake.put('bucket-1', 'k', content, { etag: 'a-2' });
+    fake.put('bucket-2', 'k', content, { etag: 'b-2' });
+    const [a, b] = await headsOf('k');
+    const ignoring = (obj: { bytes: Buffer; etag: string }) => ({ ETag: obj.etag, ContentLength: obj.bytes.length, Body: Readable.from([obj.bytes]) });
+
+    s3mock.on(GetObjectCommand, { Bucket: 'bucket-2' }).callsFake(async () => ignoring({ bytes: content, etag: '"c-2"' }));
+    await expect(compareBytes(deps(), 'k', a!, b!)).rejects.toThrow(ChangedWhileReadingError);
+
+    s3mock.on(GetObjectCommand, { Bucket: 'bucket-2' }).callsFake(async () => ignoring({ bytes: content.subarray(1), etag: '"b-2"' }));
+    await expect(compareBytes(deps(), 'k', a!, b!)).rejects.toThrow(ChangedWhileReadingError);
+  });
+});
+
+describe('compareMany', () => {
+  it('compares three copies in one pass, each read once, and names each that differs', async () => {
+    const content = bytes(4 * CHUNK);
+    const other = Buffer.from(content);
+    other[3000] = other[3000]! ^ 1;
+    fake.put('bucket-1', 'k', content, { etag: 'a-2' });
+    fake.put('bucket-2', 'k', other, { etag: 'b-2' });
+    fake.put('bucket-3', 'k', content, { etag: 'c-3' });
+    const d = makeDeps(stores);
+    const [a, b, c] = await headsOf('k', 3);
+
+    await expect(compareMany(d, 'k', a!, [b!, c!])).resolves.toEqual([
+      { same: false, reason: 'Contents differ (server1 vs server2, from byte 3000)' },
+      { same: true, by: 'bytes' },
+    ]);
+    expect(gets().map((i) => i.Bucket).sort()).toEqual(['bucket-1', 'bucket-2', 'bucket-3']);
+    expect(d.meter!.bodyBytes).toBeLessThanOrEqual(3 * content.length);
+  });
 });
 
 describe('groupByContent', () => {
-  const deps = () => makeDeps(stores, { compareChunkBytes: CHUNK });
+  const deps = () => makeDeps(stores);
 
   it('puts three copies holding two versions into two groups, from HEADs alone', async () => {
     fake.put('bucket-1', 'k', 'version one');
@@ -213,7 +286,7 @@ describe('groupByContent', () => {
     expect(s3mock).not.toHaveReceivedCommand(GetObjectCommand);
   });
 
-  it('groups multipart copies of equal content together after a byte compare', async () => {
+  it('groups multipart copies of equal content together after a byte compare, reading each copy once', async () => {
     const content = bytes(3 * CHUNK);
     fake.put('bucket-1', 'k', content, { etag: 'abc-3' });
     fake.put('bucket-2', 'k', content, { etag: 'def-2' });
@@ -221,6 +294,48 @@ describe('groupByContent', () => {
     const groups = await groupByContent(deps(), 'k', await headsOf('k', 3));
 
     expect(groups.map((g) => g.heads.map((h) => h.store))).toEqual([['server1', 'server2'], ['server3']]);
-    expect(rangedGets().length).toBeGreaterThan(0);
+    expect(gets().map((i) => i.Bucket).sort()).toEqual(['bucket-1', 'bucket-2', 'bucket-3']);
+  });
+
+  it('reads copies whole when asked to keep them, adding them to the bodies in hand, and reads none twice', async () => {
+    const content = bytes(3 * CHUNK);
+    fake.put('bucket-1', 'k', content, { etag: 'abc-3' });
+    fake.put('bucket-2', 'k', bytes(3 * CHUNK, 7), { etag: 'def-2' });
+    fake.put('bucket-3', 'k', content, { etag: 'ghi-2' });
+    const bodies = new Map([['server1', content]]);
+    const d = deps();
+    const groups = await groupByContent(d, 'k', await headsOf('k', 3), { bodies, keepWhole: () => true });
+
+    expect(groups.map((g) => g.heads.map((h) => h.store))).toEqual([['server1', 'server3'], ['server2']]);
+    expect(gets().map((i) => i.Bucket).sort()).toEqual(['bucket-2', 'bucket-3']);
+    expect([...bodies.keys()].sort()).toEqual(['server1', 'server2', 'server3']);
+    expect(bodies.get('server2')).toEqual(bytes(3 * CHUNK, 7));
+    expect(d.meter!.bodyBytes).toBe(2 * content.length);
+  });
+
+  it('streams copies against a body in hand when not keeping them whole', async () => {
+    const content = bytes(3 * CHUNK);
+    fake.put('bucket-1', 'k', content, { etag: 'abc-3' });
+    fake.put('bucket-2', 'k', content, { etag: 'def-2' });
+    const bodies = new Map([['server1', content]]);
+    const groups = await groupByContent(deps(), 'k', await headsOf('k'), { bodies, keepWhole: () => false });
+
+    expect(groups.map((g) => g.heads.map((h) => h.store))).toEqual([['server1', 'server2']]);
+    expect(gets().map((i) => i.Bucket)).toEqual(['bucket-2']);
+    expect([...bodies.keys()]).toEqual(['server1']);
+  });
+
+  it('throws the failure of a copy read whole, keeping the bodies that were read', async () => {
+    const content = bytes(3 * CHUNK);
+    fake.put('bucket-1', 'k', content, { etag: 'abc-3' });
+    fake.put('bucket-2', 'k', content, { etag: 'def-2' });
+    fake.put('bucket-3', 'k', content, { etag: 'ghi-2' });
+    fake.fail('bucket-3', () => s3Error('SlowDown', 503), { command: 'GetObject' });
+    const bodies = new Map<string, Buffer>();
+
+    const err = await groupByContent(deps(), 'k', await headsOf('k', 3), { bodies, keepWhole: () => true }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect((err as StoreUnavailableError).store).toBe('server3');
+    expect([...bodies.keys()].sort()).toEqual(['server1', 'server2']);
   });
 });

@@ -1,6 +1,7 @@
 import { GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { Deps } from '../../lib/deps';
 import { AllStoresUnavailableError } from '../../lib/errors';
+import { WINDOW_BYTES } from '../../lib/bytecompare';
 import { readFile } from '../../lib/read';
 import type { ReadAnswer } from '../../lib/types';
 import { makeDeps } from '../helpers/deps';
@@ -17,7 +18,8 @@ const bytes = (n: number, seed = 0) => Buffer.from(Array.from({ length: n }, (_,
 const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64');
 
 const gets = () => s3mock.commandCalls(GetObjectCommand).map((c) => c.args[0].input);
-const rangedGets = () => gets().filter((i) => i.Range !== undefined);
+/** GETs pinned to a copy's ETag: the reads of the byte compare (the speculative probe is not pinned). */
+const pinnedGets = () => gets().filter((i) => i.IfMatch !== undefined);
 
 type Single = Extract<ReadAnswer, { status: 'SINGLE' }>;
 type Different = Extract<ReadAnswer, { status: 'DIFFERENT' }>;
@@ -41,7 +43,8 @@ describe('readFile: the compare rule', () => {
     const answer = await different(depsOf(2), 'f');
 
     expect(answer.versions.map((v) => [v.stores, v.size])).toEqual([[['server1'], 5], [['server2'], 12]]);
-    expect(rangedGets()).toHaveLength(0);
+    // No compare: server2's body is read once, for its content.
+    expect(gets().map((i) => i.Bucket)).toEqual(['bucket-1', 'bucket-2']);
   });
 
   it('answers SINGLE for equal single-part ETags without a body compare', async () => {
@@ -51,7 +54,7 @@ describe('readFile: the compare rule', () => {
 
     expect(answer.copies.map((c) => c.store)).toEqual(['server1', 'server2']);
     expect(answer.content).toEqual({ base64: b64('same bytes') });
-    expect(rangedGets()).toHaveLength(0);
+    expect(pinnedGets()).toHaveLength(0);
   });
 
   it('answers DIFFERENT for different single-part MD5 ETags of the same size, without a body compare', async () => {
@@ -60,7 +63,7 @@ describe('readFile: the compare rule', () => {
     const answer = await different(depsOf(2), 'f');
 
     expect(answer.versions.map((v) => v.content)).toEqual([{ base64: b64('version 1') }, { base64: b64('version 2') }]);
-    expect(rangedGets()).toHaveLength(0);
+    expect(gets().map((i) => i.Bucket)).toEqual(['bucket-1', 'bucket-2']);
   });
 
   it('does not use the ETag rule under SSE-KMS: equal content with different ETags is SINGLE after a byte compare', async () => {
@@ -68,7 +71,7 @@ describe('readFile: the compare rule', () => {
     fake.put('bucket-2', 'f', 'secret text', { etag: '22222222222222222222222222222222', sse: 'aws:kms' });
     await single(depsOf(2), 'f');
 
-    expect(s3mock).toHaveReceivedCommandWith(GetObjectCommand, { Bucket: 'bucket-2', Range: 'bytes=0-10' });
+    expect(pinnedGets()).toEqual([expect.objectContaining({ Bucket: 'bucket-2', IfMatch: '"22222222222222222222222222222222"' })]);
   });
 
   it('does not use the ETag rule under SSE-KMS: equal ETags over different content are DIFFERENT', async () => {
@@ -81,11 +84,14 @@ describe('readFile: the compare rule', () => {
     const content = bytes(3 * CHUNK);
     fake.put('bucket-1', 'f', content, { etag: 'abc-3' });
     fake.put('bucket-2', 'f', content, { etag: 'def-2' });
-    const answer = await single(depsOf(2), 'f');
+    const deps = depsOf(2);
+    const answer = await single(deps, 'f');
 
     expect(answer.copies.map((c) => c.etag)).toEqual(['abc-3', 'def-2']);
     expect(answer.content).toEqual({ base64: content.toString('base64') });
-    expect(rangedGets().filter((i) => i.Bucket === 'bucket-2')).toHaveLength(3);
+    // Each copy read once: server1's body from the speculative GET is what server2's is compared with.
+    expect(gets().map((i) => i.Bucket)).toEqual(['bucket-1', 'bucket-2']);
+    expect(deps.meter!.bodyBytes).toBe(2 * content.length);
   });
 
   it('answers DIFFERENT for multipart copies whose bytes differ', async () => {
@@ -125,41 +131,40 @@ describe('readFile: the compare rule', () => {
     fake.put('bucket-2', 'f', bytes(3 * CHUNK, 9), { etag: 'abc-3', ...composite });
     await different(depsOf(2), 'f', { meta: true });
 
-    expect(rangedGets().length).toBeGreaterThan(0);
+    expect(pinnedGets().map((i) => i.Bucket).sort()).toEqual(['bucket-1', 'bucket-2']);
   });
 });
 
 describe('readFile: streamed compare', () => {
-  const SIZE = 10 * CHUNK;
+  const SIZE = 4 * 1024 * 1024;
+  const big = (seed = 0) => Buffer.alloc(SIZE, bytes(251, seed));
 
-  it('stops early when a 10-chunk object differs in its first chunk, reading ranged chunks only', async () => {
-    const changed = bytes(SIZE);
+  it('stops early when a large object differs near its start, one GET per copy', async () => {
+    const changed = big();
     changed[100] = changed[100]! ^ 0xff;
-    fake.put('bucket-1', 'big', bytes(SIZE), { etag: 'abc-10' });
+    fake.put('bucket-1', 'big', big(), { etag: 'abc-10' });
     fake.put('bucket-2', 'big', changed, { etag: 'def-10' });
     const deps = depsOf(2, { inlineLimit: 4 * CHUNK });
     await different(deps, 'big');
 
-    const total = 2 * SIZE;
-    expect(deps.meter!.bodyBytes).toBeLessThanOrEqual((total * 3) / 10) // at most the 3 chunk pairs in flight;
-    expect(fake.servedTotal()).toBeLessThanOrEqual((total * 3) / 10);
-    // The only whole-object GET is the speculative probe, whose body is left unread.
-    const whole = gets().filter((i) => i.Range === undefined);
-    expect(whole).toEqual([expect.objectContaining({ Bucket: 'bucket-1' })]);
-    for (const { Range } of rangedGets()) {
-      const [, start, end] = /^bytes=(\d+)-(\d+)$/.exec(Range!)!.map(Number);
-      expect(end! - start! + 1).toBe(CHUNK);
-    }
-    expect(s3mock).toHaveReceivedCommandWith(GetObjectCommand, { Bucket: 'bucket-2', Range: `bytes=0-${CHUNK - 1}`, IfMatch: '"def-10"' });
+    expect(deps.meter!.bodyBytes).toBeLessThanOrEqual(2 * (WINDOW_BYTES + 64 * 1024));
+    expect(fake.servedTotal()).toBeLessThanOrEqual(2 * (WINDOW_BYTES + 64 * 1024));
+    expect(gets().every((i) => i.Range === undefined)).toBe(true);
+    // The speculative probe (its body left unread), then one pinned GET per copy.
+    expect(gets()).toEqual([
+      { Bucket: 'bucket-1', Key: 'big', ChecksumMode: 'ENABLED' },
+      expect.objectContaining({ Bucket: 'bucket-1', IfMatch: '"abc-10"' }),
+      expect.objectContaining({ Bucket: 'bucket-2', IfMatch: '"def-10"' }),
+    ]);
   });
 
-  it('answers SINGLE after comparing every chunk of equal copies', async () => {
-    fake.put('bucket-1', 'big', bytes(SIZE), { etag: 'abc-10' });
-    fake.put('bucket-2', 'big', bytes(SIZE), { etag: 'def-5' });
+  it('answers SINGLE after streaming both copies of equal content through once', async () => {
+    fake.put('bucket-1', 'big', big(), { etag: 'abc-10' });
+    fake.put('bucket-2', 'big', big(), { etag: 'def-5' });
     const deps = depsOf(2, { inlineLimit: 4 * CHUNK });
     const answer = await single(deps, 'big');
 
-    expect(rangedGets()).toHaveLength(20);
+    expect(pinnedGets().map((i) => i.Bucket)).toEqual(['bucket-1', 'bucket-2']);
     expect(deps.meter!.bodyBytes).toBe(2 * SIZE);
     expect(answer.content).toEqual({ url: expect.any(String), expires: expect.any(String) });
   });
@@ -203,15 +208,29 @@ describe('readFile: stores that do not answer', () => {
     expect((err as AllStoresUnavailableError).unavailable).toEqual(['server1', 'server2']);
   });
 
-  it('calls a store that fails during the byte compare unavailable, not different', async () => {
+  it.each([
+    ['read whole (inline)', {}, {}],
+    ['streamed (meta)', {}, { meta: true }],
+    ['streamed (by URL)', { inlineLimit: CHUNK }, {}],
+  ])('calls a store whose body breaks off during the byte compare unavailable, not different: %s', async (_, over, opts) => {
     fake.put('bucket-1', 'f', bytes(4 * CHUNK), { etag: 'a-4' });
     fake.put('bucket-2', 'f', bytes(4 * CHUNK), { etag: 'b-4' });
     fake.put('bucket-3', 'f', bytes(4 * CHUNK), { etag: 'c-4' });
-    fake.fail('bucket-3', () => s3Error('InternalError', 500), { command: 'GetObject', when: (i) => i.Range === `bytes=${2 * CHUNK}-${3 * CHUNK - 1}` });
-    const answer = await single(depsOf(3), 'f');
+    fake.cutBody('bucket-3', 2 * CHUNK);
+    const answer = await single(depsOf(3, over), 'f', opts);
 
     expect(answer.copies.map((c) => c.store)).toEqual(['server1', 'server2']);
     expect(answer.unavailable).toEqual(['server3']);
+  });
+
+  it('calls a store whose pinned GET fails during the byte compare unavailable, not different', async () => {
+    fake.put('bucket-1', 'f', bytes(4 * CHUNK), { etag: 'a-4' });
+    fake.put('bucket-2', 'f', bytes(4 * CHUNK), { etag: 'b-4' });
+    fake.fail('bucket-2', () => s3Error('InternalError', 500), { command: 'GetObject', when: (i) => i.IfMatch !== undefined });
+    const answer = await single(depsOf(2), 'f', { meta: true });
+
+    expect(answer.copies.map((c) => c.store)).toEqual(['server1']);
+    expect(answer.unavailable).toEqual(['server2']);
   });
 
   it('answers NOT_FOUND with the stores that did not answer', async () => {
@@ -355,18 +374,21 @@ describe('readFile: answers', () => {
     expect(both.versions.map((v) => v.content)).toEqual([{ base64: b64('a'.repeat(400)) }, { base64: b64('b'.repeat(400)) }]);
   });
 
-  it('reads again when a copy is replaced between its HEAD and a ranged read, answering the new state', async () => {
+  it.each([
+    ['read whole (inline)', {}],
+    ['streamed (meta)', { meta: true }],
+  ])('reads again when a copy is replaced between its HEAD and its read, answering the new state: %s', async (_, opts) => {
     const content = bytes(2 * CHUNK);
     fake.put('bucket-1', 'f', content, { etag: 'abc-2' });
     fake.put('bucket-2', 'f', bytes(2 * CHUNK, 5), { etag: 'old-2' });
     let replaced = false;
     fake.onRequest((command, input) => {
-      if (!replaced && command === 'GetObject' && input.Bucket === 'bucket-2' && 'Range' in input && input.Range) {
+      if (!replaced && command === 'GetObject' && input.Bucket === 'bucket-2' && input.IfMatch) {
         replaced = true;
         fake.put('bucket-2', 'f', content, { etag: 'new-1' });
       }
     });
-    const answer = await single(depsOf(2), 'f');
+    const answer = await single(depsOf(2), 'f', opts);
 
     expect(replaced).toBe(true);
     expect(answer.copies.map((c) => c.etag)).toEqual(['abc-2', 'new-1']);
