@@ -5,14 +5,12 @@
  * HTTP, IAM for an invoke), and a refusal of that is an exit-8 error, whatever the command.
  * Downloads of presigned URLs live here too.
  */
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
-import { Readable } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { Readable } from 'node:stream';
 import { routeOf, type ApiOp, type ApiResult } from '../client/routes';
 import type { PartSender as SharedPartSender } from '../client/multipart';
 import type { Token } from './config';
 import { CliError, EXIT, notAllowedError } from './exit';
+import { DEFAULT_TIMEOUTS, fetchWithTimeouts, readText, sendRequest, TimeoutError, type Timeouts } from './http';
 
 export { routeOf, type ApiOp, type ApiResult, type DonePart } from '../client/routes';
 export type { PartOutcome } from '../client/multipart';
@@ -36,9 +34,14 @@ export interface HttpOptions {
   endpoint: string;
   /** Where the endpoint was configured, named in "cannot reach" errors. */
   endpointFrom?: string;
-  /** Default 60 s: API Gateway gives up at 29 s, so longer means the network is stuck. */
-  timeoutMs?: number;
+  /** Connect and idle timeouts (cli/http.ts); default 10 s and 60 s. */
+  timeouts?: Timeouts;
+  /** Where the timeouts were configured, named when one expires. */
+  timeoutsFrom?: string;
+  /** A fetch of tests; by default requests go through cli/http.ts with `timeouts`. */
   fetch?: typeof fetch;
+  /** Hears one line per request: method, path, status, time and request id; never a header's value. */
+  debug?: (line: string) => void;
   /** Sent as `Authorization: Bearer …`; without one, no such header is sent. */
   token?: Token;
   /** The config file a token can go in, named when the API wants one (401). */
@@ -53,28 +56,32 @@ export const interruptedError = (cause?: unknown) => new CliError(EXIT.interrupt
  * CliError: exit 1 when the API cannot be reached or does not answer JSON; exit 8 when it
  * answers 401 or 403 (notAllowedError, saying where the token came from, never the token).
  */
-export function httpTransport({ endpoint, endpointFrom = 'the default', timeoutMs = 60_000, fetch: doFetch = fetch, token, configPath }: HttpOptions): Transport {
+export function httpTransport({ endpoint, endpointFrom = 'the default', timeouts = DEFAULT_TIMEOUTS, timeoutsFrom, fetch: injected, token, configPath, debug }: HttpOptions): Transport {
+  const doFetch = injected ?? fetchWithTimeouts(timeouts);
+  const fail = (err: unknown) => networkError(err, endpoint, endpointFrom, timeouts, timeoutsFrom);
   return {
     ...(token?.name !== undefined ? { who: token.name } : {}),
     async send(op, { signal } = {}) {
       const { method, path, headers, body } = routeOf(op);
-      const timeout = AbortSignal.timeout(timeoutMs);
+      const started = Date.now();
       let res: Response;
       try {
         res = await doFetch(endpoint + path, {
           method,
           headers: { accept: 'application/json', ...headers, ...(token ? { authorization: token.authorization() } : {}) },
           ...(body ? { body } : {}),
-          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+          ...(signal ? { signal } : {}),
         });
       } catch (err) {
         if (signal?.aborted) throw interruptedError(err);
-        throw networkError(err, endpoint, endpointFrom, timeoutMs);
+        debug?.(`${method} ${path} failed after ${Date.now() - started} ms: ${(err as Error).message}`);
+        throw fail(err);
       }
       const text = await res.text().catch((err: unknown) => {
         if (signal?.aborted) throw interruptedError(err);
-        throw networkError(err, endpoint, endpointFrom, timeoutMs);
+        throw fail(err);
       });
+      debug?.(`${method} ${path} → ${res.status} in ${Date.now() - started} ms${requestIdOf(res.headers)}`);
       let parsed: unknown;
       try {
         parsed = JSON.parse(text) as unknown;
@@ -93,20 +100,29 @@ export function httpTransport({ endpoint, endpointFrom = 'the default', timeoutM
   };
 }
 
-function networkError(err: unknown, endpoint: string, from: string, timeoutMs: number): CliError {
+/** ` (request id …)` when the answer names one (API Gateway, Lambda, S3), else ''. */
+function requestIdOf(headers: Headers): string {
+  const id = headers.get('apigw-requestid') ?? headers.get('x-amzn-requestid') ?? headers.get('x-amz-request-id') ?? headers.get('x-request-id');
+  return id ? ` (request id ${id})` : '';
+}
+
+const TIMEOUT_SETTINGS = 'DFS_CONNECT_TIMEOUT / DFS_IDLE_TIMEOUT or "connectTimeout" / "idleTimeout" (seconds) in the config file';
+
+function networkError(err: unknown, endpoint: string, from: string, timeouts: Timeouts, timeoutsFrom = 'the defaults'): CliError {
   const e = err as { name?: string; cause?: { code?: string; message?: string } };
-  if (e.name === 'TimeoutError') {
-    return new CliError(EXIT.error, 'Network', `no answer from ${endpoint} within ${timeoutMs / 1000} s`, {}, { cause: err });
+  if (err instanceof TimeoutError) {
+    const what = err.code === 'ConnectTimeout' ? `cannot connect to ${endpoint} within ${err.ms / 1000} s` : `${endpoint} stopped answering: nothing came for ${err.ms / 1000} s`;
+    return new CliError(EXIT.error, 'Timeout', `${what} (timeouts from ${timeoutsFrom}; ${TIMEOUT_SETTINGS} change them)`, {}, { cause: err });
   }
-  const why = e.cause?.code ?? e.cause?.message ?? (err as Error).message;
-  return new CliError(
-    EXIT.error,
-    'Network',
-    `cannot reach the API at ${endpoint} (${why}); the endpoint comes from ${from}. ` +
-      'Start the local stack with `npm start`, or set --endpoint, DFS_ENDPOINT or the config file.',
-    {},
-    { cause: err },
-  );
+  if (e.name === 'TimeoutError') {
+    return new CliError(EXIT.error, 'Timeout', `no answer from ${endpoint} within ${timeouts.idleMs / 1000} s`, {}, { cause: err });
+  }
+  const why = e.cause?.code ?? e.cause?.message ?? (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+  // Only the local stack is started with npm start; a remote endpoint is someone's deployed API.
+  const hint = isLocalEndpoint(endpoint)
+    ? 'Start the local stack with `npm start`, or set --endpoint, DFS_ENDPOINT or the config file.'
+    : 'Check the URL and your network, or set --endpoint, DFS_ENDPOINT or the config file.';
+  return new CliError(EXIT.error, 'Network', `cannot reach the API at ${endpoint} (${why}); the endpoint comes from ${from}. ${hint}`, {}, { cause: err });
 }
 
 /** A direct invoke's event: the request it stands for (handlers/http.ts `fromDirect`). */
@@ -232,66 +248,65 @@ function parseJson(text: string): unknown {
 
 /**
  * Opens a presigned GET URL as a stream (never buffered whole). Throws CliError (exit 1) when the
- * URL cannot be fetched or is refused; a 403 usually means the link expired.
+ * URL cannot be fetched or is refused; a 403 usually means the link expired. The idle timeout
+ * watches the whole body: a download that stalls fails instead of hanging.
  */
-export async function openDownload(url: string, doFetch: typeof fetch = fetch): Promise<Readable> {
-  let res: Response;
+export async function openDownload(url: string, timeouts: Timeouts = DEFAULT_TIMEOUTS, debug?: (line: string) => void): Promise<Readable> {
+  const started = Date.now();
+  const where = withoutQuery(url);
+  let res;
   try {
-    res = await doFetch(url);
+    res = await sendRequest(url, { timeouts });
   } catch (err) {
-    const why = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+    const why = err instanceof TimeoutError ? err.message : ((err as NodeJS.ErrnoException).code ?? (err as Error).message);
     throw new CliError(EXIT.error, 'DownloadFailed', `cannot download ${new URL(url).origin} (${why})`, {}, { cause: err });
   }
-  if (!res.ok || !res.body) {
-    await res.body?.cancel();
-    const hint = res.status === 403 ? '; the link may have expired, run the command again' : '';
-    throw new CliError(EXIT.error, 'DownloadFailed', `download refused (${res.status})${hint}`);
+  const status = res.statusCode ?? 0;
+  debug?.(`GET ${where} → ${status} in ${Date.now() - started} ms${res.headers['x-amz-request-id'] ? ` (request id ${String(res.headers['x-amz-request-id'])})` : ''}`);
+  if (status < 200 || status >= 300) {
+    await readText(res).catch(() => '');
+    const hint = status === 403 ? '; the link may have expired, run the command again' : '';
+    throw new CliError(EXIT.error, 'DownloadFailed', `download refused (${status})${hint}`);
   }
-  return Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
+  return res;
 }
+
+/** A presigned URL without its query: the signature stays out of every message. */
+export const withoutQuery = (url: string) => url.replace(/[?#].*$/, '');
 
 /** The CLI's part upload: `uploadPart`, or a stand-in in tests. */
 export type PartSender = SharedPartSender<Uint8Array>;
 
-/** No answer to a part PUT for this long (not even the first byte) means the connection is stuck. */
-const PART_IDLE_MS = 120_000;
-
 /**
- * PUTs one part to a presigned UploadPart URL and reads the `etag` header of the answer. Never
- * rejects for a failed upload (the caller retries or gives up on that store); rejects with the
- * interrupted CliError when `signal` is aborted.
+ * The part upload of `dfs put`: `uploadPart` with the configured timeouts and debug lines.
  *
  * node:http rather than fetch: fetch copies a Uint8Array body before sending it, and those
  * copies, collected late, tripled the memory of a large upload. Here the part buffer itself is
- * written to the socket.
+ * written to the socket. Never rejects for a failed upload (the caller retries or gives up on
+ * that store); rejects with the interrupted CliError when `signal` is aborted.
  */
-export const uploadPart: PartSender = (url, body, signal) =>
-  new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(interruptedError());
-    const target = new URL(url);
-    const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
-    const failed = (err: Error & { code?: string }) => {
-      if (signal.aborted) reject(interruptedError(err));
-      else resolve({ ok: false, why: err.code ?? err.message });
-    };
-    const req = send(target, { method: 'PUT', headers: { 'content-length': body.byteLength }, signal, timeout: PART_IDLE_MS }, (res) => {
+export function partSender(timeouts: Timeouts = DEFAULT_TIMEOUTS, debug?: (line: string) => void): PartSender {
+  return async (url, body, signal) => {
+    if (signal.aborted) throw interruptedError();
+    const started = Date.now();
+    try {
+      const res = await sendRequest(url, { method: 'PUT', body, signal, timeouts });
       // S3 answers a refusal with a small XML body whose <Code> says why (SignatureDoesNotMatch, NoSuchUpload…).
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        if (text.length < 16_384) text += chunk;
-      });
-      res.on('error', failed);
-      res.on('end', () => {
-        const status = res.statusCode ?? 0;
-        const etag = res.headers.etag;
-        if (status >= 200 && status < 300 && etag) return resolve({ ok: true, etag });
-        if (status >= 200 && status < 300) return resolve({ ok: false, status, why: 'the answer carries no ETag header' });
-        const code = /<Code>([^<]{1,100})<\/Code>/.exec(text)?.[1];
-        resolve({ ok: false, status, why: `HTTP ${status}${code ? ` ${code}` : ''}` });
-      });
-    });
-    req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${PART_IDLE_MS / 1000} s`), { code: 'Timeout' })));
-    req.on('error', failed);
-    req.end(body);
-  });
+      const text = await readText(res);
+      const status = res.statusCode ?? 0;
+      const etag = res.headers.etag;
+      debug?.(`PUT ${withoutQuery(url)} (${body.byteLength} bytes) → ${status} in ${Date.now() - started} ms`);
+      if (status >= 200 && status < 300 && etag) return { ok: true, etag };
+      if (status >= 200 && status < 300) return { ok: false, status, why: 'the answer carries no ETag header' };
+      const code = /<Code>([^<]{1,100})<\/Code>/.exec(text)?.[1];
+      return { ok: false, status, why: `HTTP ${status}${code ? ` ${code}` : ''}` };
+    } catch (err) {
+      if (signal.aborted) throw interruptedError(err);
+      const e = err as Error & { code?: string };
+      return { ok: false, why: err instanceof TimeoutError ? err.message : (e.code ?? e.message) };
+    }
+  };
+}
+
+/** PUTs one part with the default timeouts; see partSender. */
+export const uploadPart: PartSender = partSender();

@@ -11,6 +11,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { isLocalEndpoint } from './client';
 import { usageError } from './exit';
+import { DEFAULT_TIMEOUTS, type Timeouts } from './http';
 
 export const DEFAULTS = Object.freeze({
   endpoint: 'http://localhost:3000',
@@ -74,6 +75,10 @@ export interface CliConfig {
   token?: Token;
   /** The config file's path (read or not), named in messages that say where a token can go. */
   configPath: string;
+  /** Connect and idle timeouts, present when set (DFS_CONNECT_TIMEOUT, DFS_IDLE_TIMEOUT, the config file). */
+  timeouts?: Timeouts;
+  /** Where the timeouts were set, named when one expires. */
+  timeoutsFrom?: string;
 }
 
 export interface ConfigSources {
@@ -86,7 +91,19 @@ export interface ConfigSources {
   home?: string;
 }
 
-type FileConfig = Partial<Record<'endpoint' | 'lambdaEndpoint' | 'functionName' | 'token', string>>;
+/** Every key the config file may hold; any other is refused, so a misspelt one is not silently ignored. */
+export const CONFIG_KEYS = Object.freeze({
+  endpoint: 'string',
+  lambdaEndpoint: 'string',
+  functionName: 'string',
+  token: 'string',
+  connectTimeout: 'number',
+  idleTimeout: 'number',
+} as const);
+
+type ConfigKey = keyof typeof CONFIG_KEYS;
+
+type FileConfig = Partial<Record<'endpoint' | 'lambdaEndpoint' | 'functionName' | 'token', string> & Record<'connectTimeout' | 'idleTimeout', number>>;
 
 /** What `npm start` leaves in `<data dir>/local.json` (scripts/stack.ts). */
 interface LocalStack extends FileConfig {
@@ -152,7 +169,29 @@ export function loadConfig({ flags, env, readText = (p) => readFileSync(p, 'utf8
     configPath: path,
   };
   const token = tokenOf(env.DFS_TOKEN, file.token, path, local, config.endpoint);
-  return token ? { ...config, token } : config;
+  const timeouts = timeoutsOf(env, file, path);
+  return { ...config, ...timeouts, ...(token ? { token } : {}) };
+}
+
+/** Seconds, above 0 and at most a day: anything else is a usage error naming where it came from. */
+function seconds(value: string | number, from: string): number {
+  const n = typeof value === 'number' ? value : value.trim() === '' ? NaN : Number(value);
+  if (!Number.isFinite(n) || n <= 0 || n > 86_400) throw usageError(`${from} must be a number of seconds above 0 (at most 86400), not ${JSON.stringify(value)}`, 'BadConfig');
+  return n * 1000;
+}
+
+/** The timeouts when the environment or the config file sets one; env first. */
+function timeoutsOf(env: ConfigSources['env'], file: FileConfig, path: string): Pick<CliConfig, 'timeouts' | 'timeoutsFrom'> {
+  const from: string[] = [];
+  const one = (envName: string, key: 'connectTimeout' | 'idleTimeout', fallback: number): number => {
+    const e = env[envName];
+    if (e !== undefined && e !== '') return from.push(envName), seconds(e, envName);
+    const f = file[key];
+    if (f !== undefined) return from.push(`"${key}" in ${path}`), seconds(f, `"${key}" in ${path}`);
+    return fallback;
+  };
+  const timeouts = { connectMs: one('DFS_CONNECT_TIMEOUT', 'connectTimeout', DEFAULT_TIMEOUTS.connectMs), idleMs: one('DFS_IDLE_TIMEOUT', 'idleTimeout', DEFAULT_TIMEOUTS.idleMs) };
+  return from.length > 0 ? { timeouts, timeoutsFrom: from.join(' and ') } : {};
 }
 
 function tokenOf(fromEnv: string | undefined, fromFile: string | undefined, path: string, local: LocalStack | undefined, endpoint: string): Token | undefined {
@@ -225,15 +264,41 @@ function readConfigFile(path: string, readText: (p: string) => string, explicit:
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
     throw usageError(`config file ${path} must hold a JSON object like {"endpoint": "https://…"}`, 'BadConfig');
   }
-  const out: FileConfig = {};
-  // Other keys are left for later readers (the web page), so they are not an error.
-  for (const k of ['endpoint', 'lambdaEndpoint', 'functionName', 'token'] as const) {
+  const known = Object.keys(CONFIG_KEYS);
+  const unknown = Object.keys(parsed).filter((k) => !Object.hasOwn(CONFIG_KEYS, k));
+  if (unknown.length > 0) {
+    const guess = unknown.map((k) => closest(k, known)).find((g) => g !== undefined);
+    throw usageError(
+      `config file ${path}: unknown key ${unknown.map((k) => JSON.stringify(k)).join(', ')}${guess ? ` (did you mean "${guess}"?)` : ''}; the keys are ${known.join(', ')}`,
+      'BadConfig',
+    );
+  }
+  const out: Record<string, unknown> = {};
+  for (const k of known as ConfigKey[]) {
     const v = (parsed as Record<string, unknown>)[k];
     if (v === undefined) continue;
-    if (typeof v !== 'string') throw usageError(`config file ${path}: "${k}" must be a string`, 'BadConfig');
+    if (typeof v !== CONFIG_KEYS[k]) throw usageError(`config file ${path}: "${k}" must be a ${CONFIG_KEYS[k]}`, 'BadConfig');
     out[k] = v;
   }
-  return out;
+  return out as FileConfig;
+}
+
+/** The known key within two edits of `word` (a typo), if any. */
+function closest(word: string, known: string[]): string | undefined {
+  const distance = (a: string, b: string): number => {
+    const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      let prev = row[0]!;
+      row[0] = i;
+      for (let j = 1; j <= b.length; j++) {
+        const cur = row[j]!;
+        row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1));
+        prev = cur;
+      }
+    }
+    return row[b.length]!;
+  };
+  return known.map((k) => [k, distance(word, k)] as const).filter(([, d]) => d <= 2).sort((x, y) => x[1] - y[1])[0]?.[0];
 }
 
 /** local.json of the local stack; undefined when there is none or it cannot be read (the stack may be writing it). */

@@ -6,7 +6,9 @@ import type { ReadAnswer } from '../lib/types';
 import { keyProblem } from '../lib/keys';
 import { readAnswerOf as sharedReadAnswerOf } from '../client/answers';
 import type { Transport } from './client';
+import { lstat } from 'node:fs/promises';
 import { cliGuard, exitForAnswer, usageError, type ExitCode } from './exit';
+import { sameContent } from './local';
 import { checkTargets, planFiles, toTargets, writeTargets, type Target, type WriteOptions } from './save';
 
 export interface GetOptions {
@@ -16,11 +18,20 @@ export interface GetOptions {
   force: boolean;
   /** "newest" or a store name: save only that version, as NAME. */
   resolve?: string;
+  /** Leave files that exist alone (saying whether they are up to date) instead of refusing. */
+  skipExisting?: boolean;
+}
+
+/** A file left alone by --skip-existing: `upToDate` true (identical), false (differs), undefined (cannot tell). */
+export interface Skipped {
+  shown: string;
+  upToDate: boolean | undefined;
 }
 
 export interface GetResult {
   answer: ReadAnswer;
   saved: Target[];
+  skipped?: Skipped[];
   exitCode: ExitCode;
 }
 
@@ -36,10 +47,24 @@ export async function getFile(connect: () => Transport, opts: GetOptions, io: Om
   if (problem !== undefined) throw usageError(`invalid name ${JSON.stringify(opts.name)}: ${problem}`, 'InvalidKey');
   const answer = readAnswerOf(await connect().send({ op: 'get', key: opts.name }));
   if (answer.status === 'NOT_FOUND') return { answer, saved: [], exitCode: exitForAnswer(answer.status) };
-  const targets = toTargets(opts.dir, planFiles(answer, opts.name, opts.resolve));
+  let targets = toTargets(opts.dir, planFiles(answer, opts.name, opts.resolve));
+  const skipped: Skipped[] = [];
+  if (opts.skipExisting && !opts.force) {
+    const kept: Target[] = [];
+    for (const t of targets) {
+      const st = await lstat(t.path).catch(() => null);
+      if (!st?.isFile()) {
+        kept.push(t);
+        continue;
+      }
+      const inline = 'base64' in t.content ? { inline: Buffer.from(t.content.base64, 'base64') } : {};
+      skipped.push({ shown: t.shown, upToDate: await sameContent(t.path, { size: t.size, ...(t.etag !== undefined ? { etag: t.etag } : {}), ...inline }) });
+    }
+    targets = kept;
+  }
   await checkTargets(opts.dir, targets, opts.force);
   await writeTargets(opts.dir, targets, { ...io, force: opts.force });
-  return { answer, saved: targets, exitCode: exitForAnswer(answer.status, opts.resolve !== undefined) };
+  return { answer, saved: targets, ...(opts.skipExisting ? { skipped } : {}), exitCode: exitForAnswer(answer.status, opts.resolve !== undefined) };
 }
 
 /** The ReadAnswer in a 200 or 404 reply (client/answers.ts); any other reply becomes its CliError. */

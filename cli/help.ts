@@ -7,7 +7,12 @@ export const EXAMPLES = `Examples:
   $ dfs ls                                     every file, its size, state and stores
   $ dfs get fileA.txt
   $ dfs get fileB.txt --resolve newest
+  $ dfs get photos/ -o ~/restore               every file under photos/
+  $ dfs cat notes.txt | less
+  $ dfs stat fileB.txt                         each store's copy, nothing downloaded
   $ dfs put ./report.pdf --as docs/report.pdf
+  $ dfs put ./photos                           a folder, as photos/…
+  $ tar c src | dfs put - --as backups/src.tar
   $ dfs rm docs/old.pdf -y
   $ dfs sync --dry-run                         what differs between the stores, and why
   $ dfs watch                                  what the servers do, live (Ctrl-C stops)
@@ -15,7 +20,8 @@ export const EXAMPLES = `Examples:
   $ dfs unlock 1                               apply the held writes, then release
   $ dfs locks                                  who holds what, and how much is held
   $ dfs token create ann --read-only           a token for ann, who may only read
-  $ DFS_ENDPOINT=https://abc.execute-api.eu-west-1.amazonaws.com dfs ls`;
+  $ dfs --endpoint https://abc.execute-api.eu-west-1.amazonaws.com ls
+  $ dfs version                                which dfs this is`;
 
 export const CONNECTION_HELP = `Where the API is (first found wins):
   --endpoint URL, DFS_ENDPOINT, "endpoint" in the config file, the local stack's (as npm
@@ -26,7 +32,10 @@ export const CONNECTION_HELP = `Where the API is (first found wins):
   Config file: $DFS_CONFIG, else $XDG_CONFIG_HOME/dfs/config.json, else ~/.config/dfs/config.json.
 The token (first found wins; never an argument, where other users could see it):
   DFS_TOKEN, "token" in the config file (then yours alone: chmod 600), the local stack's when
-  the endpoint is that stack (this machine, same port). --via lambda needs none: IAM decides.`;
+  the endpoint is that stack (this machine, same port). --via lambda needs none: IAM decides.
+Timeouts: DFS_CONNECT_TIMEOUT (default 10 s) and DFS_IDLE_TIMEOUT (60 s: nothing received for
+  that long), or "connectTimeout" / "idleTimeout" in seconds in the config file. The config file
+  holds only endpoint, lambdaEndpoint, functionName, token, connectTimeout and idleTimeout.`;
 
 export const GET_HELP = `
 What is saved:
@@ -35,8 +44,13 @@ What is saved:
                              fileB.server1.txt, fileB.server2.txt (README.server1 without
                              an extension; fileB.server1+server3.txt when shared)
   --resolve newest|STORE     only that version, as DIR/NAME
+  PREFIX/                    every file whose name starts with PREFIX/, each saved as above,
+                             --jobs at a time, with one progress line on a terminal
+  -o -                       the file to stdout instead, as dfs cat
   Existing files are never replaced without --force; if any target exists, nothing is written.
-  Files are written under a temporary name and moved into place when complete.
+  --skip-existing leaves them alone instead, saying "already up to date" when identical.
+  Files are written under a temporary name and moved into place when complete, so Ctrl-C
+  (exit 130) leaves no partial file; it says what was saved and what was not.
 
 --json prints the API answer with inline content replaced by {"inlineBytes": N} (download
 URLs are kept), plus "saved": the paths written. Errors print {"error", "message"}.
@@ -48,7 +62,36 @@ Examples:
                                                and ./fileB.server2.txt
   $ dfs get fileB.txt --resolve newest --force replaces ./fileB.txt with the newest
   $ dfs get fileB.txt --json | jq .status
+  $ dfs get docs/ -o backup                    every file under docs/, into backup/docs/…
+  $ dfs get docs/ --skip-existing              only what is not here yet
+  $ dfs get fileA.txt -o - | wc -c
   $ dfs get -- -odd-name.txt                   a name that starts with "-"`;
+
+export const CAT_HELP = `
+Writes the file's bytes to stdout, streamed, for pipes: identical copies (SINGLE) are written;
+when the stores hold different versions (DIFFERENT) nothing is written and the exit code is 4,
+unless --resolve picks one. What else is said goes to stderr. A file that is not found is exit 3.
+Ctrl-C (exit 130) says how many bytes stdout got.
+
+--json prints the API answer on stderr when nothing was written (stdout is for the bytes).
+
+Examples:
+  $ dfs cat fileA.txt
+  $ dfs cat big.iso | sha256sum
+  $ dfs cat fileB.txt --resolve newest > fileB.txt
+  $ dfs cat fileB.txt --resolve server1 | diff - local.txt`;
+
+export const STAT_HELP = `
+Asks the API for the file's metadata (GET /files/NAME?meta=1: no content is read) and prints
+the answer: SINGLE or DIFFERENT, then one row per store with its copy's size, modification
+time (the logical mtime), ETag and which version it holds (1, 2, …; the newest marked).
+Exit codes as for get: 0 SINGLE, 4 DIFFERENT, 3 not found.
+
+--json prints the API answer {"status", "key", "copies" | "versions", "unavailable"}.
+
+Examples:
+  $ dfs stat fileB.txt
+  $ dfs stat docs/report.pdf --json | jq '.copies[].store'`;
 
 export const LS_HELP = `
 Columns:
@@ -79,7 +122,17 @@ Examples:
   $ dfs ls --json | jq -r '.files[] | select(.state != "same") | .name'`;
 
 export const PUT_HELP = `
-Up to 4 MiB the file goes in one request; larger files are uploaded in parts straight to
+What is stored, under which name:
+  FILE                 its base name, or --as NAME (--as DIR/ puts it under DIR/)
+  FOLDER               every file below it, as FOLDER/relative/path (--as PREFIX/ instead of
+                       FOLDER/); symlinks to folders and special files are left out, with a warning
+  several              each as above; --as, if given, is a prefix ending in "/"
+  -                    stdin, streamed, as --as NAME (size unknown: parts of 8 MiB, up to 78 GiB)
+Every name is checked before anything is sent; --dry-run only shows the plan. Several files
+go --jobs at a time (default 8) with one progress line (files, bytes, speed, ETA) on a
+terminal, then a summary. A file that fails does not stop the others; Ctrl-C (exit 130) aborts
+the uploads in flight and says how many files were stored.
+Up to 4 MiB a file goes in one request; larger files are uploaded in parts straight to
 every target store (presigned URLs), 4 parts at a time, each read from disk once, so memory
 stays at a few parts whatever the file size. A part is tried 3 times per store; a store that
 keeps failing is dropped and reported while the others complete. On an error or Ctrl-C the
@@ -97,6 +150,10 @@ Examples:
   $ dfs put ~/Videos/talk.mp4 --as talks/2024.mp4
   $ dfs put notes.txt --to server1             replication copies it to the others
   $ dfs put old-draft.txt --to server1 --touch  make an older file the newest
+  $ dfs put ./photos                           every file below photos/, as photos/…
+  $ dfs put *.log --as logs/ --jobs 16
+  $ pg_dump db | dfs put - --as backups/db.sql
+  $ dfs put ./site --as www/ --dry-run
   $ dfs put -- -odd-name.txt`;
 
 export const RM_HELP = `
@@ -104,11 +161,33 @@ Deletes NAME from every store holding it; a tombstone remembers the delete, so a
 down now loses its copy at the next sync instead of bringing it back. Asks first on a
 terminal; anywhere else (scripts, pipes) nothing is deleted without -y.
 
+--dry-run reads which stores hold NAME (no content) and says what would go; nothing is deleted.
+
 --json prints the API answer: {"key", "mtime", "results": one outcome per store}.
 
 Examples:
   $ dfs rm fileA.txt
+  $ dfs rm docs/old.pdf --dry-run
   $ dfs rm docs/old.pdf -y --json`;
+
+export const VERSION_HELP = `
+Prints the version of dfs, the commit it was built from (when it runs from a git checkout),
+when its bundle was built and the Node.js it runs on.
+
+--json prints {"version", "commit", "built", "node", "platform"}.
+
+Examples:
+  $ dfs version
+  $ dfs version --json | jq -r .commit`;
+
+export const COMPLETION_HELP = `
+Prints a completion script for bash or zsh: commands, subcommands and flags complete on Tab
+(file names where a command takes local files). Names in the stores are not completed.
+
+Examples:
+  $ source <(dfs completion bash)              this shell only
+  $ dfs completion bash > ~/.local/share/bash-completion/completions/dfs
+  $ dfs completion zsh > "\${fpath[1]}/_dfs"     then start a new shell`;
 
 export const SYNC_HELP = `
 Compares every store (listings first, then metadata and bytes only where needed) and prints,

@@ -14,6 +14,7 @@ import type { PutResult } from './put';
 import type { RmResult } from './rm';
 import type { Applied, SyncResult } from './sync';
 import type { CreatedToken, TokenInfo } from './token';
+import { padEnd, padStart, widthOf } from './width';
 
 export interface Lines {
   out: string[];
@@ -38,7 +39,7 @@ export function describeGet(name: string, { answer, saved }: GetResult): Lines {
   const out: string[] = [];
   const err: string[] = [];
   if (answer.unavailable.length > 0) {
-    err.push(`warning: ${answer.unavailable.join(', ')} did not answer; the result covers only the stores that did`);
+    err.push(`dfs: warning: ${answer.unavailable.join(', ')} did not answer; the result covers only the stores that did`);
   }
   if (answer.status === 'NOT_FOUND') {
     err.push(`dfs: ${clean(name)}: not found on any store${answer.unavailable.length > 0 ? ' that answered' : ''}`);
@@ -53,11 +54,11 @@ export function describeGet(name: string, { answer, saved }: GetResult): Lines {
     out.push(`saved ${display(f.shown)} (${formatBytes(f.size)}, version on ${f.stores.join('+')}, ${which}; other versions on ${others.join(', ')})`);
   } else {
     out.push(`${clean(name)} differs between stores; saved ${saved.length} versions:`);
-    const width = Math.max(...saved.map((f) => display(f.shown).length));
+    const width = Math.max(...saved.map((f) => widthOf(display(f.shown))));
     const sizeWidth = Math.max(...saved.map((f) => formatBytes(f.size).length));
     for (const f of saved) {
       out.push(
-        `  ${display(f.shown).padEnd(width)}  ${formatBytes(f.size).padStart(sizeWidth)}  ${formatTime(f.mtime)}  ${f.stores.join('+')}${f.newest ? '  (newest)' : ''}`,
+        `  ${padEnd(display(f.shown), width)}  ${padStart(formatBytes(f.size), sizeWidth)}  ${formatTime(f.mtime)}  ${f.stores.join('+')}${f.newest ? '  (newest)' : ''}`,
       );
     }
     const stores = [...new Set(saved.flatMap((f) => f.stores))].sort();
@@ -148,7 +149,7 @@ export class LsTable {
 
   /** The locks of the names to come (ls.ts `rowLocks`): a LOCK column when there is any. */
   useLocks(locks: Iterable<Record<string, RowLock>>): void {
-    for (const l of locks) this.width.lock = Math.max(this.width.lock, 4, lockCell(l).length);
+    for (const l of locks) this.width.lock = Math.max(this.width.lock, 4, widthOf(lockCell(l)));
   }
 
   /** The lines of one page; the first page's start with the header. */
@@ -156,7 +157,7 @@ export class LsTable {
     if (rows.length === 0) return [];
     for (const r of rows) {
       this.width.index = Math.max(this.width.index, String(r.index).length);
-      this.width.name = Math.max(this.width.name, clean(r.name).length);
+      this.width.name = Math.max(this.width.name, widthOf(clean(r.name)));
       this.width.size = Math.max(this.width.size, formatBytes(r.size).length);
     }
     const out = this.started ? [] : [this.line('#', 'NAME', 'SIZE', 'MODIFIED', 'STATE', 'LOCK', 'STORES')];
@@ -169,8 +170,8 @@ export class LsTable {
 
   private line(index: string, name: string, size: string, mtime: string, state: string, lock: string, stores: string): string {
     const w = this.width;
-    const lockCol = w.lock > 0 ? `${lock.padEnd(w.lock)}  ` : '';
-    return `${index.padStart(w.index)}  ${name.padEnd(w.name)}  ${size.padStart(w.size)}  ${mtime.padEnd(16)}  ${state.padEnd(10)}  ${lockCol}${stores}`;
+    const lockCol = w.lock > 0 ? `${padEnd(lock, w.lock)}  ` : '';
+    return `${index.padStart(w.index)}  ${padEnd(name, w.name)}  ${size.padStart(w.size)}  ${mtime.padEnd(16)}  ${state.padEnd(10)}  ${lockCol}${stores}`;
   }
 }
 
@@ -230,7 +231,7 @@ export function describePut(r: PutResult, to: string): Lines {
     err.push(`dfs: replication or dfs sync copies it to ${failed.map((f) => f.store).join(', ')} once reachable; or run dfs put again`);
   }
   const lost = r.multipart?.abortFailed ?? [];
-  if (lost.length > 0) err.push(`warning: could not abort the upload on ${lost.join(', ')}; its parts stay in the bucket until aborted (upload ids: dfs put --json)`);
+  if (lost.length > 0) err.push(`dfs: warning: could not abort the upload on ${lost.join(', ')}; its parts stay in the bucket until aborted (upload ids: dfs put --json)`);
   return { out, err };
 }
 
@@ -254,8 +255,8 @@ export function describeRm(name: string, { answer }: RmResult): Lines {
 /** `copy    fileB.txt  server2 → server1  server2 newer (…)` / `delete  x.txt  from server1  deleted at …`. */
 export function planLines(entries: PlanEntry[]): string[] {
   const cells = entries.map((e) => [e.action, clean(e.key), clean(e.action === 'copy' ? `${e.from} → ${e.to.join(',')}` : `from ${e.from.join(',')}`), clean(e.reason)]);
-  const widths = [0, 1, 2].map((i) => Math.max(0, ...cells.map((c) => c[i]!.length)));
-  return cells.map((c) => c.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell)).join('  '));
+  const widths = [0, 1, 2].map((i) => Math.max(0, ...cells.map((c) => widthOf(c[i]!))));
+  return cells.map((c) => c.map((cell, i) => (i < 3 ? padEnd(cell, widths[i]!) : cell)).join('  '));
 }
 
 /** The dry-run report like `rclone check`: counts first, then one line per step with its reason. */
@@ -271,7 +272,7 @@ export function describeReport(report: SyncReport, dryRun: boolean): Lines {
   if (dryRun && report.entries.length > 0) {
     out.push(`dry run: nothing changed; dfs sync would make ${plural(counts.copies, 'copy', 'copies')} and ${plural(counts.deletes, 'delete', 'deletes')}`);
   }
-  const err = report.unavailable.length > 0 ? [`warning: ${report.unavailable.join(', ')} did not answer; the plan covers only the stores that did`] : [];
+  const err = report.unavailable.length > 0 ? [`dfs: warning: ${report.unavailable.join(', ')} did not answer; the plan covers only the stores that did`] : [];
   return { out, err };
 }
 
@@ -402,8 +403,8 @@ export function lockTable(locks: LockInfo[], now = Date.now()): string[] {
       clean(l.reason ?? ''),
     ]),
   ];
-  const widths = [0, 1, 2, 3, 4, 5].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((cell, i) => (i < 6 ? cell.padEnd(widths[i]!) : cell)).join('  ').trimEnd());
+  const widths = [0, 1, 2, 3, 4, 5].map((i) => Math.max(...rows.map((r) => widthOf(r[i]!))));
+  return rows.map((r) => r.map((cell, i) => (i < 6 ? padEnd(cell, widths[i]!) : cell)).join('  ').trimEnd());
 }
 
 const scopeWords = (scope: string) => (scope === 'read' ? 'read-only' : scope === 'write' ? 'read and write' : clean(scope));
@@ -427,8 +428,8 @@ export function describeTokenCreated(t: CreatedToken, configPath: string): Lines
 export function tokenTable(tokens: TokenInfo[]): string[] {
   if (tokens.length === 0) return [];
   const rows = [['NAME', 'SCOPE', 'CREATED', 'BY'], ...tokens.map((t) => [clean(t.name), clean(t.scope), formatTime(t.created), clean(t.createdBy)])];
-  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((cell, i) => (i < 3 ? cell.padEnd(widths[i]!) : cell)).join('  '));
+  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => widthOf(r[i]!))));
+  return rows.map((r) => r.map((cell, i) => (i < 3 ? padEnd(cell, widths[i]!) : cell)).join('  '));
 }
 
 /** What `dfs token revoke` says. */

@@ -13,6 +13,7 @@ import { keyProblem } from '../lib/keys';
 import { uploadPlanOf as sharedUploadPlanOf } from '../client/answers';
 import { INLINE_LIMIT, uploadMultipart, UploadAborted, UploadInterrupted, type MultipartReport, type PartSource } from '../client/multipart';
 import { interruptedError, uploadPart, type PartSender, type Transport } from './client';
+import { readHead, streamParts } from './stream';
 import { CliError, EXIT, cliErrorOf, cliGuard, exitForResults, usageError, writeAnswerOf, type ExitCode } from './exit';
 import type { ProgressFactory } from './progress';
 
@@ -81,10 +82,49 @@ export async function putFile(connect: () => Transport, opts: PutOptions, io: Pu
         return { ...base, via: 'inline', results: byStore(answer.results), answer, exitCode: exitForResults(answer.results) };
       }
     }
-    return { ...base, via: 'multipart', ...(await putMultipart(api, src, opts.to, io, opts.touch ?? false)) };
+    return { ...base, via: 'multipart', ...(await putMultipart(api, fileParts(src), src, opts.to, io, opts.touch ?? false)) };
   } finally {
     await src.handle.close();
   }
+}
+
+export interface StreamOptions {
+  /** The key: a stream has no name of its own. */
+  as: string;
+  to: string;
+  touch?: boolean;
+}
+
+/**
+ * `dfs put - --as NAME`: uploads what `stream` yields (stdin), its size unknown until it ends.
+ * Up to the inline limit it goes in one PUT; beyond, through the multipart flow part by part
+ * (client/multipart.ts with a size-less source). The logical mtime is now. Throws like putFile;
+ * `onBytes` hears how many bytes were read so far.
+ */
+export async function putStream(
+  connect: () => Transport,
+  stream: AsyncIterable<Uint8Array>,
+  opts: StreamOptions,
+  io: PutIo & { onBytes?: (bytes: number) => void },
+): Promise<PutResult> {
+  const problem = keyProblem(opts.as);
+  if (problem !== undefined) throw usageError(`invalid name ${JSON.stringify(opts.as)}: ${problem}`, 'InvalidKey');
+  const api = connect();
+  const { head, ended, rest } = await readHead(stream, INLINE_LIMIT);
+  if (io.signal.aborted) throw interruptedError();
+  const mtimeMs = Date.now();
+  const base = { file: '-', key: opts.as, mtime: new Date(mtimeMs).toISOString() };
+  if (ended) {
+    io.onBytes?.(head.length);
+    const reply = await api.send({ op: 'put', key: opts.as, to: opts.to, mtime: mtimeMs, body: head, ...(opts.touch ? { touch: true } : {}) });
+    if (reply.status !== 413) {
+      const answer = writeAnswerOf(reply, 'nothing was stored');
+      return { ...base, size: head.length, via: 'inline', results: byStore(answer.results), answer, exitCode: exitForResults(answer.results) };
+    }
+  }
+  const parts = streamParts(head, rest, io.onBytes);
+  const done = await putMultipart(api, parts, { key: opts.as, mtimeMs }, opts.to, io, opts.touch ?? false);
+  return { ...base, via: 'multipart', ...done };
 }
 
 /**
@@ -144,11 +184,18 @@ const byStore = (results: StoreOutcome[]) => [...results].sort((a, b) => (a.stor
 /** The plan of a POST /uploads answer (client/answers.ts), its refusals as CliErrors. */
 export const uploadPlanOf = cliGuard(sharedUploadPlanOf);
 
-async function putMultipart(api: Transport, src: Source, to: string, io: PutIo, touch: boolean): Promise<Omit<PutResult, keyof Source | 'file' | 'mtime' | 'via'>> {
+async function putMultipart(
+  api: Transport,
+  parts: PartSource<Uint8Array>,
+  src: { key: string; mtimeMs: number },
+  to: string,
+  io: PutIo,
+  touch: boolean,
+): Promise<Omit<PutResult, 'key' | 'file' | 'mtime' | 'via'>> {
   try {
-    const { results, answer, multipart } = await uploadMultipart(
+    const { size, results, answer, multipart } = await uploadMultipart(
       api,
-      fileParts(src),
+      parts,
       { key: src.key, to, mtime: src.mtimeMs, ...(touch ? { touch: true } : {}) },
       {
         sendPart: io.sendPart ?? uploadPart,
@@ -157,7 +204,7 @@ async function putMultipart(api: Transport, src: Source, to: string, io: PutIo, 
         ...(io.retryDelayMs !== undefined ? { retryDelayMs: io.retryDelayMs } : {}),
       },
     );
-    return { results, ...(answer ? { answer } : {}), multipart, exitCode: exitForResults(results) };
+    return { size, results, ...(answer ? { answer } : {}), multipart, exitCode: exitForResults(results) };
   } catch (err) {
     throw putError(err);
   }

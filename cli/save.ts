@@ -24,6 +24,8 @@ export interface PlannedFile {
   stores: string[];
   newest: boolean;
   content: Content;
+  /** The version's ETag, for telling whether a local file is the same. */
+  etag?: string;
 }
 
 export interface Target extends PlannedFile {
@@ -67,12 +69,12 @@ export function planFiles(answer: Exclude<ReadAnswer, { status: 'NOT_FOUND' }>, 
     const first = answer.copies[0];
     if (!first || !answer.content) throw badAnswer(`the answer for ${name} carries no content`);
     const mtime = answer.copies.map((c) => c.mtime).reduce((a, b) => (Date.parse(b) > Date.parse(a) ? b : a));
-    return [{ name, size: first.size, mtime, stores, newest: true, content: answer.content }];
+    return [{ name, size: first.size, mtime, stores, newest: true, content: answer.content, etag: first.etag }];
   }
   answer.versions.forEach((v) => v.stores.forEach(checkStoreName));
   const all = answer.versions.map((v): PlannedFile => {
     if (!v.content) throw badAnswer(`the version of ${name} on ${v.stores.join('+')} carries no content`);
-    return { name: versionFileName(name, v.stores), size: v.size, mtime: v.mtime, stores: v.stores, newest: v.newest, content: v.content };
+    return { name: versionFileName(name, v.stores), size: v.size, mtime: v.mtime, stores: v.stores, newest: v.newest, content: v.content, etag: v.etag };
   });
   if (resolveWith === undefined) return all;
   const chosen = resolveWith === 'newest' ? newestOf(all) : all.find((v) => v.stores.includes(resolveWith));
@@ -171,6 +173,11 @@ export interface WriteOptions {
   /** Opens a presigned URL as a stream. */
   download: (url: string) => Promise<Readable>;
   progress: ProgressFactory;
+  /**
+   * Ctrl-C: the download in flight stops, the temporary files go, and writeTargets throws the
+   * interrupted CliError. Without it, SIGINT/SIGTERM remove the temporary files and exit.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -206,12 +213,15 @@ export async function writeTargets(dir: string, targets: Target[], opts: WriteOp
     removeTemps();
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  if (!opts.signal) {
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
   process.once('exit', removeTemps);
   try {
     const filled: string[] = [];
     for (const t of targets) {
+      if (opts.signal?.aborted) throw interrupted();
       await makeDirs(dirname(t.path));
       await assertPhysicallyInside(root, t); // again: the folders may have changed since the check
       const tmp = join(dirname(t.path), `.dfs-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
@@ -252,6 +262,8 @@ async function fill(tmp: string, t: Target, opts: WriteOptions): Promise<number>
   const body = await opts.download(t.content.url);
   const bar = opts.progress(basename(t.shown), t.size);
   let bytes = 0;
+  const stop = () => body.destroy(interrupted());
+  opts.signal?.addEventListener('abort', stop, { once: true });
   try {
     await pipeline(
       body,
@@ -268,10 +280,13 @@ async function fill(tmp: string, t: Target, opts: WriteOptions): Promise<number>
     if (err instanceof CliError) throw err;
     throw new CliError(EXIT.error, 'DownloadFailed', `download of ${t.shown} failed after ${bytes} bytes (${(err as Error).message}); nothing written`, {}, { cause: err });
   } finally {
+    opts.signal?.removeEventListener('abort', stop);
     bar.stop();
   }
   return bytes;
 }
+
+const interrupted = () => new CliError(EXIT.interrupted, 'Interrupted', 'interrupted');
 
 /** Moves a complete temporary file into place; without `force` never replaces an existing file. */
 async function commit(tmp: string, t: Target, force: boolean): Promise<void> {

@@ -113,7 +113,10 @@ export function reportOf(reply: ApiResult): SyncReport {
 }
 
 function refused(message: string): never {
-  throw new CliError(EXIT.refused, 'Conflict', `refused by a safety guard: ${message}; add --force to go on anyway`, { hint: 'dfs sync --force' });
+  // The API speaks of its `force` parameter; here it is the --force flag.
+  const said = message.replace(/\buse force\b/g, 'add --force');
+  const hint = said.includes('--force') ? '' : '; add --force to go on anyway';
+  throw new CliError(EXIT.refused, 'Conflict', `refused by a safety guard: ${said}${hint}`, { hint: 'dfs sync --force' });
 }
 
 const appliedOf = cliGuard(sharedAppliedOf);

@@ -35,6 +35,13 @@ export const UPLOAD_DEFAULTS = Object.freeze({
   retryDelayMs: 200,
 });
 
+/**
+ * The size POST /uploads is told for a source whose size is known only at its end (a pipe). The
+ * server plans its smallest parts (8 MiB) for it, 10,000 of them; the upload completes with the
+ * parts actually sent, so this is only a ceiling (as for `aws s3 cp -` without --expected-size).
+ */
+export const STREAM_SIZE_CEILING = 8 * 1024 * 1024 * 10_000;
+
 /** The operations an upload sends. */
 export type UploadOp =
   | { op: 'startUpload'; key: string; size: number; mtime: number; to: string; touch?: boolean }
@@ -57,15 +64,25 @@ export type PartSender<B> = (url: string, body: B, signal: AbortSignal) => Promi
  *
  * Parts are asked for in increasing `n`, at most `concurrency` at a time; `slot` (0 … concurrency-1)
  * is the worker asking, whose previous part has been sent by then, so a source may keep one
- * buffer per slot. A sequential source (a stream, dfs put - of issue 12) can therefore serve each
- * call after the one before; one of unknown size would also need a plan from the API that does
- * not fix the number of parts up front.
+ * buffer per slot. A sequential source (a stream) can therefore serve each call after the one
+ * before.
  */
 export interface PartSource<B> {
-  /** Bytes in all: the plan asked for covers exactly this many. */
-  readonly size: number;
-  /** `length` bytes from `position`: part `n` (1-based). Throws when they cannot be read whole. */
-  readPart(n: number, position: number, length: number, slot: number): Promise<B>;
+  /**
+   * Bytes in all: the plan asked for covers exactly this many. `undefined` for a stream whose
+   * size is known only at its end (`dfs put -`): the plan is then asked for STREAM_SIZE_CEILING
+   * bytes, parts are read until the source says it ended, and `progress` is not called.
+   */
+  readonly size: number | undefined;
+  /**
+   * `length` bytes from `position`: part `n` (1-based). Throws when they cannot be read whole.
+   * With `size` undefined, `length` is the part size and the most to give: a shorter part is the
+   * last one, and `null` says the source ended before part `n` (never for part 1: an empty
+   * source is one empty part).
+   */
+  readPart(n: number, position: number, length: number, slot: number): Promise<B | null>;
+  /** The bytes a part holds; needed when `size` is undefined. */
+  bytesIn?(body: B): number;
   /** Throws when the source changed while it was sent (a file written to meanwhile); called once every part is sent. */
   verify?(): Promise<void>;
 }
@@ -101,6 +118,8 @@ export interface MultipartReport {
 }
 
 export interface MultipartResult {
+  /** Bytes sent: the source's size, also when it was known only at its end. */
+  size: number;
   /** Every target store's outcome, sorted by store name. */
   results: StoreOutcome[];
   /** The API's answer to POST /uploads/complete (absent when no store got every part). */
@@ -143,11 +162,12 @@ const byStore = (results: StoreOutcome[]) => [...results].sort((a, b) => (a.stor
 export async function uploadMultipart<B>(api: ApiSender<UploadOp>, source: PartSource<B>, req: UploadRequest, io: MultipartIo<B>): Promise<MultipartResult> {
   if (io.signal.aborted) throw new UploadInterrupted();
   const { key } = req;
-  const { size } = source;
+  if (source.size === undefined && !source.bytesIn) throw new TypeError('a PartSource without a size needs bytesIn');
+  const size = source.size ?? STREAM_SIZE_CEILING;
   const plan = uploadPlanOf(await api.send({ op: 'startUpload', key, size, mtime: req.mtime, to: req.to, ...(req.touch ? { touch: true } : {}) }), size);
   const started: StoreOutcome[] = plan.failed.map((f) => ({ store: f.store, ok: false, error: `could not start the upload: ${f.error ?? 'failed'}` }));
   const report: MultipartReport = { partSize: plan.partSize, parts: plan.parts, uploads: plan.uploads, aborted: [], abortFailed: [] };
-  if (plan.uploads.length === 0) return { results: byStore(started), multipart: report };
+  if (plan.uploads.length === 0) return { size: source.size ?? 0, results: byStore(started), multipart: report };
 
   const abort = async (uploads: UploadTarget[]) => {
     if (uploads.length === 0) return;
@@ -160,10 +180,11 @@ export async function uploadMultipart<B>(api: ApiSender<UploadOp>, source: PartS
     }
   };
 
-  const bar = io.progress?.(size);
+  const bar = source.size !== undefined ? io.progress?.(source.size) : undefined;
   let parts: PartsResult;
   try {
     parts = await uploadParts(api, key, source, plan, io, bar);
+    report.parts = parts.count;
     await source.verify?.();
   } catch (err) {
     await abort(plan.uploads);
@@ -193,10 +214,13 @@ export async function uploadMultipart<B>(api: ApiSender<UploadOp>, source: PartS
     ...dropped.map((u) => ({ store: u.store, ok: false, error: parts.dropped.get(u.store)! })),
     ...(answer?.results ?? []),
   ];
-  return { results: byStore(results), ...(answer ? { answer } : {}), multipart: report };
+  return { size: parts.bytes, results: byStore(results), ...(answer ? { answer } : {}), multipart: report };
 }
 
 interface PartsResult {
+  /** Parts sent (fewer than planned when a stream ended early). */
+  count: number;
+  bytes: number;
   /** Per store still in the upload: the ETag of every part. */
   etags: Map<string, DonePart[]>;
   /** Stores dropped from the upload, with why. */
@@ -272,16 +296,25 @@ async function uploadParts<B>(
 
   let next = 1;
   let sent = 0;
+  // The number of the last part: the plan's for a known size, found by reading for a stream.
+  let last = source.size !== undefined ? plan.parts : Infinity;
   const worker = async (slot: number) => {
     for (;;) {
       if (stop.signal.aborted || active.size === 0) return;
       const n = next++;
-      if (n > plan.parts) return;
+      if (n > plan.parts || n > last) return;
       const start = (n - 1) * plan.partSize;
-      const length = Math.min(plan.partSize, source.size - start);
+      const length = source.size !== undefined ? Math.min(plan.partSize, source.size - start) : plan.partSize;
       const body = await source.readPart(n, start, length, slot);
+      if (body === null) {
+        if (n === 1) throw new Error('the source gave no first part');
+        last = Math.min(last, n - 1);
+        return;
+      }
+      const bytes = source.size !== undefined ? length : source.bytesIn!(body);
+      if (bytes < length) last = Math.min(last, n); // only the last part of a stream is short
       await Promise.all([...active.keys()].map((store) => sendPart(store, n, body)));
-      sent += length;
+      sent += bytes;
       bar?.update(sent);
     }
   };
@@ -300,7 +333,9 @@ async function uploadParts<B>(
     );
     if (io.signal.aborted) throw new UploadInterrupted();
     if (firstError !== undefined) throw firstError;
-    return { etags, dropped };
+    // Every planned part was full and the stream had not ended: it is over the ceiling.
+    if (last === Infinity && active.size > 0) throw new Error(`the stream is longer than the ${plan.parts * plan.partSize} bytes an upload of unknown size can take`);
+    return { count: Math.min(last, next - 1), bytes: sent, etags, dropped };
   } finally {
     io.signal.removeEventListener('abort', onInterrupt);
   }

@@ -271,7 +271,7 @@ describe('dfs get', () => {
     const dir = tempDir();
     const r = await dfs(['get', 'partial.txt'], dir);
     expect(r.code).toBe(0);
-    expect(r.stderr).toContain('warning: server2 did not answer');
+    expect(r.stderr).toContain('dfs: warning: server2 did not answer');
   });
 
   it.each([

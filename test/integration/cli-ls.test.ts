@@ -126,7 +126,7 @@ describe('dfs ls', () => {
     mode = 'server2-away-on-page-2';
     const r = await dfs('ls');
     expect(r.code).toBe(0);
-    expect(r.stderr).toBe('warning: server2 did not answer; states cover only the stores that did\n');
+    expect(r.stderr).toBe('dfs: warning: server2 did not answer; states cover only the stores that did\n');
     expect(r.stdout).toContain('2  fileA.txt');
   });
 
@@ -194,7 +194,7 @@ describe('dfs ls', () => {
       locks = 'old';
       const r = await dfs('ls');
       expect(r.code).toBe(0);
-      expect(r.stderr).toBe('warning: locks not shown: the server has no such route (404: no route for GET /locks); is the endpoint the dfs API?\n');
+      expect(r.stderr).toBe('dfs: warning: locks not shown: the server has no such route (404: no route for GET /locks); is the endpoint the dfs API?\n');
       expect(r.stdout).not.toContain('LOCK');
       const j = await dfs('ls', '--json');
       const out = JSON.parse(j.stdout);

@@ -101,7 +101,7 @@ describe('dfs sync --dry-run', () => {
     scenario.reconcile.body = report([COPY_B], { unavailable: ['server3'] });
     const r = await dfs('sync', '--dry-run', '--force');
     expect(seen().map((s) => s.url)).toEqual(['POST /reconcile?dryRun=1&force=1']);
-    expect(r.stderr).toBe('warning: server3 did not answer; the plan covers only the stores that did\n');
+    expect(r.stderr).toBe('dfs: warning: server3 did not answer; the plan covers only the stores that did\n');
   });
 
   it('--json prints the report', async () => {
@@ -161,7 +161,7 @@ describe('dfs sync', () => {
     const r = await dfs('sync');
     expect(r.code).toBe(7);
     expect(r.stderr).toBe(
-      'dfs: refused by a safety guard: server2 is completely empty while other stores are not: refusing (a wrong bucket?); use force to fill it; add --force to go on anyway\n',
+      'dfs: refused by a safety guard: server2 is completely empty while other stores are not: refusing (a wrong bucket?); add --force to fill it\n',
     );
     expect(batches()).toEqual([]);
     const j = await dfs('sync', '--json');

@@ -23,7 +23,7 @@ describe('configPath', () => {
 });
 
 describe('loadConfig', () => {
-  const file = files({ [FILE]: JSON.stringify({ endpoint: 'https://file.example/prod/', lambdaEndpoint: 'http://file:3002', functionName: 'fromFile', web: 'later' }) });
+  const file = files({ [FILE]: JSON.stringify({ endpoint: 'https://file.example/prod/', lambdaEndpoint: 'http://file:3002', functionName: 'fromFile' }) });
 
   it('takes the flag first', () => {
     const c = loadConfig({ flags: { endpoint: 'http://flag:1' }, env: { DFS_ENDPOINT: 'http://env:2' }, readText: file, home: HOME });
@@ -35,7 +35,30 @@ describe('loadConfig', () => {
     expect(c).toMatchObject({ endpoint: 'http://env:2', endpointFrom: 'DFS_ENDPOINT' });
   });
 
-  it('then the config file (trailing "/" dropped, stage path kept, unknown keys ignored)', () => {
+  it('refuses an unknown key, naming the known ones and the likely one meant', () => {
+    const typo = files({ [FILE]: JSON.stringify({ endpont: 'https://x' }) });
+    expect(() => loadConfig({ flags: {}, env: {}, readText: typo, home: HOME })).toThrow(
+      expect.objectContaining({
+        exitCode: 2,
+        code: 'BadConfig',
+        message: `config file ${FILE}: unknown key "endpont" (did you mean "endpoint"?); the keys are endpoint, lambdaEndpoint, functionName, token, connectTimeout, idleTimeout`,
+      }),
+    );
+  });
+
+  it('reads timeouts in seconds from the environment before the file, and refuses nonsense', () => {
+    const withTimeouts = files({ [FILE]: JSON.stringify({ connectTimeout: 3, idleTimeout: 90 }) });
+    expect(loadConfig({ flags: {}, env: {}, readText: withTimeouts, home: HOME })).toMatchObject({ timeouts: { connectMs: 3000, idleMs: 90_000 } });
+    expect(loadConfig({ flags: {}, env: { DFS_IDLE_TIMEOUT: '5' }, readText: withTimeouts, home: HOME })).toMatchObject({
+      timeouts: { connectMs: 3000, idleMs: 5000 },
+      timeoutsFrom: `"connectTimeout" in ${FILE} and DFS_IDLE_TIMEOUT`,
+    });
+    expect(loadConfig({ flags: {}, env: {}, readText: files({}), home: HOME }).timeouts).toBeUndefined();
+    expect(() => loadConfig({ flags: {}, env: { DFS_CONNECT_TIMEOUT: 'soon' }, readText: files({}), home: HOME })).toThrow(/DFS_CONNECT_TIMEOUT must be a number of seconds/);
+    expect(() => loadConfig({ flags: {}, env: {}, readText: files({ [FILE]: '{"idleTimeout": "60"}' }), home: HOME })).toThrow(/"idleTimeout" must be a number/);
+  });
+
+  it('then the config file (trailing "/" dropped, stage path kept)', () => {
     const c = loadConfig({ flags: {}, env: { DFS_ENDPOINT: '' }, readText: file, home: HOME });
     expect(c).toEqual({ endpoint: 'https://file.example/prod', endpointFrom: FILE, lambdaEndpoint: 'http://file:3002', functionName: 'fromFile', configPath: FILE });
   });

@@ -9,28 +9,36 @@ async function dfs(...argv: string[]) {
 }
 
 describe('dfs (in-process)', () => {
-  it('documents exit codes and examples in --help', async () => {
+  it('documents in dfs --help, once, the commands, examples, where the API and the token are, and every exit code', async () => {
     const r = await dfs('--help');
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/Exit codes:\n {2}0 {2}success/);
+    expect(r.out.split('\n').filter((l) => /^[A-Z][A-Z ]+$/.test(l))).toEqual(['USAGE', 'COMMANDS', 'FLAGS', 'EXAMPLES', 'WHERE THE API IS', 'EXIT CODES', 'LEARN MORE']);
+    expect(r.out).toMatch(/EXIT CODES\n {2}0 {2}success/);
     expect(r.out).toContain('$ dfs get fileA.txt');
-    const g = await dfs('get', '--help');
-    expect(g.out).toContain('{"inlineBytes": N}');
-    expect(g.out).toMatch(/ {2}4 {2}the stores hold different versions/);
+    expect(r.out).toMatch(/^ {2}The token \(first found wins; never an argument/m);
+    for (const code of [0, 1, 2, 3, 4, 5, 6, 7, 8, 130]) expect(r.out).toMatch(new RegExp(`^  ${code}  `, 'm'));
   });
 
-  it.each(['ls', 'put', 'rm', 'sync', 'watch', 'lock', 'unlock', 'locks', 'token create', 'token list', 'token revoke'])(
-    'documents %s with its --json shape, examples, where the API and the token are, and every exit code',
+  it.each(['get', 'cat', 'stat', 'ls', 'put', 'rm', 'sync', 'watch', 'lock', 'unlock', 'locks', 'token create', 'token list', 'token revoke', 'version', 'completion'])(
+    'documents %s in gh\'s layout with its examples, pointing to dfs --help for what all share',
     async (command) => {
       const r = await dfs(...command.split(' '), '--help');
       expect(r.code).toBe(0);
-      expect(r.out).toContain('--json prints');
+      const headings = r.out.split('\n').filter((l) => /^[A-Z][A-Z ]+$/.test(l));
+      expect(headings.filter((h) => h !== 'ARGUMENTS')).toEqual(['USAGE', 'FLAGS', 'INHERITED FLAGS', 'EXAMPLES', 'LEARN MORE']);
+      expect(r.out).toMatch(new RegExp(`^USAGE\n  dfs ${command}( [<[][a-z.]+[>\\]](\\.\\.\\.)?)? \\[flags\\]$`, 'm'));
       expect(r.out).toContain(`$ dfs ${command}`);
-      expect(r.out).toMatch(/^The token \(first found wins; never an argument/m);
-      expect(r.out).toContain('DFS_TOKEN, "token" in the config file (then yours alone: chmod 600)');
-      for (const code of [0, 1, 2, 3, 4, 5, 6, 7, 8, 130]) expect(r.out).toMatch(new RegExp(`^  ${code}  `, 'm'));
+      expect(r.out).toMatch(/^INHERITED FLAGS\n(.*\n)* {2}--json /m);
+      expect(r.out).toContain('dfs --help   where the API is, the token, and every exit code');
+      // The shared blocks are printed once, in dfs --help.
+      expect(r.out).not.toMatch(/first found wins|^ {2}130 {2}/m);
+      if (!['version', 'completion'].includes(command)) expect(r.out).toContain('--json prints');
     },
   );
+
+  it('keeps a subcommand\'s help short', async () => {
+    expect((await dfs('get', '--help')).out.split('\n').length).toBeLessThan(64);
+  });
 
   it('documents INDEX|NAME and the lock flags in dfs lock --help and dfs unlock --help', async () => {
     const lock = await dfs('lock', '--help');
@@ -39,7 +47,7 @@ describe('dfs (in-process)', () => {
     expect(lock.out).toMatch(/--at <store>/);
     const unlock = await dfs('unlock', '--help');
     for (const flag of ['--force', '--discard', '-y, --yes', '--no-wait']) expect(unlock.out).toContain(flag);
-    expect(unlock.out).toMatch(/^ {2}3 {2}not found .* unlock: the file is not locked/ms);
+    expect((await dfs('--help')).out).toMatch(/^ {2}3 {2}not found .* unlock: the file is not locked/ms);
   });
 
   it('lists the token commands in dfs token --help', async () => {
@@ -63,7 +71,7 @@ describe('dfs (in-process)', () => {
   it.each([
     [['get'], /missing required argument 'name'/],
     [['put'], /missing required argument 'file'/],
-    [['put', 'a', 'b'], /too many arguments for 'put'/],
+    [['put', 'a', 'b'], /no such file: a/],
     [['rm'], /missing required argument 'name'/],
     [['ls', 'a', 'b'], /too many arguments for 'ls'/],
     [['sync', '--dry'], /unknown option '--dry'/],
@@ -72,7 +80,7 @@ describe('dfs (in-process)', () => {
     [['get', 'a', '--bogus'], /unknown option '--bogus'/],
     [['get', 'a', '--via', 'carrier-pigeon'], /Allowed choices are http, lambda/],
     [['fetch', 'a'], /unknown command 'fetch'/],
-    [['token'], /Usage: dfs token \[options\] \[command\]/],
+    [['token'], /USAGE\n {2}dfs token <command> \[flags\]/],
     [['token', 'create'], /missing required argument 'name'/],
     [['token', 'make', 'ann'], /unknown command 'make'/],
     [['token', 'list', 'x'], /too many arguments for 'list'/],

@@ -53,7 +53,7 @@ describe('describeGet', () => {
     const result: GetResult = { answer, saved: [target('./fileA.txt', ['server1', 'server2'], 40, true)], exitCode: 0 };
     expect(describeGet('fileA.txt', result)).toEqual({
       out: ['saved fileA.txt (40 B, identical on server1, server2)'],
-      err: ['warning: server3 did not answer; the result covers only the stores that did'],
+      err: ['dfs: warning: server3 did not answer; the result covers only the stores that did'],
     });
   });
 
@@ -210,7 +210,7 @@ describe('sync report', () => {
     const report: SyncReport = { dryRun: true, counts: { match: 1, differ: 0, missing: { server1: 1, server2: 2 }, copies: 1, deletes: 0 }, entries: entries.slice(0, 1), unavailable: ['server3'] };
     expect(describeReport(report, true)).toEqual({
       out: ['1 matching file', '1 difference found', '1 file missing on server1', '2 files missing on server2', planLines(entries.slice(0, 1))[0], 'dry run: nothing changed; dfs sync would make 1 copy and 0 deletes'],
-      err: ['warning: server3 did not answer; the plan covers only the stores that did'],
+      err: ['dfs: warning: server3 did not answer; the plan covers only the stores that did'],
     });
     expect(describeReport({ ...report, unavailable: [] }, false).out).not.toContain(expect.stringMatching(/^dry run/));
   });
@@ -345,7 +345,7 @@ describe('describePut and describeRm', () => {
         'dfs: not stored on server2: part 2 of 3 failed',
         'dfs: not stored on server3: failed',
         'dfs: replication or dfs sync copies it to server2, server3 once reachable; or run dfs put again',
-        'warning: could not abort the upload on server3; its parts stay in the bucket until aborted (upload ids: dfs put --json)',
+        'dfs: warning: could not abort the upload on server3; its parts stay in the bucket until aborted (upload ids: dfs put --json)',
       ],
     });
     expect(describePut(put([{ store: 'server1', ok: false, error: 'x' }]), 'all')).toEqual({

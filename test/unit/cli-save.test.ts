@@ -65,7 +65,7 @@ describe('planFiles', () => {
       unavailable: [],
     };
     expect(planFiles(single, 'a/b.txt')).toEqual([
-      { name: 'a/b.txt', size: 3, mtime: '2024-03-01T00:00:00.000Z', stores: ['server1', 'server2'], newest: true, content: { base64: 'YWJj' } },
+      { name: 'a/b.txt', size: 3, mtime: '2024-03-01T00:00:00.000Z', stores: ['server1', 'server2'], newest: true, content: { base64: 'YWJj' }, etag: '"e"' },
     ]);
     expect(() => planFiles(single, 'a/b.txt', 'server7')).toThrow(expect.objectContaining({ exitCode: 2 }));
   });
