@@ -3,6 +3,7 @@
  * for a quick run), statistics and formatting. Timing goals live here and in the benchmarks,
  * never in tests.
  */
+import type { PeerName } from './peers';
 import type { BenchS3 } from './s3';
 
 /** One line of the results table, and of BENCHMARKS.md. */
@@ -38,11 +39,13 @@ export interface Sizes {
   replicationN: number;
   /** Repetitions of whole-command timings, each side (BENCH_RUNS, default 5). */
   runs: number;
+  /** Round trip the latency proxy adds to every request, ms (BENCH_RTT_MS, default 20; 0 allowed). */
+  rttMs: number;
   /** True when no size was overridden: only such runs are recorded in BENCHMARKS.md. */
   defaults: boolean;
 }
 
-const SIZE_VARS = ['BENCH_BIG_MIB', 'BENCH_COMPARE_MIB', 'BENCH_KEYS', 'BENCH_MANY_KEYS', 'BENCH_LATENCY_N', 'BENCH_REPLICATION_N', 'BENCH_RUNS'];
+const SIZE_VARS = ['BENCH_BIG_MIB', 'BENCH_COMPARE_MIB', 'BENCH_KEYS', 'BENCH_MANY_KEYS', 'BENCH_LATENCY_N', 'BENCH_REPLICATION_N', 'BENCH_RUNS', 'BENCH_RTT_MS'];
 
 function positive(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
   const raw = env[name];
@@ -65,6 +68,7 @@ export function readSizes(env: NodeJS.ProcessEnv = process.env): Sizes {
     latencyN: Math.max(200, positive(env, 'BENCH_LATENCY_N', 1000)),
     replicationN: positive(env, 'BENCH_REPLICATION_N', 200),
     runs: positive(env, 'BENCH_RUNS', 5),
+    rttMs: env.BENCH_RTT_MS === '0' ? 0 : positive(env, 'BENCH_RTT_MS', 20),
     defaults: SIZE_VARS.every((v) => !env[v]),
   };
 }
@@ -82,6 +86,8 @@ export interface Benchmark {
   issue: number;
   /** One line for `npm run bench -- --list`. */
   title: string;
+  /** Programs it runs (bench/peers.ts): checked before anything starts, so a missing one is a message, not a stack trace. */
+  peers?: PeerName[];
   run(ctx: BenchContext): Promise<Row[]>;
 }
 

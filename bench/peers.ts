@@ -4,7 +4,7 @@
  * Every command runs under /usr/bin/time so its peak RSS is known too.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { accessSync, constants, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nowMs } from './harness';
@@ -12,6 +12,36 @@ import { nowMs } from './harness';
 export const AWS = '/usr/bin/aws';
 export const RCLONE = '/usr/bin/rclone';
 const TIME = '/usr/bin/time';
+
+/** The programs benchmarks run, where they are looked for, and the Debian package of each. */
+export const PEERS = {
+  rclone: { path: RCLONE, apt: 'rclone' },
+  aws: { path: AWS, apt: 'awscli' },
+  time: { path: TIME, apt: 'time' },
+} as const;
+export type PeerName = keyof typeof PEERS;
+
+const runnable = (path: string) => {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** The peers among `names` that are not installed where the bench calls them. */
+export function missingPeers(names: Iterable<PeerName>): PeerName[] {
+  return [...new Set(names)].filter((n) => !runnable(PEERS[n].path));
+}
+
+/** What to tell someone whose machine lacks `missing`: which, where, and the one command that installs them. */
+export function installAdvice(missing: PeerName[]): string {
+  const list = missing.map((n) => `${PEERS[n].apt} (${PEERS[n].path})`).join(', ');
+  const pkgs = [...new Set(missing.map((n) => PEERS[n].apt))].join(' ');
+  return `missing: ${list}
+install with:  sudo apt-get install -y ${pkgs}    (or: npm run bench:setup)`;
+}
 
 /** rclone's remote `local:` on the given S3; AWS_CA_BUNDLE (an HTTPS setting) is left out. */
 export function rcloneEnv(endpoint: string): NodeJS.ProcessEnv {
@@ -66,6 +96,8 @@ export async function runCommand(cmd: string, args: string[], opts: CommandOptio
   const dir = mkdtempSync(join(tmpdir(), 's3-dfs-bench-time-'));
   const timeFile = join(dir, 'time');
   try {
+    const missing = missingPeers(['time', ...(Object.keys(PEERS) as PeerName[]).filter((n) => PEERS[n].path === cmd)]);
+    if (missing.length > 0) throw new Error(installAdvice(missing));
     const child = spawn(TIME, ['-f', '%M', '-o', timeFile, cmd, ...args], {
       env: opts.env ?? process.env,
       cwd: opts.cwd,

@@ -35,7 +35,7 @@ export function machine(): string {
 export const load1 = () => Math.round(loadavg()[0]! * 100) / 100;
 
 export function describeSizes(s: Sizes): string {
-  return `BENCH_BIG_MIB=${s.bigMiB} BENCH_COMPARE_MIB=${s.compareMiB.join(',')} BENCH_KEYS=${s.keys} BENCH_MANY_KEYS=${s.manyKeys} BENCH_LATENCY_N=${s.latencyN} BENCH_REPLICATION_N=${s.replicationN} BENCH_RUNS=${s.runs}`;
+  return `BENCH_BIG_MIB=${s.bigMiB} BENCH_COMPARE_MIB=${s.compareMiB.join(',')} BENCH_KEYS=${s.keys} BENCH_MANY_KEYS=${s.manyKeys} BENCH_LATENCY_N=${s.latencyN} BENCH_REPLICATION_N=${s.replicationN} BENCH_RUNS=${s.runs} BENCH_RTT_MS=${s.rttMs}`;
 }
 
 const VERDICT: Record<Row['verdict'], string> = { pass: 'pass', miss: 'MISS', info: 'info', skip: 'skip' };

@@ -5,15 +5,17 @@
  * records it in BENCHMARKS.md when the sizes are the defaults (or BENCH_RECORD=1).
  *
  * Exit codes: 0 every benchmark ran (a missed goal is a finding, not a failure);
- * 1 a benchmark failed to run; 2 usage.
+ * 1 a benchmark failed to run; 2 usage; 3 a program the selected benchmarks compare against
+ * (rclone, awscli, /usr/bin/time) is not installed: nothing was run, and the message says what to install.
  */
 import { benchmarks } from './benchmarks/index';
 import { load1, describeSizes, formatTable, machine, record, type RunInfo } from './report';
 import { nowMs, readSizes, type Row } from './harness';
+import { installAdvice, missingPeers } from './peers';
 import { startBenchS3, type BenchS3 } from './s3';
 
 const USAGE = `usage: npm run bench [-- NAME…]   (npm run bench -- --list shows the names)
-sizes: BENCH_BIG_MIB BENCH_COMPARE_MIB BENCH_KEYS BENCH_MANY_KEYS BENCH_LATENCY_N BENCH_REPLICATION_N BENCH_RUNS
+sizes: BENCH_BIG_MIB BENCH_COMPARE_MIB BENCH_KEYS BENCH_MANY_KEYS BENCH_LATENCY_N BENCH_REPLICATION_N BENCH_RUNS BENCH_RTT_MS
 record a run with other sizes anyway: BENCH_RECORD=1`;
 
 async function main(): Promise<number> {
@@ -32,6 +34,12 @@ async function main(): Promise<number> {
     return 2;
   }
   const selected = args.length ? benchmarks.filter((b) => args.includes(b.name)) : benchmarks;
+  const missing = missingPeers(selected.flatMap((b) => b.peers ?? []));
+  if (missing.length > 0) {
+    const needing = selected.filter((b) => b.peers?.some((p) => missing.includes(p))).map((b) => b.name);
+    process.stderr.write(`npm run bench: ${needing.join(', ')} compare(s) against programs this machine lacks; nothing was run.\n${installAdvice(missing)}\n`);
+    return 3;
+  }
   const sizes = readSizes();
   const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
 

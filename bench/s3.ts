@@ -120,3 +120,31 @@ export async function putStreamed(client: S3Client, bucket: string, key: string,
     new PutObjectCommand({ Bucket: bucket, Key: key, Body: contentStream(size, seed), ContentLength: size }),
   );
 }
+
+export interface DelayedS3 {
+  /** The bench's S3 behind the latency proxy. */
+  endpoint: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The bench's S3 seen across a network: bench/latency-proxy.ts in a child process between
+ * the caller and s3rver, holding the first byte of every request for `rttMs`. Stopped by
+ * `stop()`, or with the bench when it exits.
+ */
+export async function behindLatency(s3: BenchS3, rttMs: number): Promise<DelayedS3> {
+  const target = new URL(s3.endpoint);
+  const { child, message } = await startChild<{ port: number }>('latency-proxy', [target.port, String(rttMs)]);
+  const kill = () => child.kill('SIGKILL');
+  process.once('exit', kill);
+  return {
+    endpoint: `http://127.0.0.1:${message.port}`,
+    async stop() {
+      process.off('exit', kill);
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((r) => child.once('exit', () => r()));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}

@@ -23,6 +23,7 @@ const FLAT_BYTES = 16e6;
 export const compareMemory: Benchmark = {
   name: 'compare-memory',
   issue: 11,
+  peers: ['rclone', 'time'],
   title: `streamed byte compare of two equal copies: time / rclone check --download (goal ≤ ${GOAL_RATIO}×), peak RSS (≤ 150 MB, flat)`,
   async run({ s3, sizes, log }) {
     await s3.createBuckets(BUCKETS);

@@ -15,6 +15,7 @@ const GOAL_BYTES = 150e6;
 export const listMemory: Benchmark = {
   name: 'list-memory',
   issue: 3,
+  peers: ['rclone', 'time'],
   title: 'peak RSS of listing 100k keys per store through listFiles paging, fresh process (goal < 150 MB)',
   async run({ s3, sizes, log }) {
     const { buckets, dataset } = await sharedDataset(s3, 'many', sizes.manyKeys, log);

@@ -21,6 +21,7 @@ const GOAL = 1.0;
 export const ls: Benchmark = {
   name: 'ls',
   issue: 3,
+  peers: ['rclone', 'time'],
   title: `\`dfs ls --json\` of 10k keys per store / \`rclone lsl\` of both buckets (goal ≤ ${GOAL}×)`,
   async run(ctx) {
     const why = (await missingCli('ls', ['--json'])) ?? missingStack();

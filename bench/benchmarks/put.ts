@@ -21,6 +21,7 @@ const RSS_GOAL_BYTES = 200e6;
 export const put: Benchmark = {
   name: 'put',
   issue: 3,
+  peers: ['aws', 'time'],
   title: `\`dfs put --to all\` of 1 GiB / \`aws s3 cp\` to both buckets (goal ≤ ${GOAL}×, dfs RSS ≤ 200 MB)`,
   async run({ sizes, log }) {
     const what = fmtSize(sizes.bigMiB * MiB);

@@ -17,6 +17,7 @@ const CONTROL = 'ten-control';
 export const sync: Benchmark = {
   name: 'sync',
   issue: 4,
+  peers: ['rclone', 'time'],
   title: `\`dfs sync --dry-run\` over 10k keys per store / \`rclone check\` (goal ≤ ${GOAL}×)`,
   async run(ctx) {
     const why = (await missingCli('sync', ['--dry-run'])) ?? missingStack();
