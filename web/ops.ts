@@ -26,6 +26,7 @@ export interface Loaded {
 /** The whole listing, page after page; `onPage` sees it grow, so the first rows show while the rest come. */
 export async function loadListing(api: Api, onPage: (sofar: Loaded) => void, signal: AbortSignal): Promise<Loaded> {
   const locks = api.send({ op: 'locks' }, { signal }).then(locksOf);
+  locks.catch(() => undefined); // awaited below; a listing that fails first must not leave it unhandled
   const files: FileEntry[] = [];
   const unavailable = new Set<string>();
   let after: string | undefined;

@@ -48,7 +48,7 @@ export function ReadDialog({ name, onClose }: { name: string; onClose: () => voi
                   <span>
                     {v.stores.join(', ')}: {formatSize(v.size)}, modified {formatTime(v.mtime)} UTC {v.newest ? <span class="badge newest">newest</span> : null}
                   </span>
-                  <button type="button" disabled={working} onClick={() => save(v.content, as)} aria-label={`Download the version of ${v.stores.join(', ')} as ${as}`}>Download {as}</button>
+                  <button type="button" disabled={working} onClick={() => save(v.content, as)}>Download {as}</button>
                 </li>
               );
             })}
