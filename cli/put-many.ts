@@ -54,6 +54,7 @@ export async function planUploads(sources: string[], as?: string): Promise<Plann
     const p = keyProblem(u.key);
     return p === undefined ? [] : [`${JSON.stringify(u.key)} (${u.file}): ${p}`];
   });
+  if (single && problems.length > 0) throw usageError(`invalid name ${JSON.stringify(uploads[0]!.key)}: ${keyProblem(uploads[0]!.key)}`, 'InvalidKey');
   if (problems.length > 0) {
     throw usageError(`invalid name${problems.length > 1 ? 's' : ''}, nothing sent: ${problems.slice(0, 5).join('; ')}${problems.length > 5 ? `; and ${problems.length - 5} more` : ''}`, 'InvalidKey');
   }

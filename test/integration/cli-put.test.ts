@@ -296,7 +296,7 @@ describe('dfs put, large files (multipart through presigned URLs)', () => {
 describe('dfs put, refused arguments (nothing sent)', () => {
   it.each([
     ['a missing file', ['put', 'nope.txt'], 'dfs: no such file: nope.txt'],
-    ['a folder', ['put', 'sub'], 'dfs: sub is a folder; dfs put uploads one file'],
+    ['a folder with no files', ['put', 'sub'], 'dfs: nothing to upload: sub holds no files'],
     ['a FIFO (opening it would wait for a writer)', ['put', 'fifo'], 'dfs: fifo is not a regular file'],
     ['an invalid --as', ['put', 'ok.txt', '--as', 'a//b'], 'dfs: invalid name "a//b": key contains an empty path segment ("//")'],
     ['an --as with a control character', ['put', 'ok.txt', '--as', 'x\u001b'], 'invalid name "x\\u001b": key contains a control character'],
