@@ -318,7 +318,7 @@ describe('applyKeyPlan and settleKey', () => {
       if (cmd === 'CopyObject' && i.Bucket === 'bucket-2') fake.stamped('bucket-2', KEY, 'second', { mtime: T + 1000 });
     });
     const out = await applyKeyPlan(d, v, planKey(v, all), 'replicate');
-    expect(out).toEqual({ copied: [], deleted: [], held: [], waiting: [], failed: [], stale: true });
+    expect(out).toEqual({ copied: [], deleted: [], held: [], heldAs: {}, waiting: [], failed: [], stale: true });
     expect(fake.textOf('bucket-2', KEY)).toBe('second');
     expect(journal()).toEqual([]);
   });
@@ -406,7 +406,7 @@ describe('applyKeyPlan and settleKey', () => {
     const d = deps();
     const v = await observeKey(d, KEY);
     const out = await applyKeyPlan(d, v, planKey(v, none), 'replicate');
-    expect(out).toEqual({ copied: [], deleted: [], held: [], waiting: [], failed: [], stale: true });
+    expect(out).toEqual({ copied: [], deleted: [], held: [], heldAs: {}, waiting: [], failed: [], stale: true });
     expect(storedTombstone()).toEqual({
       key: KEY, deletedAt: T + 7, who: 'server2 (direct)',
       intents: [expect.objectContaining({ store: 'server2', failed: true, event: { seq: '0A', time: T + 7 } })],
@@ -432,7 +432,7 @@ describe('applyKeyPlan and settleKey', () => {
     const d = deps();
     const v = await observeKey(d, KEY);
     const out = await applyKeyPlan(d, v, planKey(v, none), 'replicate');
-    expect(out).toEqual({ copied: [], deleted: ['server1'], held: [], waiting: [], failed: ['server2'], stale: false });
+    expect(out).toEqual({ copied: [], deleted: ['server1'], held: [], heldAs: {}, waiting: [], failed: ['server2'], stale: false });
     expect(fake.writes.filter((w) => w.startsWith('DeleteObject'))).toEqual([`DeleteObject bucket-1/${KEY}`]);
     expect(storedTombstone()!.intents.filter((i) => i.store === 'server2')).toEqual([pending]);
   });
