@@ -1,5 +1,6 @@
-/** Every benchmark, in the order `npm run bench` runs them: issue 2, then 3, then 4. */
+/** Every benchmark, in the order `npm run bench` runs them. */
 import type { Benchmark } from '../harness';
+import { coldStart } from './cold-start';
 import { compareMemory } from './compare-memory';
 import { listMemory } from './list-memory';
 import { locks } from './locks';
@@ -11,4 +12,4 @@ import { replication } from './replication';
 import { replicationCost } from './replication-cost';
 import { sync } from './sync';
 
-export const benchmarks: Benchmark[] = [readBytes, readLatency, compareMemory, ls, put, listMemory, replication, replicationCost, sync, locks];
+export const benchmarks: Benchmark[] = [readBytes, readLatency, compareMemory, coldStart, ls, put, listMemory, replication, replicationCost, sync, locks];
