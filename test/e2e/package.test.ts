@@ -203,6 +203,7 @@ beforeAll(async () => {
     '--param=apiBurstLimit=20',
     '--param=apiConcurrency=5',
     `--param=alarmTopicArn=${TOPIC}`,
+    '--param=webOrigins=https://files.acme.example',
   ]);
 }, 240_000);
 
@@ -317,6 +318,40 @@ describe('sls package --stage dev', () => {
     const [[, integration]] = ofType(two.template, 'AWS::ApiGatewayV2::Integration') as [[string, Resource]];
     expect(integration.Properties.PayloadFormatVersion).toBe('2.0');
     expect(ofType(two.template, 'AWS::ApiGatewayV2::Api')[0]![1].Properties.ProtocolType).toBe('HTTP');
+  });
+
+  it('serves the web page: GET / and GET /assets/{name} go to api, whose bundle alone holds the built page', () => {
+    const routes = ofType(two.template, 'AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties.RouteKey);
+    expect(routes).toEqual(expect.arrayContaining(['GET /', 'GET /assets/{name}']));
+    const bundle = (fn: Fn) => zipEntries(two.zips[`${fn}.zip`]!).get(`handlers/${fn}.js`)!().toString('utf8');
+    // Tested, not matched: a failed toMatch would print the whole bundle.
+    const api = bundle('api');
+    expect(/<script type=\\?"module\\?" src=\\?"assets\/app\.[A-Z0-9]{8}\.js\\?">/.test(api)).toBe(true);
+    expect(/"?app\.[A-Z0-9]{8}\.css"?:\{"?type"?:"text\/css; charset=utf-8"/.test(api)).toBe(true);
+    for (const fn of ['replicate', 'reconcile'] as const) expect(bundle(fn).includes('assets/app.')).toBe(false);
+  });
+
+  it('lets the HTTP API\'s own origin, and no other, PUT parts to the stores and GET from them, with the ETag exposed; the control and log buckets get no CORS', () => {
+    expect(two.template.Resources.HttpApi?.Type).toBe('AWS::ApiGatewayV2::Api');
+    for (const [, b] of namedBuckets(two.template)) {
+      const name: string = b.Properties.BucketName;
+      if (/-(control|logs)$/.test(name)) {
+        expect(b.Properties.CorsConfiguration).toBeUndefined();
+        continue;
+      }
+      expect(b.Properties.CorsConfiguration).toEqual({
+        CorsRules: [
+          {
+            Id: 'web-page',
+            AllowedOrigins: [{ 'Fn::Sub': 'https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}' }],
+            AllowedMethods: ['GET', 'PUT'],
+            AllowedHeaders: ['content-type'],
+            ExposedHeaders: ['ETag'],
+            MaxAge: 3600,
+          },
+        ],
+      });
+    }
   });
 
   it('throttles the HTTP API stage (100 requests/s, bursts of 200) and logs each request as JSON, without headers', () => {
@@ -488,6 +523,12 @@ describe('sls package with a third store and every param set', () => {
     const [id, b] = bucketNamed(three.template, 'acme-dfs-server3');
     expect(b.Properties.LoggingConfiguration.DestinationBucketName).toEqual({ Ref: 'AccessLogsBucket' });
     expect(deniesInsecureTransport(policiesOf(three.template, id), (s) => `arn:\${AWS::Partition}:s3:::acme-dfs-server3${s}`)).toBe(true);
+  });
+
+  it('admits the page from param webOrigins instead of the API\'s own origin, on every store', () => {
+    for (const name of STORES_THREE) {
+      expect(bucketNamed(three.template, name)[1].Properties.CorsConfiguration.CorsRules[0].AllowedOrigins).toEqual(['https://files.acme.example']);
+    }
   });
 
   it('takes noncurrentDays, the throttling and the reserved concurrency from params, as numbers', () => {
