@@ -82,7 +82,7 @@ export function describePutMany(r: ManyResult, seconds: number, interrupted: boo
   for (const o of partly) err.push(`dfs: ${clean(o.upload.key)} not stored on ${o.result!.results.filter((x) => !x.ok).map((x) => x.store).join(', ')}; replication or dfs sync copies it once they are reachable`);
   if (interrupted) {
     err.push(
-      `dfs: interrupted: ${plural(stored.length, 'file')} stored, ${aborted.length} in flight aborted (nothing of them stored), ${plural(r.notStarted.length, 'file')} not started; run the same dfs put again to finish`,
+      `dfs: interrupted: ${plural(stored.length, 'file')} stored, ${aborted.length} stopped in flight (uploads in parts aborted; a small one may have landed, dfs ls shows), ${plural(r.notStarted.length, 'file')} not started; run the same dfs put again to finish`,
     );
   } else if (r.notStarted.length > 0) err.push(`dfs: stopped: ${plural(r.notStarted.length, 'file')} not started`);
   return { out, err };
@@ -113,7 +113,7 @@ export function describeGetPrefix(prefix: string, r: PrefixResult, seconds: numb
   const err: string[] = [];
   if (r.unavailable.length > 0) err.push(`dfs: warning: ${r.unavailable.map(clean).join(', ')} did not answer; the listing covers only the stores that did`);
   for (const o of differ) err.push(`dfs: ${clean(o.name)} differs between stores: saved ${o.result!.saved.map((f) => clean(f.shown)).join(', ')} (--resolve newest keeps one)`);
-  for (const o of r.outcomes) if (o.error) err.push(`dfs: ${clean(o.name)}: ${clean(o.error.message)}`);
+  for (const o of r.outcomes) if (o.error && o.error.exitCode !== 130) err.push(`dfs: ${clean(o.name)}: ${clean(o.error.message)}`);
   if (interrupted) err.push(`dfs: interrupted: ${plural(files.length, 'file')} saved, the one in progress removed (no partial file left), ${plural(r.notStarted.length, 'name')} not fetched`);
   return { out, err };
 }

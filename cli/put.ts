@@ -75,7 +75,7 @@ export async function putFile(connect: () => Transport, opts: PutOptions, io: Pu
     if (src.size <= INLINE_LIMIT) {
       const body = await readAll(src);
       if (io.signal.aborted) throw interruptedError();
-      const reply = await api.send({ op: 'put', key: src.key, to: opts.to, mtime: src.mtimeMs, body, ...(opts.touch ? { touch: true } : {}) });
+      const reply = await api.send({ op: 'put', key: src.key, to: opts.to, mtime: src.mtimeMs, body, ...(opts.touch ? { touch: true } : {}) }, { signal: io.signal });
       // 413: this server's inline limit is lower than the default; the upload flow takes any size.
       if (reply.status !== 413) {
         const answer = writeAnswerOf(reply, 'nothing was stored');
@@ -116,7 +116,7 @@ export async function putStream(
   const base = { file: '-', key: opts.as, mtime: new Date(mtimeMs).toISOString() };
   if (ended) {
     io.onBytes?.(head.length);
-    const reply = await api.send({ op: 'put', key: opts.as, to: opts.to, mtime: mtimeMs, body: head, ...(opts.touch ? { touch: true } : {}) });
+    const reply = await api.send({ op: 'put', key: opts.as, to: opts.to, mtime: mtimeMs, body: head, ...(opts.touch ? { touch: true } : {}) }, { signal: io.signal });
     if (reply.status !== 413) {
       const answer = writeAnswerOf(reply, 'nothing was stored');
       return { ...base, size: head.length, via: 'inline', results: byStore(answer.results), answer, exitCode: exitForResults(answer.results) };

@@ -222,7 +222,10 @@ export async function writeTargets(dir: string, targets: Target[], opts: WriteOp
     const filled: string[] = [];
     for (const t of targets) {
       if (opts.signal?.aborted) throw interrupted();
-      await makeDirs(dirname(t.path));
+      await makeDirs(dirname(t.path)).catch((err: NodeJS.ErrnoException) => {
+        const why = err.message.replace(/, mkdir .*$/, '');
+        throw new CliError(EXIT.error, 'FileSystem', `cannot create the folder ${err.path ?? dirname(t.path)} (${why}); nothing written`, {}, { cause: err });
+      });
       await assertPhysicallyInside(root, t); // again: the folders may have changed since the check
       const tmp = join(dirname(t.path), `.dfs-${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
       temps.add(tmp);
