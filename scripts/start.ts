@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import { relative } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { hasLegacyCrypto, LEGACY_FLAG, startLocalStack, withFlag, type LocalStack } from './stack';
 
 const USAGE = `usage: npm start [-- --reset]
@@ -65,13 +65,25 @@ s3-dfs local stack ready in ${(ms / 1000).toFixed(1)} s
   stores   ${stack.stores.map((s) => `${s.name}=${s.bucket}`).join('  ')}
   data     ${data}/ (${stack.seeded ? 'sample files loaded' : 'kept from the last run; --reset reloads the samples'})
 
-Try:
-  npx dfs get fileA.txt
-  npx dfs get fileB.txt
-  npx dfs get nosuch.txt
+${tryCommands(local(stack.apiUrl), stack.dataDir)}
 
 Ctrl-C stops everything.
 `;
+}
+
+/**
+ * The sample commands as they reach this stack: dfs finds the stack's endpoint and token in
+ * .dfs-data/local.json of its checkout, so only a moved data folder or API port needs saying.
+ */
+function tryCommands(apiUrl: string, dataDir: string): string {
+  const defaultData = resolve(__dirname, '..', '.dfs-data');
+  const env = resolve(dataDir) !== defaultData ? `export DFS_DATA_DIR=${resolve(dataDir)}\n  ` : '';
+  const endpoint = apiUrl !== 'http://localhost:3000' ? ` --endpoint ${apiUrl}` : '';
+  const dfs = (args: string) => `dfs${endpoint} ${args}`;
+  return `Try (dfs on your PATH: npm link, once; or node bin/dfs.js):
+  ${env}${dfs('get fileA.txt')}
+  ${dfs('get fileB.txt')}
+  ${dfs('ls')}`;
 }
 
 /**
