@@ -107,14 +107,19 @@ const exactRoutes: Record<string, RouteSpec<Deps>> = {
   'GET /tokens': route('write', async (_req, deps) => ok(await listTokens(deps))),
   'GET /locks': route('read', async (_req, deps) => ok({ locks: await listLocks(deps) })),
   'POST /tokens': route('write', async (req, deps) => ok(await createToken(deps, jsonBody(req), req.who), 201)),
-  // The page holds no data and asks for a token itself; its policy names the stores' origins.
-  'GET /': route('public', async (req, deps) => {
-    const page = pageFile(PAGE, INDEX, req.headers['accept-encoding'], pageCsp(await storeOrigins(deps.stores)));
-    return raw(page.body, page.base64, page.headers);
-  }),
 };
 
 const ASSETS = '/assets/';
+
+/**
+ * The web page's own files, the only public routes: they hold no data, and the page asks for a
+ * token itself. The index carries the policy, which names the stores' origins.
+ */
+const pageRoute = route('public', async (req, deps) => {
+  const enc = req.headers['accept-encoding'];
+  const page = req.path === '/' ? pageFile(PAGE, INDEX, enc, pageCsp(await storeOrigins(deps.stores))) : assetFile(PAGE, req.path.slice(ASSETS.length), enc);
+  return raw(page.body, page.base64, page.headers);
+});
 
 const TOKENS = '/tokens/';
 const LOCKS = '/locks/';
@@ -147,12 +152,7 @@ function router(req: ApiRequest): RouteSpec<Deps> | undefined {
   if (exact) return exact;
   if (req.path.startsWith(FILES)) return fileRoutes[req.method];
   if (req.path.startsWith(LOCKS)) return lockRoutes[req.method];
-  if (req.method === 'GET' && req.path.startsWith(ASSETS)) {
-    return route('public', async (r) => {
-      const page = assetFile(PAGE, r.path.slice(ASSETS.length), r.headers['accept-encoding']);
-      return raw(page.body, page.base64, page.headers);
-    });
-  }
+  if (req.method === 'GET' && (req.path === '/' || req.path.startsWith(ASSETS))) return pageRoute;
   if (req.method === 'DELETE' && req.path.startsWith(TOKENS)) return route('write', async (r, deps) => ok(await revokeToken(deps, r.path.slice(TOKENS.length))));
   return undefined;
 }

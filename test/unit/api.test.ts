@@ -176,7 +176,6 @@ describe('api handler: GET /files/{key+} through API Gateway', () => {
 
   it.each([
     ['GET', '/nope'],
-    ['GET', '/'],
     ['GET', '/filesx/a'],
     ['PATCH', '/files/a.txt'],
   ])('answers 404 NotFound for the unknown route %s %s', async (method, path) => {
