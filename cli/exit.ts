@@ -27,15 +27,16 @@ export const EXIT_HELP = `Exit codes:
   1  error: network, server 5xx, refusing to overwrite, download failed; sync: some steps
      failed; rm, token revoke, unlock: the question answered no; watch: --timeout before
      --count events; token create: the name is taken
-  2  usage or invalid input, including a name the server refuses (400); put: FILE missing
-     or a folder; rm, token revoke, unlock: no -y and no terminal to ask on; lock, unlock:
+  2  usage or invalid input, including a name the server refuses (400); put: FILE missing,
+     a folder without files, - without --as, two files with one name; a config file with
+     an unknown key or a bad value; rm, token revoke, unlock: no -y and no terminal to ask on; lock, unlock:
      an INDEX that is negative, not a whole number or past the listing's end; lock: a
      --ttl or --reason out of range, an unknown store; a config file holding a token that
      others may read
-  3  not found on any store (NOT_FOUND); token revoke: no such token; lock: no store holds
+  3  not found on any store (NOT_FOUND; get PREFIX/: nothing under it); token revoke: no such token; lock: no store holds
      the file; unlock: the file is not locked (at that store)
-  4  the stores hold different versions (get: DIFFERENT, each saved side by side;
-     sync --dry-run: differences found)
+  4  the stores hold different versions (get: DIFFERENT, each saved side by side; cat:
+     nothing written without --resolve; stat; sync --dry-run: differences found)
   5  no store answered, or none took the write (503)
   6  partial: some stores failed (put, rm); the others hold the change
   7  refused by a safety guard (sync: a store unavailable or empty, or over 50 % of a
@@ -44,8 +45,10 @@ export const EXIT_HELP = `Exit codes:
      someone else holds the lock (LockHeld); unlock --force takes it over)
   8  not allowed: no token, or one the server refused (401: revoked, mistyped, of
      another stack), or a read-only token for a write (403)
-  130  interrupted (Ctrl-C); put aborts its upload first; unlock stops waiting, the
-     unlock goes on in the background`;
+  130  interrupted (Ctrl-C), saying what was left: put aborts its uploads in flight; get
+     removes the file in progress; unlock stops waiting, the unlock goes on in the background
+  Several files (put DIR, get PREFIX/): 0 when all went well, else the first failure's code
+  (6 when every file was stored but some not on every store)`;
 
 /**
  * A failure a command reports to the user: `code` is the JSON `error` field (the server's own code
