@@ -27,8 +27,9 @@ async function help(args: string[]): Promise<string | undefined> {
 export async function missingCli(command: string, flags: string[] = []): Promise<string | undefined> {
   const top = await help([]);
   if (top === undefined) return '`node bin/dfs.js --help` failed';
-  // The block after "Commands:" up to the first blank line; a command starts its line after two spaces.
-  const block = top.slice(top.indexOf('Commands:')).split('\n\n')[0]!.split('\n').slice(1);
+  // The block after "Commands:" (commander's layout) or "COMMANDS" (gh's, since issue 12) up to
+  // the first blank line; a command starts its line after two spaces.
+  const block = top.slice(top.search(/^(Commands:|COMMANDS)$/m)).split('\n\n')[0]!.split('\n').slice(1);
   const commands = block.flatMap((l) => /^ {2}([a-z][\w-]*)/.exec(l)?.[1] ?? []).filter((c) => c !== 'help');
   if (!commands.includes(command)) return `\`dfs ${command}\` does not exist yet (dfs --help lists: ${commands.join(', ') || 'no command'})`;
   const own = (await help([command])) ?? '';
