@@ -1,0 +1,134 @@
+/**
+ * Issue 12: `dfs put DIR` to both stores against `aws s3 cp --recursive` and `rclone copy` of the
+ * same folder to both buckets (each peer's two commands at once, as dfs writes both stores at
+ * once), through the local stack. Two folders: 1,000 small files (4 KiB, in 10 subfolders: the
+ * cost is per request) and 10 files of 100 MiB (the cost is bytes). Runs are interleaved; every
+ * sample is in the note.
+ */
+import { DeleteObjectsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { missingCli, runDfsRetried } from '../cli';
+import { fmtMs, fmtRatio, median, MiB, skipped, spread, type Benchmark, type Row } from '../harness';
+import { AWS, awsEnv, RCLONE, rcloneEnv, runCommand, runTogether } from '../peers';
+import { contentStream, newSeed } from '../s3';
+import { missingStack, startBenchStack, type BenchStack } from '../stack';
+
+const GOAL = 1.0;
+
+interface Folder {
+  label: string;
+  files: number;
+  bytes: number;
+  make(dir: string): Promise<void>;
+}
+
+const FOLDERS: Folder[] = [
+  {
+    label: '1,000 files of 4 KiB',
+    files: 1000,
+    bytes: 1000 * 4096,
+    async make(dir) {
+      for (let i = 0; i < 1000; i++) {
+        const sub = join(dir, `d${i % 10}`);
+        mkdirSync(sub, { recursive: true });
+        writeFileSync(join(sub, `f${String(i).padStart(4, '0')}.txt`), randomBytes(4096));
+      }
+    },
+  },
+  {
+    label: '10 files of 100 MiB',
+    files: 10,
+    bytes: 10 * 100 * MiB,
+    async make(dir) {
+      for (let i = 0; i < 10; i++) await pipeline(contentStream(100 * MiB, newSeed()), createWriteStream(join(dir, `big${i}.bin`)));
+    },
+  },
+];
+
+export const cliPutDir: Benchmark = {
+  name: 'cli-put-dir',
+  issue: 12,
+  title: `\`dfs put DIR\` of 1,000 small files and of 10 × 100 MiB to both stores / aws s3 cp --recursive and rclone copy (goal ≤ ${GOAL}×)`,
+  peers: ['aws', 'rclone'],
+  async run({ sizes, log }) {
+    const why = (await missingCli('put', ['--jobs'])) ?? missingStack();
+    if (why) return FOLDERS.flatMap((f) => ['aws', 'rclone'].map((p) => skipped('cli-put-dir', `time, dfs put DIR (${f.label}) / ${p}`, `≤ ${GOAL}×`, why)));
+    const root = mkdtempSync(join(tmpdir(), 's3-dfs-bench-putdir-'));
+    let stack: BenchStack | undefined;
+    try {
+      log('cli-put-dir: starting the local stack');
+      stack = await startBenchStack();
+      const s = stack;
+      const rows: Row[] = [];
+      for (const [fi, folder] of FOLDERS.entries()) {
+        const dir = join(root, `set${fi}`);
+        mkdirSync(dir);
+        log(`cli-put-dir: making ${folder.label}`);
+        await folder.make(dir);
+        const times = { dfs: [] as number[], aws: [] as number[], rclone: [] as number[] };
+        const notes: string[] = [];
+        for (let r = 0; r < sizes.runs; r++) {
+          log(`cli-put-dir: ${folder.label}, run ${r + 1}/${sizes.runs}`);
+          const prefix = (tool: string) => `bench/${tool}-${fi}-${r}/`;
+          const d = await runDfsRetried(['put', dir, '--as', prefix('dfs'), '--endpoint', s.apiUrl, '-q'], { env: { ...process.env, DFS_TOKEN: s.token } });
+          if (d.failedOnce) notes.push(`dfs run ${r + 1} failed once and was retried: ${d.failedOnce}`);
+          times.dfs.push(d.run.ms);
+          const a = await runTogether(
+            s.buckets.map((b) => () => runCommand(AWS, ['s3', 'cp', '--recursive', dir, `s3://${b}/${prefix('aws')}`, '--endpoint-url', s.s3Endpoint, '--only-show-errors'], { env: awsEnv() })),
+          );
+          times.aws.push(a.ms);
+          const rc = await runTogether(s.buckets.map((b) => () => runCommand(RCLONE, ['copy', dir, `local:${b}/${prefix('rclone')}`], { env: rcloneEnv(s.s3Endpoint) })));
+          times.rclone.push(rc.ms);
+          for (const tool of ['dfs', 'aws', 'rclone']) await expectAndRemove(s, prefix(tool), folder);
+        }
+        for (const peer of ['aws', 'rclone'] as const) {
+          const ratio = median(times.dfs) / median(times[peer]);
+          rows.push({
+            bench: 'cli-put-dir',
+            metric: `time, \`dfs put DIR\` (${folder.label}) / ${peer === 'aws' ? 'aws s3 cp --recursive' : 'rclone copy'} × 2 (at once)`,
+            value: fmtMs(median(times.dfs)),
+            peer: fmtMs(median(times[peer])),
+            ratio,
+            goal: `≤ ${fmtRatio(GOAL)}`,
+            verdict: ratio <= GOAL ? 'pass' : 'miss',
+            note: [`median of ${sizes.runs}, spawn to exit, dfs --jobs 8 (default); ${spread('dfs', times.dfs)}; ${spread(peer, times[peer])}`, ...notes].join('; '),
+          });
+        }
+        rmSync(dir, { recursive: true, force: true });
+      }
+      return rows;
+    } finally {
+      await stack?.stop();
+      rmSync(root, { recursive: true, force: true });
+    }
+  },
+};
+
+/** Checks that every file landed in both buckets, then deletes them (the next run starts empty). */
+async function expectAndRemove(stack: BenchStack, prefix: string, folder: Folder): Promise<void> {
+  for (const bucket of stack.buckets) {
+    const keys = await listAll(stack.client, bucket, prefix);
+    const bytes = keys.reduce((n, k) => n + k.size, 0);
+    if (keys.length !== folder.files || bytes !== folder.bytes) {
+      throw new Error(`cli-put-dir: ${bucket}/${prefix} holds ${keys.length} files, ${bytes} B; expected ${folder.files}, ${folder.bytes} B`);
+    }
+    for (let i = 0; i < keys.length; i += 1000) {
+      await stack.client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: keys.slice(i, i + 1000).map((k) => ({ Key: k.key })) } }));
+    }
+  }
+}
+
+async function listAll(client: S3Client, bucket: string, prefix: string): Promise<{ key: string; size: number }[]> {
+  const out: { key: string; size: number }[] = [];
+  let token: string | undefined;
+  do {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }));
+    for (const o of page.Contents ?? []) out.push({ key: o.Key!, size: o.Size ?? 0 });
+    token = page.NextContinuationToken;
+  } while (token);
+  return out;
+}
