@@ -131,13 +131,14 @@ export class Ctx<F extends object = object> {
     if (!this.flags.quiet && !this.json) this.io.stderr(`dfs: warning: ${text}\n`);
   }
 
-  /** Bars on stderr only when it is a terminal, and neither --json nor -q. */
+  /** Bars on stderr only when it is a terminal, and not with -q. */
   async progress(): Promise<ProgressFactory> {
     return this.showsProgress ? barProgress(process.stderr) : noProgress;
   }
 
   get showsProgress(): boolean {
-    return this.io.interactive && !this.json && !this.flags.quiet;
+    // --json concerns stdout: a terminal on stderr still sees how a long transfer goes.
+    return this.io.interactive && !this.flags.quiet;
   }
 
   /** One line of totals, speed and ETA for transfers; drawn only when progress is shown. */

@@ -73,7 +73,9 @@ export class Meter {
 
   /** A factory of per-transfer bars that all add to this line (what put and get report into). */
   progress(): ProgressFactory {
-    return () => {
+    return (_label, total) => {
+      // One transfer of a size not known up front (get NAME): its size is the line's total.
+      if (this.totals.bytes === undefined && this.totals.files === undefined) this.totals = { bytes: total };
       let last = 0;
       return {
         update: (done: number) => {
