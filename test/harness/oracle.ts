@@ -1,4 +1,4 @@
-import type { History, Version } from './workload';
+import type { EventRecord, History, Version } from './workload';
 
 /*
  * The oracle: the rules of README "How it behaves", checked name by name against what really
@@ -13,6 +13,14 @@ import type { History, Version } from './workload';
  *      user, when that one is live: a live write is only ever replaced by a newer one, and a
  *      write made after a delete survives it;
  *   4. so the name is absent only when no such live last version exists.
+ *
+ * And for locks (judgeLocks), from each store's own S3 events between a lock and its unlock:
+ *   5. a locked store's copy changes only by its holder's requests (through dfs or straight into
+ *      the bucket) until the unlock begins; then the drain applies what was held. Not counted:
+ *      another user's write or delete straight into the bucket (S3 takes it: dfs never sees it
+ *      coming) and a copy onto itself that leaves the bytes as they were (a stamp in place).
+ *      Reported apart: a write that raced the lock (its operation, or replication's invocation,
+ *      began before lockFile answered: it may have looked before the lock was there).
  */
 
 export interface Violation {
@@ -53,6 +61,56 @@ export function judge(history: History, held: Map<string, Map<string, string>>, 
     if (mine.length === 0) fail('holds something no user wrote');
     else if (!mine.some(live)) fail('resurrected: holds a version made before the last delete');
     else if (floor && newer(floor, mine.find(live)!)) fail('lost update: an older version replaced a newer live one', floor.text);
+  }
+  return out;
+}
+
+/** A change to a locked store that its holder did not make. */
+export interface LockViolation {
+  key: string;
+  store: string;
+  holder: string;
+  rule: string;
+  event: string;
+  /** Who caused it: a user's operation, or the system (replication, reconcile). */
+  by: string;
+  /** Set for a write that raced the lock (allowed, counted apart from the others). */
+  known?: string;
+}
+
+/** Checks rule 5 for every lock the history holds. */
+export function judgeLocks(history: History): LockViolation[] {
+  const out: LockViolation[] = [];
+  const opOf = new Map(history.ops.map((o) => [o.i, o]));
+  // The ETag each store held before each event, to tell a stamp in place from a change.
+  const before = new Map<EventRecord, string | undefined>();
+  const last = new Map<string, string | undefined>();
+  for (const e of history.events) {
+    const at = `${e.store}\0${e.key}`;
+    before.set(e, last.get(at));
+    last.set(at, e.name.startsWith('ObjectRemoved') ? undefined : e.etag);
+  }
+  for (const span of history.locks) {
+    const inSpan = (e: EventRecord) => e.store === span.store && e.key === span.key && e.order > span.from && (span.to === undefined || e.order <= span.to);
+    for (const e of history.events.filter(inSpan)) {
+      const op = e.by ? opOf.get(e.by.op) : undefined;
+      if (e.by?.user === span.holder) continue;
+      if (e.by && (op?.kind === 'direct write' || op?.kind === 'direct delete')) continue;
+      if (e.by?.kind === 'unlock' && op?.key === span.key && op.store === span.store) continue; // its drain
+      if (!e.name.startsWith('ObjectRemoved') && e.etag !== undefined && e.etag === before.get(e)) continue; // same bytes
+      const raced = op ? op.startedAt < span.takenAt : e.invocationAt !== undefined && e.invocationAt < span.takenAt;
+      // Decided before the lock existed, S3 cannot refuse it for a lock: README "Locks" says so.
+      const known = raced ? { why: 'raced the lock: its operation began before lockFile answered, and may have looked before the lock was there' } : undefined;
+      out.push({
+        key: span.key,
+        store: span.store,
+        holder: `user${span.holder}`,
+        rule: 'a locked store changed by someone other than its holder before the unlock',
+        event: `#${e.order} ${e.name}${e.etag ? ` ${e.etag}` : ''}`,
+        by: e.by ? `op${e.by.op} user${e.by.user} ${op?.kind ?? e.by.kind}` : 'the system (replication or reconcile)',
+        ...(known ? { known: known.why } : {}),
+      });
+    }
   }
   return out;
 }

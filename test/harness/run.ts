@@ -2,7 +2,7 @@ import { reconcile } from '../../lib/sync';
 import { readTombstone } from '../../lib/tombstones';
 import type { JournalEvent, SyncReport } from '../../lib/types';
 import { contents, readJournal } from '../helpers/events';
-import { judge, type Violation } from './oracle';
+import { judge, judgeLocks, type LockViolation, type Violation } from './oracle';
 import { random, startWorld, type Delivery } from './world';
 import { runWorkload, type History } from './workload';
 
@@ -25,6 +25,10 @@ export interface RunResult {
   seed: number;
   stores: string[];
   violations: Violation[];
+  /** Changes to a locked store its holder did not make (rule 5), other than writes that raced the lock. */
+  lockViolations: LockViolation[];
+  /** Writes decided before the lock was taken that landed after it (allowed; counted for the record). */
+  racedLockWrites: LockViolation[];
   /** Copies made per name against what its writes and deletes allow (N-1 per write). */
   overCopied: { key: string; copies: number; allowed: number }[];
   /** A second reconcile, dry: what it still wanted to do (nothing, when the first settled all). */
@@ -59,13 +63,17 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
     const held = new Map(await Promise.all(world.stores.map(async (s) => [s.name, await contents(s)] as const)));
     const journal = await readJournal(world.api.control);
     const violations = judge(history, held, names);
+    const lockBreaks = judgeLocks(history);
+    const lockViolations = lockBreaks.filter((b) => !b.known);
     const overCopied = copyBound(history, journal, names, stores.length);
-    const faulted = [...new Set([...violations.map((v) => v.key), ...overCopied.map((o) => o.key)])];
+    const faulted = [...new Set([...violations.map((v) => v.key), ...lockViolations.map((v) => v.key), ...overCopied.map((o) => o.key)])];
     const tombstones = await Promise.all(faulted.map((k) => readTombstone(world.api, k)));
     return {
       seed: opts.seed,
       stores,
       violations,
+      lockViolations,
+      racedLockWrites: lockBreaks.filter((b) => b.known),
       overCopied,
       leftover,
       stats: {
@@ -76,6 +84,10 @@ export async function runSeed(opts: RunOptions): Promise<RunResult> {
         failedToQueue: world.failed.length,
         replayed: report.replayed?.replayed ?? 0,
         reconcileSteps: report.entries.length,
+        locks: history.locks.length,
+        forcedUnlocks: history.ops.filter((o) => o.kind === 'unlock' && o.what.includes('(force')).length,
+        heldUpdates: journal.filter((e) => e.action === 'queued').length,
+        appliedUpdates: journal.filter((e) => e.action === 'applied').length,
       },
       schedule: () =>
         [
@@ -128,6 +140,8 @@ function schedule(seed: number, stores: string[], h: History, deliveries: Delive
     for (const o of h.ops.filter((o) => o.key === key)) lines.push(`${at(o.startedAt)} op${o.i} user${o.user} ${o.kind} ${o.what} → ${o.outcome ?? '?'}`);
     for (const v of h.versions.filter((v) => v.key === key)) lines.push(`  version op${v.op} on ${v.store} #${v.order} made ${at(v.made)} mtime ${v.mtime} "${v.text}"`);
     for (const d of h.deletes.filter((d) => d.key === key)) lines.push(`  delete op${d.op} ${d.by} at ${at(d.time)}`);
+    for (const l of h.locks.filter((l) => l.key === key)) lines.push(`  lock op${l.op} at ${l.store} by user${l.holder}: events #${l.from + 1} to #${l.to ?? 'end'}; ${l.outcome ?? 'still held'}`);
+    for (const e of h.events.filter((e) => e.key === key)) lines.push(`  event #${e.order} ${e.name} ${e.store} ${e.etag ?? ''} ${e.by ? `by op${e.by.op} user${e.by.user} ${e.by.opKind}` : 'by the system'}`);
     for (const d of deliveries.filter((d) => d.what.includes(`/${key} `))) lines.push(`  delivery #${d.seq} after ${d.delayMs}ms: ${d.what} → ${d.result ?? 'pending'}`);
     for (const e of journal.filter((e) => e.key === key)) lines.push(`  ${at(Date.parse(e.time))} journal ${e.action} ${e.from ?? ''}→${e.to?.join() ?? ''} ${e.reason ?? ''}`);
   }

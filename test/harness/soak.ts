@@ -17,18 +17,19 @@ async function main() {
   let failing = 0;
   let done = 0;
   let next = from;
-  const totals = { ops: 0, deliveries: 0, failedToQueue: 0, replayed: 0 };
+  const totals = { ops: 0, deliveries: 0, failedToQueue: 0, replayed: 0, locks: 0, forcedUnlocks: 0, heldUpdates: 0, appliedUpdates: 0, racedLockWrites: 0 };
   await Promise.all(
     Array.from({ length: parallel }, async () => {
       for (let seed = next++; seed < from + n; seed = next++) {
         try {
           const r = await runSeed({ seed, scale });
           for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += r.stats[k] ?? 0;
-          const bad = r.violations.length + r.overCopied.length + r.leftover.length;
+          totals.racedLockWrites += r.racedLockWrites.length;
+          const bad = r.violations.length + r.lockViolations.length + r.overCopied.length + r.leftover.length;
           if (bad > 0) {
             failing++;
             mkdirSync('soak-failures', { recursive: true });
-            writeFileSync(`soak-failures/${seed}.txt`, `${JSON.stringify({ violations: r.violations, overCopied: r.overCopied, leftover: r.leftover }, null, 1)}\n${r.schedule()}\n`);
+            writeFileSync(`soak-failures/${seed}.txt`, `${JSON.stringify({ violations: r.violations, lockViolations: r.lockViolations, overCopied: r.overCopied, leftover: r.leftover }, null, 1)}\n${r.schedule()}\n`);
             console.log(`seed ${seed}: ${bad} fault(s), see soak-failures/${seed}.txt`);
           }
         } catch (err) {

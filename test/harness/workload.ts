@@ -4,6 +4,7 @@ import { DeleteObjectCommand, PutObjectCommand, UploadPartCommand } from '@aws-s
 import { completeUpload, putFile, startUpload } from '../../lib/upload';
 import { deleteFile } from '../../lib/delete';
 import { readFile } from '../../lib/read';
+import { lockFile, unlockFile } from '../../lib/locking';
 import { formatMtime, MAX_FUTURE_MS, parseMtime } from '../../lib/stamps';
 import type { S3Notification } from '../helpers/events';
 import type { Random, World } from './world';
@@ -13,8 +14,9 @@ import type { Random, World } from './world';
  * answered. API writes (to every store or one, some touched), writes straight into one bucket
  * (no metadata, rclone's mtime, a far-future mtime, our old millisecond mtime), API deletes,
  * deletes straight in one bucket, multipart uploads through the API that stay open while other
- * operations happen (so some complete after a delete), and reads. Few names and few mtimes, so
- * operations collide and mtimes tie.
+ * operations happen (so some complete after a delete), reads, and locks of a name at one store
+ * and their unlocks (mostly by the holder, now and then forced by another user). Few names and
+ * few mtimes, so operations collide and mtimes tie.
  *
  * The history records what really happened, from S3's own events: which version each store
  * held in what order (S3 applied it), when each write was made on the system's clocks, and
@@ -49,14 +51,46 @@ export interface OpRecord {
   kind: string;
   key: string;
   what: string;
+  /** The store a lock or unlock is about. */
+  store?: string;
   outcome?: string;
   startedAt: number;
+}
+
+/** A lock a user held on one name at one store, by the position of the stores' events. */
+export interface LockSpan {
+  key: string;
+  store: string;
+  holder: number;
+  op: number;
+  /** Events before this one came before the lock was taken (events.length when lockFile answered). */
+  from: number;
+  /** When lockFile answered. */
+  takenAt: number;
+  /** Events from this one on came after its unlock began (its drain); undefined while it holds. */
+  to?: number;
+  /** How its unlock went. */
+  outcome?: string;
+}
+
+/** One S3 event of a store, and the user operation whose request caused it (none: the system's). */
+export interface EventRecord {
+  order: number;
+  store: string;
+  key: string;
+  name: string;
+  etag?: string;
+  by?: { user: number; kind: Expected['kind']; op: number; opKind: string };
+  /** For the system's: when the replication invocation that made it began (none for reconcile's). */
+  invocationAt?: number;
 }
 
 export interface History {
   ops: OpRecord[];
   versions: Version[];
   deletes: DeleteRecord[];
+  locks: LockSpan[];
+  events: EventRecord[];
 }
 
 export interface WorkloadOptions {
@@ -71,9 +105,9 @@ export interface WorkloadOptions {
 
 const md5 = (s: string) => createHash('md5').update(s).digest('hex');
 
-interface Expected {
+export interface Expected {
   op: OpRecord;
-  kind: 'put' | 'complete' | 'delete' | 'api delete';
+  kind: 'put' | 'complete' | 'delete' | 'api delete' | 'lock' | 'unlock';
   /** The made stamp when the API gave it; else the event's time. */
   made?: number;
   mtime?: (made: number) => number;
@@ -81,7 +115,7 @@ interface Expected {
 }
 
 export async function runWorkload(world: World, rnd: Random, opts: WorkloadOptions): Promise<History> {
-  const history: History = { ops: [], versions: [], deletes: [] };
+  const history: History = { ops: [], versions: [], deletes: [], locks: [], events: [] };
   const stores = world.stores.map((s) => s.name);
   const T0 = Date.now() - 86_400_000;
   const mtimes = Array.from({ length: 8 }, (_, k) => T0 + k * 1000);
@@ -102,6 +136,17 @@ export async function runWorkload(world: World, rnd: Random, opts: WorkloadOptio
       const r = n.Records[0]! as S3Notification['Records'][0] & { responseElements?: Record<string, string> };
       const mine = byRequest.get(r.responseElements?.['x-amz-request-id'] ?? '') ?? [];
       const [bucket, key, time] = [r.s3.bucket.name, r.s3.object.key, Date.parse(r.eventTime)];
+      const cause = mine[0];
+      const invocationAt = cause ? undefined : world.invocationOf(r.responseElements?.['x-amz-request-id'] ?? '');
+      history.events.push({
+        order,
+        store: bucket,
+        key,
+        name: r.eventName,
+        ...(r.s3.object.eTag ? { etag: r.s3.object.eTag.replace(/"/g, '') } : {}),
+        ...(cause ? { by: { user: cause.op.user, kind: cause.kind, op: cause.op.i, opKind: cause.op.kind } } : {}),
+        ...(invocationAt !== undefined ? { invocationAt } : {}),
+      });
       const removed = r.eventName.startsWith('ObjectRemoved');
       const e = mine.find((x) => (removed ? x.kind === 'delete' : x.kind === 'complete' ? r.eventName === 'ObjectCreated:Post' : x.kind === 'put' && r.eventName === 'ObjectCreated:Put'));
       if (!e) continue; // replication's own write or delete, or the API's removal of the copies it deleted
@@ -114,6 +159,8 @@ export async function runWorkload(world: World, rnd: Random, opts: WorkloadOptio
     }
   };
 
+  /** Locks held now, by `key\0store`. */
+  const locked = new Map<string, LockSpan>();
   let next = 0;
   let outage: (() => void) | undefined;
   const step = async (user: number, i: number) => {
@@ -135,7 +182,11 @@ export async function runWorkload(world: World, rnd: Random, opts: WorkloadOptio
         const a = await context.run([{ op, kind: 'put', made: now, mtime: () => (touch ? now : mtime), text }], () =>
           putFile(world.api, { key, body: Buffer.from(text), to, mtime: String(mtime), touch, who: `user${user}`, now }),
         );
-        op.outcome = a.results.map((r) => `${r.store}:${r.ok ? 'ok' : 'failed'}`).join(' ');
+        op.outcome = a.results.map((r) => `${r.store}:${r.held ? `held #${r.held}` : r.ok ? 'ok' : 'failed'}`).join(' ');
+        // Held for a store someone else has locked: given to that store now, applied by its unlock.
+        for (const r of a.results.filter((x) => x.held)) {
+          history.versions.push({ key, store: r.store, text, etag: md5(text), mtime: Date.parse(a.mtime!), made: now, order: events.length + 0.5, op: i });
+        }
       } else if (roll < 0.45) {
         const flavour = rnd();
         const mtime = rnd.pick(mtimes);
@@ -152,7 +203,7 @@ export async function runWorkload(world: World, rnd: Random, opts: WorkloadOptio
         try {
           const a = await context.run([{ op, kind: 'api delete' }], () => deleteFile(world.api, key, `user${user}`));
           history.deletes.push({ key, time: Date.parse(a.mtime!), by: `api delete by user${user}`, op: i });
-          op.outcome = `at ${a.mtime} ${a.results.map((r) => `${r.store}:${r.ok ? 'ok' : 'failed'}`).join(' ')}`;
+          op.outcome = `at ${a.mtime} ${a.results.map((r) => `${r.store}:${r.held ? `held #${r.held}` : r.ok ? 'ok' : 'failed'}`).join(' ')}`;
         } catch (err) {
           op.outcome = (err as Error).name; // NotFound, or no store answered: nothing deleted
         }
@@ -162,6 +213,23 @@ export async function runWorkload(world: World, rnd: Random, opts: WorkloadOptio
         op.outcome = 'ok';
       } else if (roll < 0.88) {
         await multipart(world, rnd, op, key, rnd() < 0.5 ? 'all' : store, rnd.pick(mtimes), text, user, opts.uploadPauseMs, context);
+      } else if (roll < 0.93) {
+        Object.assign(op, { kind: 'lock', what: `at ${store}`, store });
+        const lock = await context.run([{ op, kind: 'lock' }], () => lockFile(world.api, key, store, { name: `user${user}`, scope: 'write' }, { reason: `op${i}` }));
+        op.outcome = `locked until ${new Date(lock.expires).toISOString()}`;
+        if (!locked.has(`${key}\0${store}`)) {
+          const span: LockSpan = { key, store, holder: user, op: i, from: events.length, takenAt: Date.now() };
+          locked.set(`${key}\0${store}`, span);
+          history.locks.push(span);
+        }
+      } else if (roll < 0.97) {
+        // Mostly one's own lock; else, now and then, someone else's with force; else whatever is named.
+        const mine = [...locked.values()].filter((l) => l.holder === user);
+        const others = [...locked.values()].filter((l) => l.holder !== user);
+        const span = mine.length > 0 ? rnd.pick(mine) : others.length > 0 && rnd() < 0.3 ? rnd.pick(others) : undefined;
+        const [k, s] = span ? [span.key, span.store] : [key, store];
+        Object.assign(op, { key: k, store: s, kind: 'unlock', what: `at ${s}${span && span.holder !== user ? ` (force, held by user${span.holder})` : ''}` });
+        op.outcome = await release(world, context, op, k, s, user, span !== undefined && span.holder !== user, locked, events.length);
       } else {
         Object.assign(op, { kind: 'read', what: '' });
         op.outcome = (await readFile(world.api, key, { meta: true })).status;
@@ -180,8 +248,46 @@ export async function runWorkload(world: World, rnd: Random, opts: WorkloadOptio
     }),
   );
   outage?.();
+  // Whatever is still locked is unlocked by its holder: every rule is judged with no lock left.
+  for (const span of [...locked.values()]) {
+    const op: OpRecord = { i: history.ops.length, user: span.holder, kind: 'unlock', key: span.key, store: span.store, what: `at ${span.store} (at the end)`, startedAt: Date.now() };
+    history.ops.push(op);
+    op.outcome = await release(world, context, op, span.key, span.store, span.holder, false, locked, events.length);
+  }
   attribute();
   return history;
+}
+
+/**
+ * Unlocks `key` at `store` for user `user` with a generous budget, so that the drain finishes in
+ * the call; the lock's span ends where the drain begins. Answers the outcome in words.
+ */
+async function release(
+  world: World,
+  context: AsyncLocalStorage<Expected[]>,
+  op: OpRecord,
+  key: string,
+  store: string,
+  user: number,
+  force: boolean,
+  locked: Map<string, LockSpan>,
+  at: number,
+): Promise<string> {
+  const span = locked.get(`${key}\0${store}`);
+  try {
+    const p = await context.run([{ op, kind: 'unlock' }], () =>
+      unlockFile(world.api, key, store, { name: `user${user}`, scope: 'write' }, { force, discard: false, budgetMs: 120_000 }),
+    );
+    if (span) {
+      span.to = at;
+      span.outcome = `unlocked by user${user}: ${p.applied}/${p.total} applied${p.done ? '' : ', not done'}`;
+      locked.delete(`${key}\0${store}`);
+    }
+    return `${p.applied}/${p.total} applied${p.done ? '' : ' (not done)'}`;
+  } catch (err) {
+    // Not locked there (404), someone else's (403); a store not answering leaves the lock held.
+    return `${(err as Error).name}: ${(err as Error).message}`.slice(0, 200);
+  }
 }
 
 /** An API multipart upload left open for a while, then completed: made when it completes. */
@@ -213,7 +319,7 @@ async function multipart(
     op.outcome = 'no part uploaded';
     return;
   }
-  const done = await context.run([{ op, kind: 'complete', mtime: () => mtime, text }], () => completeUpload(world.api, { key, uploads }));
-  op.outcome = done.results.map((r) => `${r.store}:${r.ok ? 'ok' : 'failed'}`).join(' ');
+  const done = await context.run([{ op, kind: 'complete', mtime: () => mtime, text }], () => completeUpload(world.api, { key, uploads }, `user${user}`));
+  op.outcome = done.results.map((r) => `${r.store}:${r.held ? `held #${r.held}` : r.ok ? 'ok' : 'failed'}`).join(' ');
 }
 

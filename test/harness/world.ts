@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { S3Client } from '@aws-sdk/client-s3';
 import { createS3Client } from '../../lib/config';
 import type { Deps } from '../../lib/deps';
@@ -73,6 +74,8 @@ export interface World {
   unhideFailures(): void;
   /** Called with the request id of every request the users' client got an answer to. */
   onAnswered(fn: (requestId: string) => void): void;
+  /** When the replication invocation that sent request `requestId` began (undefined: not one of replication's). */
+  invocationOf(requestId: string): number | undefined;
   /** Takes `store` away (every request to its bucket fails) until `back()`. */
   takeDown(store: string): () => void;
   /** Resolves once no delivery is pending or running. */
@@ -121,6 +124,19 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
     { step: 'initialize', name: 'requestIds' },
   );
   const lambdaClient = client(true);
+  // Which invocation sent each of replication's requests, by S3's request id: when it began.
+  const invocation = new AsyncLocalStorage<number>();
+  const invocations = new Map<string, number>();
+  lambdaClient.middlewareStack.add(
+    (next) => async (args) => {
+      const out = await next(args);
+      const id = (out.output as { $metadata?: { requestId?: string } }).$metadata?.requestId;
+      const began = invocation.getStore();
+      if (id && began !== undefined) invocations.set(id, began);
+      return out;
+    },
+    { step: 'initialize', name: 'invocations' },
+  );
   const storesOf = (c: S3Client): Store[] => opts.stores.map((name) => ({ name, bucket: name, s3: c, flavor: 's3rver' }));
   const failed: World['failed'] = [];
   // Like SQS: a message received is hidden until removed or until the next reconcile run.
@@ -154,7 +170,8 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
 
   const invoke = (n: S3Notification, d: Delivery, attempt: number) => {
     running++;
-    replicateNotification(lambda, n, { pause: (k) => new Promise((r) => setTimeout(r, 10 * k)) })
+    invocation
+      .run(Date.now(), () => replicateNotification(lambda, n, { pause: (k) => new Promise((r) => setTimeout(r, 10 * k)) }))
       .then(
         () => void (d.result = attempt === 1 ? 'ok' : `ok on attempt ${attempt}`),
         (err: Error) => {
@@ -193,6 +210,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
     failed,
     unhideFailures: () => queue.unhide(),
     onAnswered: (fn) => void (onAnswered = fn),
+    invocationOf: (id) => invocations.get(id),
     takeDown(store) {
       down.add(store);
       return () => down.delete(store);
