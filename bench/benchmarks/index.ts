@@ -13,5 +13,6 @@ import { readLatency } from './read-latency';
 import { replication } from './replication';
 import { replicationCost } from './replication-cost';
 import { sync } from './sync';
+import { web } from './web';
 
-export const benchmarks: Benchmark[] = [readBytes, readLatency, compareMemory, coldStart, ls, put, listMemory, replication, replicationCost, sync, locks, cliPutDir, cliCat];
+export const benchmarks: Benchmark[] = [readBytes, readLatency, compareMemory, coldStart, ls, put, listMemory, replication, replicationCost, sync, locks, cliPutDir, cliCat, web];
