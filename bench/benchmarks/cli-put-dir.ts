@@ -74,15 +74,21 @@ export const cliPutDir: Benchmark = {
         for (let r = 0; r < sizes.runs; r++) {
           log(`cli-put-dir: ${folder.label}, run ${r + 1}/${sizes.runs}`);
           const prefix = (tool: string) => `bench/${tool}-${fi}-${r}/`;
+          // Every write sets off replication in the stack (the same process as its S3): each tool
+          // starts once the previous one's events have settled, so none pays for another's.
           const d = await runDfsRetried(['put', dir, '--as', prefix('dfs'), '--endpoint', s.apiUrl, '-q'], { env: { ...process.env, DFS_TOKEN: s.token } });
           if (d.failedOnce) notes.push(`dfs run ${r + 1} failed once and was retried: ${d.failedOnce}`);
           times.dfs.push(d.run.ms);
+          await waitQuiet(s, log);
           const a = await runTogether(
             s.buckets.map((b) => () => runCommand(AWS, ['s3', 'cp', '--recursive', dir, `s3://${b}/${prefix('aws')}`, '--endpoint-url', s.s3Endpoint, '--only-show-errors'], { env: awsEnv() })),
           );
           times.aws.push(a.ms);
+          await waitQuiet(s, log);
           const rc = await runTogether(s.buckets.map((b) => () => runCommand(RCLONE, ['copy', dir, `local:${b}/${prefix('rclone')}`], { env: rcloneEnv(s.s3Endpoint) })));
           times.rclone.push(rc.ms);
+          await waitQuiet(s, log);
+          // DeleteObjects: s3rver emits no events for it, so the removal sets off nothing.
           for (const tool of ['dfs', 'aws', 'rclone']) await expectAndRemove(s, prefix(tool), folder);
         }
         for (const peer of ['aws', 'rclone'] as const) {
@@ -122,12 +128,30 @@ async function expectAndRemove(stack: BenchStack, prefix: string, folder: Folder
   }
 }
 
-async function listAll(client: S3Client, bucket: string, prefix: string): Promise<{ key: string; size: number }[]> {
-  const out: { key: string; size: number }[] = [];
+/**
+ * Waits until the stores under bench/ stay unchanged (keys, ETags, times) for two polls in a
+ * row, 2 s apart: replication's copies and stamps are done. At most 10 minutes.
+ */
+async function waitQuiet(stack: BenchStack, log: (m: string) => void): Promise<void> {
+  const started = Date.now();
+  let last = '';
+  let same = 0;
+  while (same < 2) {
+    if (Date.now() - started > 600_000) throw new Error('cli-put-dir: the stores kept changing for 10 minutes');
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const now = (await Promise.all(stack.buckets.map((b) => listAll(stack.client, b, 'bench/', true)))).flat().map((k) => `${k.key} ${k.etag} ${k.modified}`).join('\n');
+    same = now === last ? same + 1 : 0;
+    last = now;
+  }
+  log(`cli-put-dir: replication settled in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+}
+
+async function listAll(client: S3Client, bucket: string, prefix: string, detail = false): Promise<{ key: string; size: number; etag?: string; modified?: number }[]> {
+  const out: { key: string; size: number; etag?: string; modified?: number }[] = [];
   let token: string | undefined;
   do {
     const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, ...(token ? { ContinuationToken: token } : {}) }));
-    for (const o of page.Contents ?? []) out.push({ key: o.Key!, size: o.Size ?? 0 });
+    for (const o of page.Contents ?? []) out.push({ key: o.Key!, size: o.Size ?? 0, ...(detail ? { etag: o.ETag ?? '', modified: o.LastModified?.getTime() ?? 0 } : {}) });
     token = page.NextContinuationToken;
   } while (token);
   return out;
