@@ -71,6 +71,8 @@ async function kindOf(source: string): Promise<'file' | 'folder'> {
   if (source === '') throw usageError('FILE is empty; name a file to upload', 'NoSuchFile');
   try {
     const st = await stat(source);
+    // A link to a folder could lead anywhere (and loop): the folder itself must be named.
+    if (st.isDirectory() && (await lstat(source)).isSymbolicLink()) throw usageError(`${source} is a symlink to a folder; name the folder itself`, 'NotAFile');
     if (st.isDirectory()) return 'folder';
     if (st.isFile()) return 'file';
     throw usageError(`${source} is not a regular file or a folder`, 'NotAFile');

@@ -4,7 +4,7 @@
  * `dfs get PREFIX/` byte for byte; the safety rules of one file hold for each (never outside the
  * output folder, never over a file without --force; --skip-existing says "already up to date").
  */
-import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import type { Deps } from '../../lib/deps';
@@ -132,6 +132,9 @@ describe('dfs put of several files', () => {
     dir = tempDir();
     writeFileSync(join(dir, 'one.txt'), '1');
     writeFileSync(join(dir, 'two.txt'), '22');
+    mkdirSync(join(dir, 'sub'));
+    writeFileSync(join(dir, 'sub', 'three.txt'), '333');
+    symlinkSync(join(dir, 'sub'), join(dir, 'link'));
   });
 
   it('stores each under the --as prefix and sums up', async () => {
@@ -150,6 +153,7 @@ describe('dfs put of several files', () => {
     [['put', 'one.txt', 'one.txt'], 'dfs: one.txt and one.txt would both be stored as "one.txt"; nothing sent\n'],
     [['put', 'one.txt', 'missing.txt'], 'dfs: no such file: missing.txt\n'],
     [['put', '-', 'one.txt', '--as', 'x/'], 'dfs: "-" (stdin) cannot be uploaded with other files; put it alone, with --as NAME\n'],
+    [['put', 'link'], 'dfs: link is a symlink to a folder; name the folder itself\n'],
   ])('refuses %j with exit 2, sending nothing', async (args, message) => {
     stack().api.clear();
     const r = await dfs(args, dir);
