@@ -4,7 +4,7 @@ import { cheapVerdict } from './compare';
 import { copyObject, isMultipartEtag, storeNamed, type ListedObject, type ObjectHead, type Store } from './stores';
 import { listTombstones, type Tombstone } from './tombstones';
 import { compareKeys, listedHead, mergeListings, openListing, stateOf, type MergedName } from './listing';
-import { applyKeyPlan, observeKey, planKey, type KeyPlan, type KeyView } from './settle';
+import { applyKeyPlan, observeKey, planKey, type KeyPlan, type KeyView, type Known } from './settle';
 import { adoptionOf } from './stamps';
 import { appendEvent } from './journal';
 import { replayFailures } from './failures';
@@ -38,7 +38,13 @@ export interface SyncOptions {
 
 /** Share of a store's objects a plan may delete before reconcile refuses without force. */
 export const MAX_DELETE_SHARE = 0.5;
-const HEAD_BATCH = 32;
+/**
+ * Names looked at (HEADed) at once while the merge goes on: the walk waits only when this many
+ * are in flight, and each one finished lets the next start, rather than merging a batch and
+ * waiting for the whole of it. Bounds the requests in flight to about 32 × (stores + 2): more
+ * made a loaded s3rver time requests out.
+ */
+const LOOKS_IN_FLIGHT = 32;
 
 /**
  * When to take an unstamped version as made, or undefined to leave it to its own S3 event:
@@ -99,9 +105,12 @@ function entryOf(plan: KeyPlan, view: KeyView): PlanEntry | undefined {
   return undefined;
 }
 
-/** Looks at one name on `stores`, stamps its orphans (unless a dry run) and plans it. */
-async function planOne(deps: Deps, stores: Store[], key: string, apply: boolean, now: number) {
-  const observed = await observeKey({ stores, control: deps.control, flavor: deps.flavor }, key);
+/**
+ * Looks at one name on `stores`, stamps its orphans (unless a dry run) and plans it. `known`:
+ * what the caller read already (the walk knows which names have no tombstone).
+ */
+async function planOne(deps: Deps, stores: Store[], key: string, apply: boolean, now: number, known: Known = {}) {
+  const observed = await observeKey({ stores, control: deps.control, flavor: deps.flavor }, key, known);
   const { view, adopted } = await adoptOrphans(deps, observed, apply, now);
   // Stamped in place: the copies' ETags may have changed, look again before acting on them.
   const settled = adopted ? await observeKey({ stores, control: deps.control, flavor: deps.flavor }, key) : view;
@@ -137,24 +146,32 @@ export async function reconcile(deps: Deps, opts: SyncOptions = {}): Promise<Syn
   const entries: PlanEntry[] = [];
   const waiting: SyncReport['waiting'] = [];
   const held: NonNullable<SyncReport['held']> = [];
-  let batch: string[] = [];
+  const inFlight = new Set<Promise<void>>();
+  let failure: { err: unknown } | undefined;
 
-  const flush = async () => {
-    const planned = await Promise.all(batch.map((key) => planOne(deps, live, key, false, now)));
-    for (const { view, plan } of planned) {
-      for (const s of plan.steps) {
-        const store = s.op === 'copy' ? s.to : s.op === 'delete' ? s.store : undefined;
-        const lock = store ? view.locks?.get(store) : undefined;
-        if (store && lock) held.push({ key: plan.key, store, holder: lock.holder, since: lock.since });
-      }
-      const e = entryOf(plan, view);
-      if (e) entries.push(e);
-      const waits = plan.steps.filter((s) => s.op === 'wait').map((s) => (s as { store: string }).store);
-      if (waits.length > 0) waiting.push({ key: plan.key, stores: waits, reason: 'written outside dfs; its own S3 event has not stamped it yet' });
-      const holders = [...view.copies.values()].filter((h) => h !== null).length;
-      if (holders === names.length) e ? counts.differ++ : counts.match++;
+  const record = ({ view, plan }: { view: KeyView; plan: KeyPlan }) => {
+    for (const s of plan.steps) {
+      const store = s.op === 'copy' ? s.to : s.op === 'delete' ? s.store : undefined;
+      const lock = store ? view.locks?.get(store) : undefined;
+      if (store && lock) held.push({ key: plan.key, store, holder: lock.holder, since: lock.since });
     }
-    batch = [];
+    const e = entryOf(plan, view);
+    if (e) entries.push(e);
+    const waits = plan.steps.filter((s) => s.op === 'wait').map((s) => (s as { store: string }).store);
+    if (waits.length > 0) waiting.push({ key: plan.key, stores: waits, reason: 'written outside dfs; its own S3 event has not stamped it yet' });
+    const holders = [...view.copies.values()].filter((h) => h !== null).length;
+    if (holders === names.length) e ? counts.differ++ : counts.match++;
+  };
+  // Starts looking at a name without waiting for it; waits only while LOOKS_IN_FLIGHT are. A name
+  // the tombstone listing does not hold has no tombstone to read.
+  const look = async (key: string, tombstoned: boolean) => {
+    const looked: Promise<void> = planOne(deps, live, key, false, now, tombstoned ? {} : { tombstone: null })
+      .then(record)
+      .catch((err: unknown) => void (failure ??= { err }))
+      .finally(() => inFlight.delete(looked));
+    inFlight.add(looked);
+    while (inFlight.size >= LOOKS_IN_FLIGHT) await Promise.race(inFlight);
+    if (failure) throw failure.err;
   };
 
   const tombstones = peekable(listTombstones(deps));
@@ -180,10 +197,10 @@ export async function reconcile(deps: Deps, opts: SyncOptions = {}): Promise<Syn
         }
         continue;
       }
-      batch.push(m.key);
-      if (batch.length >= HEAD_BATCH) await flush();
+      await look(m.key, tombstoned);
     }
-    await flush();
+    await Promise.all(inFlight);
+    if (failure) throw failure.err;
   };
   try {
     await planAll();
@@ -192,7 +209,10 @@ export async function reconcile(deps: Deps, opts: SyncOptions = {}): Promise<Syn
     if (!(err instanceof StoreUnavailableError)) throw err;
     throw new ConflictError(`${err.store} stopped answering during reconcile; nothing was applied, try again`);
   }
+  // Batches finish in any order: the report is in key order all the same.
   entries.sort((a, b) => compareKeys(a.key, b.key));
+  waiting.sort((a, b) => compareKeys(a.key, b.key));
+  held.sort((a, b) => compareKeys(a.key, b.key) || compareKeys(a.store, b.store));
   checkGuards(live, objects, entries, opts.force ?? false);
   const report: SyncReport = {
     dryRun: opts.dryRun ?? false,

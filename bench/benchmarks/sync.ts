@@ -3,6 +3,7 @@
  * side), against `rclone check` of the same two buckets. Through `dfs sync --dry-run` against
  * the local stack once both exist; until then lib/sync reconcile({ dryRun: true }) in-process.
  */
+import { mergeListings, openListing } from '../../lib/listing';
 import { reconcile } from '../../lib/sync';
 import { missingCli, runDfsRetried, trialDfs } from '../cli';
 import { benchDeps } from '../clients';
@@ -23,9 +24,9 @@ export const sync: Benchmark = {
     const why = (await missingCli('sync', ['--dry-run'])) ?? missingStack();
     const viaCli = why ?? (await viaStack(ctx));
     // lib alone, in-process: the goal's stand-in while the CLI cannot be measured, else what the API adds.
-    if (typeof viaCli !== 'string') return [...viaCli, await inProcess(ctx, false)];
+    if (typeof viaCli !== 'string') return [...viaCli, ...(await inProcess(ctx, false))];
     const metric = `\`dfs sync --dry-run\`, ${fmtCount(ctx.sizes.keys)} keys per store / rclone check`;
-    return [skipped('sync', metric, `≤ ${GOAL.toFixed(1)}×`, `${viaCli}; measured in-process meanwhile (next row)`), await inProcess(ctx, true)];
+    return [skipped('sync', metric, `≤ ${GOAL.toFixed(1)}×`, `${viaCli}; measured in-process meanwhile (next row)`), ...(await inProcess(ctx, true))];
   },
 };
 
@@ -38,7 +39,7 @@ async function rcloneCheck(endpoint: string, buckets: string[], d: Dataset): Pro
   return r.ms;
 }
 
-async function inProcess({ s3, sizes, log }: BenchContext, asGoal: boolean): Promise<Row> {
+async function inProcess({ s3, sizes, log }: BenchContext, asGoal: boolean): Promise<Row[]> {
   const { buckets, dataset } = await sharedDataset(s3, 'ten', sizes.keys, log);
   await s3.createBuckets([CONTROL]);
   const deps = benchDeps(s3.endpoint, buckets, CONTROL);
@@ -62,8 +63,16 @@ async function inProcess({ s3, sizes, log }: BenchContext, asGoal: boolean): Pro
       throw new Error(`sync: reconcile planned ${report.entries.length} entries (${report.counts.differ} differ), expected ${expected} (${dataset.differ})`);
     }
   };
+  // Where a dry run's time goes: the two listings merged, nothing else (what reconcile cannot do without).
+  const listOnly = async () => {
+    const listings = await Promise.all(deps.stores.map((st) => openListing(st, '', undefined, 1000, { readAhead: true })));
+    let names = 0;
+    for await (const _ of mergeListings(listings)) names++;
+    if (names < sizes.keys) throw new Error(`sync: the merge saw ${names} names, fewer than ${sizes.keys}`);
+  };
   const a: number[] = [];
   const b: number[] = [];
+  const l: number[] = [];
   try {
     await dryRun(); // warm-up
     await rcloneCheck(s3.endpoint, buckets, dataset);
@@ -73,6 +82,9 @@ async function inProcess({ s3, sizes, log }: BenchContext, asGoal: boolean): Pro
       await dryRun();
       a.push(nowMs() - t0);
       b.push(await rcloneCheck(s3.endpoint, buckets, dataset));
+      const t1 = nowMs();
+      await listOnly();
+      l.push(nowMs() - t1);
     }
   } finally {
     for (const c of new Set(deps.stores.map((s) => s.s3))) c.destroy();
@@ -80,7 +92,7 @@ async function inProcess({ s3, sizes, log }: BenchContext, asGoal: boolean): Pro
   }
   const ratio = median(a) / median(b);
   const sent = Object.entries(requests).map(([n, c]) => `${c} ${n}`).join(' + ');
-  return {
+  const lib: Row = {
     bench: 'sync',
     metric: `lib reconcile dry run (in-process${asGoal ? ', interim' : ''}), ${fmtCount(sizes.keys)} keys per store / rclone check`,
     value: fmtMs(median(a)),
@@ -90,6 +102,17 @@ async function inProcess({ s3, sizes, log }: BenchContext, asGoal: boolean): Pro
     verdict: asGoal ? (ratio <= GOAL ? 'pass' : 'miss') : 'info',
     note: `median of ${sizes.runs} (${spread('dfs', a)}; ${spread('rclone', b)}); ${dataset.differ} names differ, ${dataset.missing[0]} + ${dataset.missing[1]} are missing on one side: a dry run sent ${sent} (HEADs fetch logical mtimes the listings lack) where rclone check decides on the two listings alone; no process start-up or HTTP on the dfs side`,
   };
+  const listing: Row = {
+    bench: 'sync',
+    metric: `where lib's dry run goes: the two listings merged alone / the whole dry run (in-process)`,
+    value: fmtMs(median(l)),
+    peer: fmtMs(median(a)),
+    ratio: median(l) / median(a),
+    goal: '-',
+    verdict: 'info',
+    note: `median of ${sizes.runs} (${spread('listing', l)}); the rest of the dry run is looking at the names the listings cannot settle (HEADs, locks) while the walk goes on; listing alone / rclone check ${(median(l) / median(b)).toFixed(2)}×`,
+  };
+  return [lib, listing];
 }
 
 /** The rows, or why `dfs sync` could not be measured against the stack. */

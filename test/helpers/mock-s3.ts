@@ -79,6 +79,7 @@ export class FakeS3 {
   private readonly faults: Fault[] = [];
   private readonly hooks: ((command: Command, input: Input) => void)[] = [];
   private readonly cuts = new Map<string, Cut>();
+  private readonly gates: ((command: Command, input: Input) => Promise<void> | undefined)[] = [];
 
   constructor(protected readonly mock: AwsClientStub<S3Client>) {
     this.answerMock();
@@ -91,12 +92,19 @@ export class FakeS3 {
     this.faults.length = 0;
     this.hooks.length = 0;
     this.cuts.clear();
+    this.gates.length = 0;
     this.answerMock();
   }
 
   protected answerMock(): void {
-    this.mock.on(HeadObjectCommand).callsFake(async (input: HeadObjectCommandInput) => this.head(input));
-    this.mock.on(GetObjectCommand).callsFake(async (input: GetObjectCommandInput) => this.get(input));
+    this.mock.on(HeadObjectCommand).callsFake(async (input: HeadObjectCommandInput) => {
+      await this.passGates('HeadObject', input);
+      return this.head(input);
+    });
+    this.mock.on(GetObjectCommand).callsFake(async (input: GetObjectCommandInput) => {
+      await this.passGates('GetObject', input);
+      return this.get(input);
+    });
   }
 
   put(bucket: string, key: string, content: string | Buffer, opts: PutOptions = {}): FakeObject {
@@ -132,6 +140,18 @@ export class FakeS3 {
    */
   cutBody(bucket: string, afterBytes: number, opts: { end?: boolean } = {}): void {
     this.cuts.set(bucket, { afterBytes, end: opts.end ?? false });
+  }
+
+  /**
+   * Holds HEADs and GETs for which `gate` returns a promise until it settles, then answers them
+   * as usual: the place to keep one request unanswered while others go on.
+   */
+  hold(gate: (command: Command, input: Input) => Promise<void> | undefined): void {
+    this.gates.push(gate);
+  }
+
+  private async passGates(command: Command, input: Input): Promise<void> {
+    for (const gate of this.gates) await gate(command, input);
   }
 
   /** Runs before each request is answered (after faults): the place to change an object mid-read. */

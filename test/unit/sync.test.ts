@@ -1,4 +1,4 @@
-import { CopyObjectCommand, DeleteObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { APPLY_BATCH, applyEntries, applyPlan, orphanMadeAt, reconcile } from '../../lib/sync';
 import { BadRequestError, ConflictError, InvalidKeyError } from '../../lib/errors';
 import type { FailedInvocation, FailureQueue } from '../../lib/failures';
@@ -145,6 +145,42 @@ describe('reconcile', () => {
     const r = await reconcile(deps(), { dryRun: true, force: true });
     expect(r.entries).toEqual([{ key: 'only1.txt', action: 'copy', from: 'server1', to: ['server2'], reason: 'missing on server2' }]);
     expect(s3mock).not.toHaveReceivedCommand(HeadObjectCommand);
+  });
+
+  it('reads the tombstone only of names the tombstone listing holds', async () => {
+    for (const key of ['a.txt', 'b.txt', 'gone.txt']) {
+      stamped('bucket-1', key, 'old', 2 * HOUR);
+      stamped('bucket-2', key, 'new', HOUR);
+    }
+    setTombstone('gone.txt', now - 3 * HOUR);
+    const r = await reconcile(deps(), { dryRun: true });
+
+    expect(r.entries.map((e) => e.key)).toEqual(['a.txt', 'b.txt', 'gone.txt']);
+    const tombstoneGets = s3mock.commandCalls(GetObjectCommand).map((c) => c.args[0].input).filter((i) => i.Bucket === 'control' && i.Key?.startsWith('tombstones/'));
+    expect(tombstoneGets.map((i) => i.Key)).toEqual([tombstoneKey('gone.txt')]);
+  });
+
+  it('goes on merging while a name\'s HEADs are unanswered, and reports in key order', async () => {
+    const keys = Array.from({ length: 40 }, (_, i) => `k${String(i).padStart(2, '0')}.txt`);
+    for (const key of keys) {
+      stamped('bucket-1', key, 'old', 2 * HOUR);
+      stamped('bucket-2', key, 'new', HOUR);
+    }
+    // The first name's HEAD on server2 is held until the 33rd name has been HEADed: a walk that
+    // waited for a batch of 32 names' HEADs before merging the next would never get there.
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    const headed: string[] = [];
+    fake.hold((command, input) => {
+      if (command !== 'HeadObject') return undefined;
+      headed.push(input.Key!);
+      if (input.Key === 'k32.txt') release();
+      return input.Key === 'k00.txt' && input.Bucket === 'bucket-2' ? released : undefined;
+    });
+    const r = await reconcile(deps(), { dryRun: true });
+
+    expect(new Set(headed)).toEqual(new Set(keys));
+    expect(r.entries.map((e) => e.key)).toEqual(keys);
   });
 
   it('deletes copies made before their tombstone and keeps one made after it', async () => {
