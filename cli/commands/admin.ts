@@ -101,11 +101,8 @@ export function tokenCommands(program: Command, io: Io, exit: Exit): void {
     const ctx = new Ctx<{ readOnly?: boolean }>(io, commandOf(rest));
     const result = await createToken(ctx.connect, { name, scope: ctx.flags.readOnly ? 'read' : 'write' });
     if (ctx.json) ctx.printJson(result.answer);
-    else {
-      const lines = describeTokenCreated(result.answer, configPath(io.env));
-      ctx.say({ out: lines.out, err: [] }, 'data');
-      ctx.say({ out: [], err: lines.err.map((l) => l) }, 'data');
-    }
+    // The token is what was asked for (data); -q leaves out the words around it.
+    else ctx.say(describeTokenCreated(result.answer, configPath(io.env)), 'data');
     exit(result.exitCode);
   });
 
