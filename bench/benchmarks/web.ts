@@ -146,12 +146,17 @@ async function pageWeight(stack: BenchStack): Promise<Row> {
 /** A fresh context (cold cache) that is signed in before the page's scripts run. */
 async function signedContext(browser: Browser, token: string, extra = ''): Promise<{ context: BrowserContext; problems: string[] }> {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  await context.addInitScript({ content: `sessionStorage.setItem(${JSON.stringify(TOKEN_KEY)}, ${JSON.stringify(token)});\n${extra}` });
+  // Only in the page itself: the new tab's about:blank has no sessionStorage to write.
+  await context.addInitScript({ content: `if (location.protocol === 'http:') {\nperformance.setResourceTimingBufferSize(2000);\nsessionStorage.setItem(${JSON.stringify(TOKEN_KEY)}, ${JSON.stringify(token)});\n${extra}\n}` });
   const problems: string[] = [];
   context.on('page', (p) => {
     p.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
     p.on('console', (msg) => {
-      if (msg.type() === 'error') problems.push(`console: ${msg.text().slice(0, 200)}`);
+      // A failed request is said with its address below instead.
+      if (msg.type() === 'error' && !/Failed to load resource/.test(msg.text())) problems.push(`console: ${msg.text().slice(0, 200)}`);
+    });
+    p.on('response', (res) => {
+      if (res.status() >= 400 && !/\/favicon\.ico$/.test(new URL(res.url()).pathname)) problems.push(`${res.request().method()} ${new URL(res.url()).pathname} answered ${res.status()}`);
     });
   });
   return { context, problems };
@@ -197,6 +202,8 @@ interface PageLoad {
   complete: number;
   filtered: number;
   total: number;
+  /** The listing's GET /files requests: how many, when the first was sent, their time in all (they go one after another). */
+  lists: { n: number; first: number; busy: number };
 }
 
 async function loadListingPage(browser: Browser, stack: BenchStack, d: Dataset): Promise<PageLoad & { problems: string[] }> {
@@ -206,10 +213,17 @@ async function loadListingPage(browser: Browser, stack: BenchStack, d: Dataset):
   try {
     const page = await context.newPage();
     await page.goto(`${stack.apiUrl.replace(/\/$/, '')}/`, { timeout: LISTING_TIMEOUT_MS });
-    await page.waitForFunction('window.__bench && window.__bench.filtered !== null', undefined, { timeout: LISTING_TIMEOUT_MS, polling: 100 });
-    const got = (await page.evaluate(
-      '({ ...window.__bench, fcp: performance.getEntriesByName("first-contentful-paint")[0]?.startTime ?? null })',
-    )) as PageLoad;
+    // Functions, not strings: a string predicate is eval'd in the page, which its policy forbids. Page globals through globalThis (no DOM types here).
+    await page.waitForFunction(() => (globalThis as any).__bench?.filtered != null, undefined, { timeout: LISTING_TIMEOUT_MS, polling: 100 });
+    const got = (await page.evaluate(() => {
+      const g = globalThis as any;
+      const lists = (g.performance.getEntriesByType('resource') as { name: string; startTime: number; responseEnd: number }[]).filter((e) => /\/files\?(.*&)?limit=/.test(e.name));
+      return {
+        ...g.__bench,
+        fcp: g.performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null,
+        lists: { n: lists.length, first: lists[0]?.startTime ?? 0, busy: lists.reduce((t, e) => t + e.responseEnd - e.startTime, 0) },
+      };
+    })) as PageLoad;
     if (got.total !== d.keys) throw new Error(`web: the page listed ${got.total} files, expected ${d.keys}`);
     return { ...got, problems };
   } finally {
@@ -277,7 +291,7 @@ async function listing({ sizes, log }: BenchContext, stack: BenchStack, browser:
       goal: '-',
       verdict: 'info',
       note: [
-        `median of ${sizes.runs} (${samples('page', tti)}; ${samples('dfs ls', ls)}); page: navigation start until every listing page is in and a filter typed then shows 1 of ${d.keys} files (times inside the page; the listing whole at ${samples('', loads.map((l) => l.complete)).trim()}, the filter's answer ${filterMs.map((x) => x.toFixed(0)).join(' / ')} ms after it was typed); dfs: spawn to exit, through the same API`,
+        `median of ${sizes.runs} (${samples('page', tti)}; ${samples('dfs ls', ls)}); page: navigation start until every listing page is in and a filter typed then shows 1 of ${d.keys} files (times inside the page; the listing whole at ${samples('', loads.map((l) => l.complete)).trim()}, the filter's answer ${filterMs.map((x) => x.toFixed(0)).join(' / ')} ms after it was typed); of which the ${loads[0]!.lists.n} listing requests (one after another) ${samples('', loads.map((l) => l.lists.busy)).trim()}, the first sent at ${samples('', loads.map((l) => l.lists.first)).trim()}; dfs: spawn to exit, through the same API`,
         ...notes,
         ...(seen.length ? [`the page reported: ${seen.join('; ')}`] : []),
       ].join('; '),
@@ -297,7 +311,14 @@ async function removeCopies(stack: BenchStack, key: string): Promise<void> {
 }
 
 /** `file` set on the picker of a freshly loaded page (its listing whole first); the time until its job reads stored. */
-async function pageUpload(browser: Browser, stack: BenchStack, file: string, name: string): Promise<{ ms: number; problems: string[] }> {
+/** The parts of a page upload (Resource Timing, ms from the moment the file was set): how many, when the first was sent, when the last was answered. */
+interface UploadParts {
+  n: number;
+  first: number;
+  last: number;
+}
+
+async function pageUpload(browser: Browser, stack: BenchStack, file: string, name: string): Promise<{ ms: number; problems: string[]; parts: UploadParts }> {
   const { context, problems } = await signedContext(browser, stack.token);
   try {
     const page = await context.newPage();
@@ -306,14 +327,20 @@ async function pageUpload(browser: Browser, stack: BenchStack, file: string, nam
     // The upload starts on a quiet page: the listing loaded, so it does not compete.
     await page.locator('.toolbar .count', { hasText: /^\s*\d+ files/ }).waitFor();
     const job = page.locator(`li.job[data-name="${name}"]`);
+    const since = (await page.evaluate(() => (globalThis as any).performance.now())) as number;
     const t0 = nowMs();
     await page.getByLabel('Choose files').setInputFiles(file);
     await page.locator(`li.job.done[data-name="${name}"], li.job.failed[data-name="${name}"]`).waitFor({ timeout: UPLOAD_TIMEOUT_MS });
     const ms = nowMs() - t0;
     const words = (await job.innerText()).replace(/\s+/g, ' ');
-    if (!(await job.evaluate('(li) => li.classList.contains("done")'))) throw new Error(`web: the page's upload of ${name} failed: ${words}`);
+    if (!/\bdone\b/.test((await job.getAttribute('class')) ?? '')) throw new Error(`web: the page's upload of ${name} failed: ${words}`);
     if (!/stored on server1, server2/.test(words)) throw new Error(`web: the page's upload of ${name} ended with "${words}"`);
-    return { ms, problems };
+    const parts = (await page.evaluate((t: number) => {
+      const all = ((globalThis as any).performance.getEntriesByType('resource') as { name: string; startTime: number; responseEnd: number }[]).filter((e) => e.startTime >= t);
+      const ps = all.filter((e) => /[?&]partNumber=\d/.test(e.name));
+      return { n: ps.length, first: Math.min(...ps.map((e) => e.startTime)) - t, last: Math.max(...ps.map((e) => e.responseEnd)) - t };
+    }, since)) as UploadParts;
+    return { ms, problems, parts };
   } finally {
     await context.close();
   }
@@ -335,6 +362,7 @@ async function upload({ sizes, log }: BenchContext, stack: BenchStack, browser: 
   for (const k of ['web-trial.bin', 'bench/dfs-trial.bin']) await removeCopies(stack, k);
 
   const pageMs: number[] = [];
+  const parts: UploadParts[] = [];
   const dfsMs: number[] = [];
   const notes: string[] = [];
   const problems = new Set<string>();
@@ -349,6 +377,7 @@ async function upload({ sizes, log }: BenchContext, stack: BenchStack, browser: 
     await removeCopies(stack, name);
     rmSync(path);
     pageMs.push(p.ms);
+    parts.push(p.parts);
 
     const key = `bench/dfs-put-${r}.bin`;
     const { run, failedOnce } = await runDfsRetried(['put', file, '--as', key, '--to', 'all', '--json', '--endpoint', stack.apiUrl], { env });
@@ -369,7 +398,7 @@ async function upload({ sizes, log }: BenchContext, stack: BenchStack, browser: 
     goal,
     verdict: ratio <= UPLOAD_GOAL ? 'pass' : 'miss',
     note: [
-      `median of ${sizes.runs} (${samples('page', pageMs)}; ${samples('dfs put', dfsMs)}); page: from setting the picker's file to its job reading "stored on server1, server2", on a freshly loaded page whose listing was whole; dfs: spawn to exit; both through client/multipart.ts, parts presigned straight to s3rver; every copy checked on both buckets, then removed; MB/s of the file`,
+      `median of ${sizes.runs} (${samples('page', pageMs)}; ${samples('dfs put', dfsMs)}); page: from setting the picker's file to its job reading "stored on server1, server2", on a freshly loaded page whose listing was whole; dfs: spawn to exit; both through client/multipart.ts, parts presigned straight to s3rver; every copy checked on both buckets, then removed; MB/s of the file; the page's ${parts[0]!.n} part PUTs (both stores) went from ${samples('', parts.map((x) => x.first)).trim()} to ${samples('', parts.map((x) => x.last)).trim()} after the file was set`,
       ...notes,
       ...(seen.length ? [`the page reported: ${seen.join('; ')}`] : []),
     ].join('; '),
