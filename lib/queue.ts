@@ -5,6 +5,7 @@ import { appendEvent } from './journal';
 import { lockGeneration, locksOf, markDrain, queueEntryKey, removeLock, takeQueueSlot, type StoreLock } from './locks';
 import { META } from './stamps';
 import { addIntents, closeIntent, isDeadUnder, readTombstone, updateTombstone } from './tombstones';
+import { isNewer, keepVersion } from './settle';
 
 /*
  * The FIFO queue of updates held back by a lock (timeline in lib/locks.ts). Each entry is an
@@ -163,31 +164,56 @@ async function applyEntry(deps: Deps, target: Store, key: string, n: number, loc
     entry = await headObject(q, name);
   }
   if (entry.metadata[OP] === SKIPPED) return false;
-  const current = await headObject(target, key);
-  if (entry.metadata[OP] === 'delete') {
-    if (!current) return true;
-    const tombstone = await readTombstone(deps, key);
-    // Not made before the delete (or not stamped yet): the settle after the unlock decides.
-    if (!current.stamp || !isDeadUnder(tombstone, current.stamp.madeMs)) return true;
-    // A delete of the system's: its intent first, so that its echo is not taken for a user's.
-    const now = Date.now();
-    const ids: (string | undefined)[] = [];
-    // Not a new delete (its own was recorded when it happened): only the removal it held back.
-    await updateTombstone(deps, key, (t) => {
-      const added = addIntents(t ?? { key, deletedAt: 0, who: by, intents: [] }, [{ store: target.name, etag: current.etag, id: `drain-${n}-${now}` }], now);
-      ids.splice(0, ids.length, ...added.ids);
-      return added.tombstone;
-    });
-    await deleteObject(target, key, current.etag).catch((err) => {
-      if (!(err instanceof ObjectChangedError)) throw err;
-    });
-    if (ids[0]) await updateTombstone(deps, key, (t) => closeIntent(t!, ids[0]!, Date.now()));
+  if (entry.metadata[OP] !== 'delete') {
+    await applyPut(deps, target, key, entry, name);
     return true;
   }
-  const { [OP]: _op, [GEN]: _gen, ...metadata } = entry.metadata;
-  if (current?.stamp && current.stamp.id === metadata[META.id]) return true;
-  await copyObject(q, target, key, entry, metadata, undefined, name);
+  const current = await headObject(target, key);
+  if (!current) return true;
+  const tombstone = await readTombstone(deps, key);
+  // Not made before the delete (or not stamped yet): the settle after the unlock decides.
+  if (!current.stamp || !isDeadUnder(tombstone, current.stamp.madeMs)) return true;
+  // A delete of the system's: its intent first, so that its echo is not taken for a user's.
+  const now = Date.now();
+  const ids: (string | undefined)[] = [];
+  // Not a new delete (its own was recorded when it happened): only the removal it held back.
+  await updateTombstone(deps, key, (t) => {
+    const added = addIntents(t ?? { key, deletedAt: 0, who: by, intents: [] }, [{ store: target.name, etag: current.etag, id: `drain-${n}-${now}` }], now);
+    ids.splice(0, ids.length, ...added.ids);
+    return added.tombstone;
+  });
+  await deleteObject(target, key, current.etag).catch((err) => {
+    if (!(err instanceof ObjectChangedError)) throw err;
+  });
+  if (ids[0]) await updateTombstone(deps, key, (t) => closeIntent(t!, ids[0]!, Date.now()));
   return true;
+}
+
+/**
+ * Applies a held put in its turn. A user's write (held as its bytes) replaces the copy as it
+ * would have without the lock. A copy that replication or reconcile held follows their rule
+ * (lib/settle.ts): it never replaces a newer live version, such as one the store took meanwhile
+ * straight into its bucket or from the holder. A live version made after the one that replaces
+ * it is kept first, so that a delete between the two, now or later, brings it back. Each write is
+ * conditional on the copy it was decided against.
+ */
+async function applyPut(deps: Deps, target: Store, key: string, entry: ObjectHead, name: string): Promise<void> {
+  const { [OP]: _op, [GEN]: _gen, ...metadata } = entry.metadata;
+  const replica = metadata[META.replicaOf] !== undefined;
+  const tombstone = await readTombstone(deps, key);
+  const live = (h: ObjectHead) => !h.stamp || !isDeadUnder(tombstone, h.stamp.madeMs);
+  for (let round = 1; ; round++) {
+    const current = await headObject(target, key);
+    if (current?.stamp && current.stamp.id === metadata[META.id]) return; // applied by an earlier drain
+    if (replica && current && live(current) && isNewer(current, entry)) return;
+    try {
+      if (current?.stamp && entry.stamp && current.stamp.madeMs > entry.stamp.madeMs && live(current)) await keepVersion(deps, target, key, current);
+      await copyObject(controlStore(deps), target, key, entry, metadata, current ? { ifMatch: current.etag } : { ifAbsent: true }, name);
+      return;
+    } catch (err) {
+      if (!(err instanceof ObjectChangedError) || round === 4) throw err;
+    }
+  }
 }
 
 async function forgetEntries(deps: Deps, key: string, store: string, from: number, to: number): Promise<void> {

@@ -312,6 +312,10 @@ export async function applyKeyPlan(deps: Deps, view: KeyView, plan: KeyPlan, by:
 }
 
 /** Keeps `h` (held by `from`) in the control bucket before a newer-mtime, earlier-made version replaces it. */
+export async function keepVersion(deps: Deps, from: Store, key: string, h: ObjectHead): Promise<void> {
+  return keep(deps, archiveOf(deps), from, key, h);
+}
+
 async function keep(deps: Deps, archive: Store, from: Store, key: string, h: ObjectHead): Promise<void> {
   // Marked first, so that whoever looks at the key once it has a delete knows to look for it.
   await updateTombstone(deps, key, (t) => (t?.kept ? undefined : { ...(t ?? { key, deletedAt: 0, who: '', intents: [] }), kept: true }));

@@ -383,4 +383,36 @@ describe('drainLock', () => {
     expect(await drainLock(deps(), KEY, 'server1', 'bob')).toMatchObject({ applied: 3, total: 3, done: true });
     expect(copiesInto()).toEqual(['id-v1', 'id-carol 1', 'id-carol 2', 'id-slow']);
   });
+
+  // Found by the soak (seed 3): replication held server2's v38 for the locked server1; then a
+  // user wrote v50 (newer) straight into server1; the unlock put v38 back over it, and v50 was
+  // lost everywhere.
+  it('does not let a copy replication held replace a newer version the store took meanwhile', async () => {
+    fake.put('bucket-2', KEY, 'v38', { metadata: stampOf('v38', T + 5) });
+    await lockAt();
+    const head = (await headObject(stores[1]!, KEY))!;
+    await holdUpdate(deps(), KEY, 'server1', { kind: 'put', from: stores[1]!, head, metadata: { ...head.metadata, [META.replicaOf]: 'server2' } }, 'replication');
+    fake.put('bucket-1', KEY, 'v50', { metadata: stampOf('v50', T + 10) });
+    expect(await drainLock(deps(), KEY, 'server1', 'alice')).toMatchObject({ applied: 1, total: 1, done: true });
+    expect(fake.textOf('bucket-1', KEY)).toBe('v50');
+    expect(copiesInto()).toEqual([]);
+  });
+
+  it('applies a held copy with a newer mtime over a version made after it, keeping that one (a late delete may yet make it the winner)', async () => {
+    fake.put('bucket-2', KEY, 'old made, new mtime', { metadata: writeMetadata({ id: 'id-v1', madeMs: T, who: 'bob' }, T + 100) });
+    await lockAt();
+    const head = (await headObject(stores[1]!, KEY))!;
+    await holdUpdate(deps(), KEY, 'server1', { kind: 'put', from: stores[1]!, head, metadata: { ...head.metadata, [META.replicaOf]: 'server2' } }, 'replication');
+    fake.put('bucket-1', KEY, 'made later', { metadata: writeMetadata({ id: 'id-v2', madeMs: T + 50, who: 'carol' }, T + 50) });
+    await drainLock(deps(), KEY, 'server1', 'alice');
+    expect(fake.textOf('bucket-1', KEY)).toBe('old made, new mtime');
+    expect([...(fake.buckets.get('control') ?? new Map()).keys()].filter((k) => k.startsWith(`superseded/${KEY}/`))).toEqual([`superseded/${KEY}/id-v2`]);
+  });
+
+  it('applies a user\'s held write in its turn even over a newer version, as the write would have done unlocked', async () => {
+    fake.put('bucket-1', KEY, 'newer', { metadata: stampOf('newer', T + 10) });
+    await queueUp(bytes('older mtime', T));
+    await drainLock(deps(), KEY, 'server1', 'alice');
+    expect(fake.textOf('bucket-1', KEY)).toBe('older mtime');
+  });
 });
