@@ -93,6 +93,10 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
   emulateS3Atomicity(s3);
   const down = new Set<string>();
 
+  // Which invocation sent each of replication's requests, by S3's request id: when it began.
+  // Recorded where S3 answered, also when the answer is then lost: S3 did the work all the same.
+  const invocation = new AsyncLocalStorage<number>();
+  const invocations = new Map<string, number>();
   const client = (faults: boolean) => {
     const c = createS3Client({ endpoint: s3.endpoint });
     c.middlewareStack.add(
@@ -102,6 +106,9 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
         const lost = faults && rnd() < opts.faultRate;
         if (lost && rnd() < 0.5) throw networkError(); // never sent
         const out = await next(args);
+        const id = (out.output as { $metadata?: { requestId?: string } }).$metadata?.requestId;
+        const began = invocation.getStore();
+        if (faults && id && began !== undefined) invocations.set(id, began);
         if (lost) throw networkError(); // done, but the answer is lost
         return out;
         void context;
@@ -124,19 +131,6 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
     { step: 'initialize', name: 'requestIds' },
   );
   const lambdaClient = client(true);
-  // Which invocation sent each of replication's requests, by S3's request id: when it began.
-  const invocation = new AsyncLocalStorage<number>();
-  const invocations = new Map<string, number>();
-  lambdaClient.middlewareStack.add(
-    (next) => async (args) => {
-      const out = await next(args);
-      const id = (out.output as { $metadata?: { requestId?: string } }).$metadata?.requestId;
-      const began = invocation.getStore();
-      if (id && began !== undefined) invocations.set(id, began);
-      return out;
-    },
-    { step: 'initialize', name: 'invocations' },
-  );
   const storesOf = (c: S3Client): Store[] => opts.stores.map((name) => ({ name, bucket: name, s3: c, flavor: 's3rver' }));
   const failed: World['failed'] = [];
   // Like SQS: a message received is hidden until removed or until the next reconcile run.
