@@ -79,6 +79,8 @@ export interface CommandRun {
   ms: number;
   /** Peak RSS of the command (its largest process, as getrusage reports it). */
   maxRssBytes: number;
+  /** CPU time it used, user + system, ms: what it costs a busy machine, whatever the wall time. */
+  cpuMs: number;
   code: number;
   stdout: string;
   stderr: string;
@@ -98,7 +100,7 @@ export async function runCommand(cmd: string, args: string[], opts: CommandOptio
   try {
     const missing = missingPeers(['time', ...(Object.keys(PEERS) as PeerName[]).filter((n) => PEERS[n].path === cmd)]);
     if (missing.length > 0) throw new Error(installAdvice(missing));
-    const child = spawn(TIME, ['-f', '%M', '-o', timeFile, cmd, ...args], {
+    const child = spawn(TIME, ['-f', '%M %U %S', '-o', timeFile, cmd, ...args], {
       env: opts.env ?? process.env,
       cwd: opts.cwd,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -120,8 +122,8 @@ export async function runCommand(cmd: string, args: string[], opts: CommandOptio
     }
     // /usr/bin/time appends "Command exited with non-zero status N" before the figure.
     const lines = readFileSync(timeFile, 'utf8').trim().split('\n');
-    const maxRssBytes = Number(lines[lines.length - 1]) * 1024;
-    return { ms, maxRssBytes, code, stdout, stderr };
+    const [rssKiB, user, system] = lines[lines.length - 1]!.split(' ').map(Number);
+    return { ms, maxRssBytes: rssKiB! * 1024, cpuMs: (user! + system!) * 1000, code, stdout, stderr };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

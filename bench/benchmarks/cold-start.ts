@@ -146,7 +146,7 @@ export const coldStart: Benchmark = {
         value: fmtMs(med((x) => x.spawnMs)),
         goal: '-',
         verdict: 'info',
-        note: `node's start ${fmtMs(med((x) => x.bootMs))} (median) before the bundle is touched; samples ${s.map((x) => x.spawnMs.toFixed(0)).join(' / ')} ms`,
+        note: `node's start ${fmtMs(med((x) => x.bootMs))} (median) before the bundle is touched; CPU time of the process to its answer ${fmtMs(med((x) => x.cpuMs))} (median; a loaded machine stretches wall time, not CPU time); samples ${s.map((x) => x.spawnMs.toFixed(0)).join(' / ')} ms`,
       });
     }
     return rows;

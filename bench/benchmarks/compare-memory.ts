@@ -77,7 +77,7 @@ export const compareMemory: Benchmark = {
             ratio,
             goal: timeGoal ? `≤ ${GOAL_RATIO.toFixed(1)}×` : '-',
             verdict: timeGoal ? (ratio <= GOAL_RATIO ? 'pass' : 'miss') : 'info',
-            note: `median of ${sizes.runs}, interleaved (${samples}); MiB/s of file compared (each side reads it once); dfs timed inside its process from the HEADs to the verdict, rclone from spawn to exit`,
+            note: `median of ${sizes.runs}, interleaved (${samples}); MiB/s of file compared (each side reads it once); dfs timed inside its process from the HEADs to the verdict, rclone from spawn to exit; CPU time (user + system), medians: dfs ${fmtMs(median(stream.map((x) => x.cpuMs)))}, ranged ${fmtMs(median(ranged.map((x) => x.cpuMs)))}, rclone ${fmtMs(median(peer.map((x) => x.cpuMs)))} (start-up included)`,
           },
           {
             bench: 'compare-memory',

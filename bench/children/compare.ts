@@ -20,6 +20,8 @@ export interface CompareRun {
   bodyBytes: number;
   compareChunkBytes: number;
   rss: RssReport;
+  /** CPU time of this process during the compare, user + system, ms. */
+  cpuMs: number;
 }
 
 answer(async (): Promise<CompareRun> => {
@@ -31,6 +33,7 @@ answer(async (): Promise<CompareRun> => {
   deps.stores = deps.stores.map((s, i) => ({ ...s, s3: multipartEtagClient(endpoint, i + 2) }));
   const rss = sampleRss();
   const t0 = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
   let same: boolean;
   let etag: string;
   if (mode === 'stream') {
@@ -43,8 +46,9 @@ answer(async (): Promise<CompareRun> => {
     etag = h1!.etag;
   }
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const cpu = process.cpuUsage(cpu0);
   const report = rss.stop();
   if (!same) throw new Error(`expected 2 equal copies of ${size} B (${mode})`);
   if (!etag.includes('-')) throw new Error('the ETags were not made multipart-style');
-  return { ms, bodyBytes: deps.meter.bodyBytes, compareChunkBytes: deps.compareChunkBytes, rss: report };
+  return { ms, bodyBytes: deps.meter.bodyBytes, compareChunkBytes: deps.compareChunkBytes, rss: report, cpuMs: (cpu.user + cpu.system) / 1000 };
 });
