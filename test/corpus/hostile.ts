@@ -491,7 +491,8 @@ export const CLI_CASES: CliCase[] = [
   // Keys: refused by the CLI before any request
   cli('cli-keys', 'get ../x', ['get', '../x'], usage('InvalidKey')),
   cli('cli-keys', 'get a//b', ['get', 'a//b'], usage('InvalidKey')),
-  cli('cli-keys', 'get a trailing "/"', ['get', 'hostile/'], usage('InvalidKey')),
+  // A final "/" asks for every file under that prefix (issue 12): none here, so exit 3, nothing written.
+  cli('cli-keys', 'get a trailing "/": a prefix nothing is under', ['get', 'hostile/nothing-under-this/'], { exit: 3 }, { sends: true }),
   cli('cli-keys', 'get a tab', ['get', 'tab\there'], usage('InvalidKey')),
   cli('cli-keys', 'get an escape sequence (ESC)', ['get', 'esc\u001b[2J'], usage('InvalidKey')),
   cli('cli-keys', 'rm .. -y', ['rm', '..', '-y'], usage('InvalidKey')),

@@ -111,7 +111,8 @@ describe('dfs against the local stack', () => {
 
   it(`refuses the same bad keys in the CLI: exit 2, a reason, nothing written`, () => {
     const dir = freshDir();
-    for (const key of badKeys) {
+    // "a/" is no bad key to the CLI: a final "/" asks for every file under that prefix (issue 12).
+    for (const key of badKeys.filter((k) => k !== 'a/')) {
       const r = dfs(['get', key, '-o', dir]);
       expect([key, r.status]).toEqual([key, 2]);
       expect(r.stderr).toMatch(/key|name/i);
