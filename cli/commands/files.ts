@@ -55,6 +55,7 @@ export function fileCommands(program: Command, io: Io, exit: Exit): void {
   ).action(async (name: string, ...rest: unknown[]) => {
     const ctx = new Ctx<GetFlags>(io, commandOf(rest));
     const f = ctx.flags;
+    if (f.outputDir === '-' && isPrefix(name)) throw usageError(`-o - writes one file to stdout; ${name} names every file under it: give a folder with -o`, 'Usage');
     if (f.outputDir === '-') return exit(await cat(ctx, name, f.resolve));
     if (f.force && f.skipExisting) throw usageError('--force and --skip-existing say opposite things; give one', 'Usage');
     if (isPrefix(name)) {

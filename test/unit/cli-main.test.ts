@@ -93,6 +93,14 @@ describe('dfs (in-process)', () => {
     [['unlock', '-3'], /index "-3" is negative/],
     [['unlock', '1', '--wait'], /unknown option '--wait'/],
     [['locks', 'x'], /too many arguments for 'locks'/],
+    [['get', 'docs/', '-o', '-'], /-o - writes one file to stdout; docs\/ names every file under it/],
+    [['get', 'docs/', '--force', '--skip-existing'], /--force and --skip-existing say opposite things/],
+    [['get', 'a', '--jobs', '0'], /--jobs must be a whole number from 1 to 64/],
+    [['put', 'x', '--jobs', '65'], /--jobs must be a whole number from 1 to 64/],
+    [['put', '-'], /dfs put - reads stdin, which has no name: add --as NAME/],
+    [['completion', 'fish'], /no completion for "fish"/],
+    [['cat'], /missing required argument 'name'/],
+    [['stat', 'a//b'], /invalid name "a\/\/b"/],
   ])('exits 2 for %j', async (argv, message) => {
     const r = await dfs(...argv);
     expect(r.code).toBe(2);
