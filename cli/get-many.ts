@@ -48,7 +48,15 @@ export const isPrefix = (name: string) => name.endsWith('/');
  * else the first failure's, else 4 when some file's copies differ (saved side by side), else 0;
  * 3 when nothing is listed under PREFIX.
  */
-export async function getPrefix(connect: () => Transport, opts: PrefixOptions, io: Omit<WriteOptions, 'force'> & { signal: AbortSignal }): Promise<PrefixResult> {
+export interface PrefixIo extends Omit<WriteOptions, 'force'> {
+  signal: AbortSignal;
+  /** Once the listing is read: the files to fetch and their bytes. */
+  onPlan?: (files: number, bytes: number) => void;
+  /** Each name once done, saved or not. */
+  onDone?: (outcome: GetOutcome) => void;
+}
+
+export async function getPrefix(connect: () => Transport, opts: PrefixOptions, io: PrefixIo): Promise<PrefixResult> {
   const folder = opts.prefix.slice(0, -1);
   const problem = folder === '' ? 'it is empty' : keyProblem(folder);
   if (problem !== undefined) throw usageError(`invalid prefix ${JSON.stringify(opts.prefix)}: ${problem}`, 'InvalidKey');
@@ -83,6 +91,8 @@ export async function getPrefix(connect: () => Transport, opts: PrefixOptions, i
     throw new CliError(EXIT.error, 'Exists', `not overwriting ${shown}; nothing written (add --force to replace, or --skip-existing to leave them)`, { existing });
   }
 
+  const sizes = new Map(entries.map((e) => [e.name, e.size]));
+  io.onPlan?.(todo.length, todo.reduce((n, name) => n + (sizes.get(name) ?? 0), 0));
   const outcomes: GetOutcome[] = [];
   let next = 0;
   const worker = async () => {
@@ -94,6 +104,7 @@ export async function getPrefix(connect: () => Transport, opts: PrefixOptions, i
       } catch (err) {
         outcomes.push({ name, error: err instanceof CliError ? err : new CliError(EXIT.error, 'FileSystem', `${name}: ${(err as Error).message}`, {}, { cause: err }) });
       }
+      io.onDone?.(outcomes[outcomes.length - 1]!);
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.jobs, todo.length)) }, worker));

@@ -60,13 +60,24 @@ export function fileCommands(program: Command, io: Io, exit: Exit): void {
     if (f.force && f.skipExisting) throw usageError('--force and --skip-existing say opposite things; give one', 'Usage');
     if (isPrefix(name)) {
       process.setMaxListeners(Math.max(process.getMaxListeners(), f.jobs * 2 + 10));
-      const meter = ctx.meter({});
+      // Totals come with the listing; files count on the line from the start.
+      const meter = ctx.meter({ files: 0 });
       const result = await ctx
         .interruptible((signal) =>
           getPrefix(
             ctx.connect,
             { prefix: name, dir: f.outputDir, force: Boolean(f.force), skipExisting: Boolean(f.skipExisting), jobs: f.jobs, ...(f.resolve !== undefined ? { resolve: f.resolve } : {}) },
-            { download: download(ctx), progress: meter.progress(), signal },
+            {
+              download: download(ctx),
+              progress: meter.progress(),
+              signal,
+              onPlan: (files, bytes) => meter.setTotals({ files, bytes }),
+              onDone: (o) => {
+                // Downloads report their bytes as they go; inline content counts once saved.
+                for (const t of o.result?.saved ?? []) if ('base64' in t.content) meter.addBytes(t.size);
+                meter.fileDone(!o.error);
+              },
+            },
           ),
         )
         .finally(() => meter.stop());
@@ -178,7 +189,11 @@ export function fileCommands(program: Command, io: Io, exit: Exit): void {
     const meter = ctx.meter({ files: uploads.length, bytes });
     const result = await ctx
       .interruptible((signal) =>
-        putMany(ctx.connect, uploads, { to: f.to, touch: Boolean(f.touch), jobs: f.jobs }, { signal, progress: meter.progress(), sendPart: partSender(ctx), onDone: (o) => meter.fileDone(!o.error) }),
+        putMany(ctx.connect, uploads, { to: f.to, touch: Boolean(f.touch), jobs: f.jobs }, { signal, progress: meter.progress(), sendPart: partSender(ctx), onDone: (o) => {
+          // Parts report their bytes as they go; a file sent in one request counts once done.
+          if (o.result?.via === 'inline') meter.addBytes(o.upload.size);
+          meter.fileDone(!o.error);
+        } }),
       )
       .finally(() => meter.stop());
     const single = uploads.length === 1 && files.length === 1 && result.outcomes.length === 1;
