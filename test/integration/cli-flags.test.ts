@@ -133,6 +133,7 @@ describe('dfs completion', () => {
     for (const c of ['get', 'cat', 'stat', 'put', 'rm', 'ls', 'sync', 'watch', 'lock', 'unlock', 'locks', 'token', 'version']) expect(r.stdout).toContain(`'${c}:`);
     expect(r.stdout).toContain("'--skip-existing[leave files that exist alone, saying whether they are up to date]'");
     const zsh = ['/usr/bin/zsh', '/bin/zsh'].find((p) => existsSync(p));
+    // .ci/run installs zsh; a machine without it still checks the script's content above.
     if (zsh) execFileSync(zsh, ['-n', '-c', r.stdout]);
   });
 
