@@ -4,12 +4,25 @@
  * copies read in `compareChunkBytes` ranges, PIPELINE_DEPTH pairs in flight, each range pinned
  * to its ETag, into buffers reused per slot; a chunk is compared once whole on both sides.
  */
-import { getBytes, type Verdict } from '../lib/compare';
 import { mismatch } from '../lib/bytecompare';
+import { ChangedWhileReadingError, type Verdict } from '../lib/compare';
 import type { Deps } from '../lib/deps';
-import { storeNamed, type ObjectHead } from '../lib/stores';
+import { ObjectChangedError } from '../lib/errors';
+import { getRange, storeNamed, type ObjectHead, type Store } from '../lib/stores';
 
 const PIPELINE_DEPTH = 3;
+
+/** One range of a copy, pinned to its ETag, into `into`; metered. */
+async function getBytes(deps: Pick<Deps, 'meter'>, store: Store, key: string, head: ObjectHead, range: [number, number], signal: AbortSignal, into: Buffer): Promise<Buffer> {
+  try {
+    const bytes = await getRange(store, key, head.etag, { range, signal, into });
+    if (deps.meter) deps.meter.bodyBytes += bytes.length;
+    return bytes;
+  } catch (err) {
+    if (err instanceof ObjectChangedError) throw new ChangedWhileReadingError(store.name);
+    throw err;
+  }
+}
 
 export async function compareRanges(
   deps: Pick<Deps, 'stores' | 'compareChunkBytes' | 'meter'>,
@@ -31,7 +44,7 @@ export async function compareRanges(
   ]);
   const fetchPair = (start: number) => {
     const end = Math.min(start + chunk, size) - 1;
-    const [intoA, intoB] = slots[(start / chunk) % slots.length]!;
+    const [intoA, intoB] = slots[(start / chunk) % slots.length] as [Buffer, Buffer];
     const pair = Promise.all([
       getBytes(deps, storeA, key, a, [start, end], abort.signal, intoA),
       getBytes(deps, storeB, key, b, [start, end], abort.signal, intoB),

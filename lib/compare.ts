@@ -44,21 +44,13 @@ export class ChangedWhileReadingError extends ConflictError {
 }
 
 /**
- * Reads the copy described by `head` (all of it, or `range` = [start, end] inclusive), pinned
- * to its ETag so that a copy replaced meanwhile is noticed instead of read half old, half new.
- * Throws ChangedWhileReadingError for a replaced or deleted copy, StoreUnavailableError otherwise.
+ * Reads the whole copy described by `head`, pinned to its ETag so that a copy replaced meanwhile
+ * is noticed instead of read half old, half new. Throws ChangedWhileReadingError for a replaced
+ * or deleted copy, StoreUnavailableError otherwise.
  */
-export async function getBytes(
-  deps: Pick<Deps, 'meter'>,
-  store: Store,
-  key: string,
-  head: ObjectHead,
-  range?: [number, number],
-  signal?: AbortSignal,
-  into?: Buffer,
-): Promise<Buffer> {
+export async function getBytes(deps: Pick<Deps, 'meter'>, store: Store, key: string, head: ObjectHead): Promise<Buffer> {
   try {
-    const bytes = await getRange(store, key, head.etag, { ...(range ? { range } : {}), ...(signal ? { signal } : {}), ...(into ? { into } : {}) });
+    const bytes = await getRange(store, key, head.etag);
     if (deps.meter) deps.meter.bodyBytes += bytes.length;
     return bytes;
   } catch (err) {
