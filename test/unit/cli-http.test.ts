@@ -41,8 +41,9 @@ describe('httpTransport errors', () => {
   ])('fits the hint to where %s is', async (endpoint, hint) => {
     const refused = Object.assign(new TypeError('fetch failed'), { cause: { code: 'ECONNREFUSED' } });
     const err = await httpTransport({ endpoint, fetch: failing(refused) }).send(op).catch((e: Error) => e);
-    expect(err.message).toMatch(hint);
-    if (!endpoint.includes('localhost')) expect(err.message).not.toContain('npm start');
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(hint);
+    if (!endpoint.includes('localhost')) expect((err as Error).message).not.toContain('npm start');
   });
 
   it('tells debug one line per request with the request id, never the token', async () => {
