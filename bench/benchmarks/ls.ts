@@ -124,13 +124,15 @@ async function viaStack(ctx: BenchContext): Promise<Row[] | string> {
     dataset = await loadDataset(s3.client, buckets, sizes.keys, log);
   });
   try {
-    const broken = await trialDfs(['ls', '--json', '--endpoint', stack.apiUrl]);
+    // Every route needs a token (issue 8): the stack's own write token.
+    const env = { ...process.env, DFS_TOKEN: stack.token };
+    const broken = await trialDfs(['ls', '--json', '--endpoint', stack.apiUrl], { env });
     if (broken) return broken;
     let rss = 0;
     let short = '';
     const retried: string[] = [];
     const dfsLs = async () => {
-      const { run: r, failedOnce } = await runDfsRetried(['ls', '--json', '--endpoint', stack.apiUrl]);
+      const { run: r, failedOnce } = await runDfsRetried(['ls', '--json', '--endpoint', stack.apiUrl], { env });
       if (failedOnce) retried.push(`a run failed once and was retried: ${failedOnce}`);
       const listed = countFiles(r.stdout);
       if (listed !== undefined && listed < dataset!.keys) short = `dfs ls --json printed ${listed} files, expected ${dataset!.keys}; `;

@@ -129,10 +129,12 @@ async function viaStack({ sizes, log }: BenchContext): Promise<Row[] | string> {
   const b: number[] = [];
   const retried: string[] = [];
   try {
-    const broken = await trialDfs(['sync', '--dry-run', '--json', '--endpoint', stack.apiUrl], { okCodes: [0, 4] });
+    // Every route needs a token (issue 8): the stack's own write token.
+    const env = { ...process.env, DFS_TOKEN: stack.token };
+    const broken = await trialDfs(['sync', '--dry-run', '--json', '--endpoint', stack.apiUrl], { okCodes: [0, 4], env });
     if (broken) return broken;
     const dfsSync = async () => {
-      const { run, failedOnce } = await runDfsRetried(['sync', '--dry-run', '--json', '--endpoint', stack.apiUrl], { okCodes: [0, 4] });
+      const { run, failedOnce } = await runDfsRetried(['sync', '--dry-run', '--json', '--endpoint', stack.apiUrl], { okCodes: [0, 4], env });
       if (failedOnce) retried.push(`a run failed once and was retried: ${failedOnce}`);
       return run.ms;
     };

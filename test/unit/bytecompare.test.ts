@@ -105,6 +105,37 @@ describe('firstDifferences', () => {
     await expect(short).rejects.toThrow(`the body ended after 50 of ${content.length} bytes`);
   });
 
+  it('goes on when a side ends (and closes) before the others have sent all their bytes', async () => {
+    const late = new PassThrough();
+    const result = firstDifferences([{ bytes: content }, { stream: Readable.from([content]) }, { stream: late }]);
+    late.write(content.subarray(0, 10));
+    await new Promise((r) => setImmediate(r));
+    late.end(content.subarray(10));
+    await expect(result).resolves.toEqual([undefined, undefined]);
+  });
+
+  it('goes on when a side already found different fails while the others are still compared', async () => {
+    const other = Buffer.from(content);
+    other[0] = other[0]! ^ 1;
+    const differs = new PassThrough();
+    const late = new PassThrough();
+    const result = firstDifferences([{ bytes: content }, { stream: differs }, { stream: late }]);
+    differs.write(other.subarray(0, 10));
+    late.write(content.subarray(0, 10));
+    await until(() => differs.destroyed);
+    differs.emit('error', new Error('reset after it was dropped'));
+    late.end(content.subarray(10));
+    await expect(result).resolves.toEqual([0, undefined]);
+  });
+
+  it('says a body closed before its end when it has no error of its own', async () => {
+    const closed = new PassThrough();
+    const cut = firstDifferences([{ bytes: content }, { stream: closed }]);
+    closed.write(content.subarray(0, 100));
+    closed.destroy();
+    await expect(cut).rejects.toThrow('the body closed before its end');
+  });
+
   it('ignores the failure of a side already found different', async () => {
     const other = Buffer.from(content);
     other[0] = other[0]! ^ 1;
