@@ -28,6 +28,7 @@ export default {
   },
   mutate: [
     'lib/compare.ts',
+    'lib/bytecompare.ts',
     'lib/sync.ts',
     'lib/replicate.ts',
     'lib/read.ts',
