@@ -217,7 +217,10 @@ export async function runWorkload(world: World, rnd: Random, opts: WorkloadOptio
         Object.assign(op, { kind: 'lock', what: `at ${store}`, store });
         const lock = await context.run([{ op, kind: 'lock' }], () => lockFile(world.api, key, store, { name: `user${user}`, scope: 'write' }, { reason: `op${i}` }));
         op.outcome = `locked until ${new Date(lock.expires).toISOString()}`;
-        if (!locked.has(`${key}\0${store}`)) {
+        // Someone else's span still listed: its unlock released the lock and has yet to return.
+        const prior = locked.get(`${key}\0${store}`);
+        if (prior && prior.holder !== user) prior.to ??= events.length;
+        if (!prior || prior.holder !== user) {
           const span: LockSpan = { key, store, holder: user, op: i, from: events.length, takenAt: Date.now() };
           locked.set(`${key}\0${store}`, span);
           history.locks.push(span);
@@ -282,7 +285,8 @@ async function release(
     if (span) {
       span.to = at;
       span.outcome = `unlocked by user${user}: ${p.applied}/${p.total} applied${p.done ? '' : ', not done'}`;
-      locked.delete(`${key}\0${store}`);
+      // Not a lock taken since by someone else (it answered before this unlock returned).
+      if (locked.get(`${key}\0${store}`) === span) locked.delete(`${key}\0${store}`);
     }
     return `${p.applied}/${p.total} applied${p.done ? '' : ' (not done)'}`;
   } catch (err) {
