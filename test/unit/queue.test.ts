@@ -409,6 +409,37 @@ describe('drainLock', () => {
     expect([...(fake.buckets.get('control') ?? new Map()).keys()].filter((k) => k.startsWith(`superseded/${KEY}/`))).toEqual([`superseded/${KEY}/id-v2`]);
   });
 
+  /** server2's `text` (made `made`, mtime `mtime`) held for server1 as replication holds it. */
+  async function holdReplica(text: string, made: number, mtime: number) {
+    fake.put('bucket-2', KEY, text, { metadata: writeMetadata({ id: `id-${text}`, madeMs: made, who: 'bob' }, mtime) });
+    const head = (await headObject(stores[1]!, KEY))!;
+    await holdUpdate(deps(), KEY, 'server1', { kind: 'put', from: stores[1]!, head, metadata: { ...head.metadata, [META.replicaOf]: 'server2' } }, 'replication');
+  }
+
+  it('applies a held copy over a newer-mtime version made before the key\'s delete: that one is dead', async () => {
+    fake.put('bucket-1', KEY, 'dead', { metadata: writeMetadata({ id: 'id-dead', madeMs: T + 10, who: 'ann' }, T + 1000) });
+    await updateTombstone(deps(), KEY, (t) => recordDelete(t, KEY, T + 20, 'bob'));
+    await lockAt();
+    await holdReplica('live', T + 30, T + 30);
+    await drainLock(deps(), KEY, 'server1', 'alice');
+    expect(fake.textOf('bucket-1', KEY)).toBe('live');
+  });
+
+  it('decides again when the store changes between its look and the copy, and keeps a newer version written meanwhile', async () => {
+    fake.put('bucket-1', KEY, 'v0', { metadata: stampOf('v0', T - 10) });
+    await lockAt();
+    await holdReplica('held', T, T);
+    let raced = false;
+    fake.beforeWrite.push((cmd, i) => {
+      if (cmd !== 'CopyObject' || i.Bucket !== 'bucket-1' || raced) return;
+      raced = true;
+      fake.put('bucket-1', KEY, 'newer', { metadata: stampOf('newer', T + 10) });
+    });
+    await drainLock(deps(), KEY, 'server1', 'alice');
+    expect(raced).toBe(true);
+    expect(fake.textOf('bucket-1', KEY)).toBe('newer');
+  });
+
   it('applies a user\'s held write in its turn even over a newer version, as the write would have done unlocked', async () => {
     fake.put('bucket-1', KEY, 'newer', { metadata: stampOf('newer', T + 10) });
     await queueUp(bytes('older mtime', T));
