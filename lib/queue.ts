@@ -4,7 +4,7 @@ import { copyObject, deleteObject, headObject, putObject, storeNamed, type Objec
 import { appendEvent } from './journal';
 import { lockGeneration, locksOf, markDrain, queueEntryKey, removeLock, takeQueueSlot, type StoreLock } from './locks';
 import { META } from './stamps';
-import { addIntents, closeIntent, isDeadUnder, readTombstone, updateTombstone } from './tombstones';
+import { addIntents, closeIntent, failIntent, isDeadUnder, readTombstone, updateTombstone } from './tombstones';
 import { isNewer, keepVersion } from './settle';
 
 /*
@@ -182,10 +182,20 @@ async function applyEntry(deps: Deps, target: Store, key: string, n: number, loc
     ids.splice(0, ids.length, ...added.ids);
     return added.tombstone;
   });
-  await deleteObject(target, key, current.etag).catch((err) => {
-    if (!(err instanceof ObjectChangedError)) throw err;
-  });
-  if (ids[0]) await updateTombstone(deps, key, (t) => closeIntent(t!, ids[0]!, Date.now()));
+  const id = ids[0];
+  // Another delete of ours there awaits its echo: a delete now would have no intent, and its event
+  // would be taken for a user's delete of everything made before it. The copy stays, dead: the
+  // settle after the unlock (or reconcile) removes it.
+  if (id === undefined) return true;
+  try {
+    await deleteObject(target, key, current.etag);
+  } catch (err) {
+    // Refused (changed since): nothing was deleted, no echo comes. Otherwise unknown: any echo came before now.
+    await updateTombstone(deps, key, (t) => (err instanceof ObjectChangedError ? failIntent(t!, id, target.name).tombstone : closeIntent(t!, id, Date.now())));
+    if (err instanceof ObjectChangedError) return true;
+    throw err;
+  }
+  await updateTombstone(deps, key, (t) => closeIntent(t!, id, Date.now()));
   return true;
 }
 

@@ -206,7 +206,7 @@ describe('listFiles over 1,500+ keys per store', () => {
     expect(all[2399]!.stores.server1).toBeNull();
     // Each page asked for more keys than s3rver returns at once, so some came by continuation.
     expect(sent.some((input) => input.ContinuationToken)).toBe(true);
-  });
+  }, 60_000); // 2,400 keys through s3rver: seconds alone, longer beside another suite
 });
 
 /** An HTTP API (payload 2.0) GET as API Gateway sends it. */

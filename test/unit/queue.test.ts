@@ -3,7 +3,7 @@ import { acquireLock, lockRecordKey, locksOf, queueEntryKey, queuePrefix, takeQu
 import { drainLock, holdUpdate, type HeldUpdate } from '../../lib/queue';
 import { headObject, type Store } from '../../lib/stores';
 import { META, writeMetadata } from '../../lib/stamps';
-import { recordDelete, updateTombstone } from '../../lib/tombstones';
+import { addIntents, recordDelete, updateTombstone } from '../../lib/tombstones';
 import { StoreUnavailableError } from '../../lib/errors';
 import type { JournalEvent } from '../../lib/types';
 import type { Identity } from '../../lib/tokens';
@@ -438,6 +438,32 @@ describe('drainLock', () => {
     await drainLock(deps(), KEY, 'server1', 'alice');
     expect(raced).toBe(true);
     expect(fake.textOf('bucket-1', KEY)).toBe('newer');
+  });
+
+  // Found by the delivery-fault harness (seed 1004 under load): two held deletes in a row, the
+  // first one's echo not in yet; the second deleted without an intent, its event was taken for a
+  // user's delete at its own time, and a write made after every real delete was deleted everywhere.
+  it('does not delete for a held delete while another delete of ours awaits its echo on that store', async () => {
+    fake.put('bucket-1', KEY, 'dead', { metadata: stampOf('dead', T - 10) });
+    await updateTombstone(deps(), KEY, (t) => recordDelete(t, KEY, T, 'bob'));
+    await updateTombstone(deps(), KEY, (t) => addIntents(t!, [{ store: 'server1', etag: '"other"', id: 'pending' }], Date.now()).tombstone);
+    await queueUp(del());
+    expect(await drainLock(deps(), KEY, 'server1', 'alice')).toMatchObject({ applied: 1, done: true });
+    expect(fake.textOf('bucket-1', KEY)).toBe('dead');
+    expect(fake.writes.filter((w) => w === `DeleteObject bucket-1/${KEY}`)).toEqual([]);
+  });
+
+  it('marks its intent failed when the held delete is refused (the copy changed), so no event is taken for its echo', async () => {
+    fake.put('bucket-1', KEY, 'dead', { metadata: stampOf('dead', T - 10) });
+    await updateTombstone(deps(), KEY, (t) => recordDelete(t, KEY, T, 'bob'));
+    await queueUp(del());
+    fake.beforeWrite.push((cmd, i) => {
+      if (cmd === 'DeleteObject' && i.Bucket === 'bucket-1') fake.put('bucket-1', KEY, 'after', { metadata: stampOf('after', T + 10) });
+    });
+    await drainLock(deps(), KEY, 'server1', 'alice');
+    expect(fake.textOf('bucket-1', KEY)).toBe('after');
+    const tombstone = JSON.parse(fake.textOf('control', [...fake.buckets.get('control')!.keys()].find((k) => k.startsWith('tombstones/'))!)!) as { intents: { failed?: boolean }[] };
+    expect(tombstone.intents.map((i) => i.failed)).toEqual([true]);
   });
 
   it('applies a user\'s held write in its turn even over a newer version, as the write would have done unlocked', async () => {
