@@ -5,7 +5,7 @@
  * `malformed` when the answer is not what the route answers (a wrong endpoint, a proxy's page).
  * No Node or DOM APIs; the types come from lib/types.ts as types only, so no server code follows.
  */
-import type { EventPage, FileEntry, JournalEvent, Listing, PlanEntry, ReadAnswer, StoreOutcome, SyncReport, UploadPlan, UploadTarget, WriteAnswer } from '../lib/types';
+import type { EventPage, FileEntry, JournalEvent, Listing, LockInfo, PlanEntry, ReadAnswer, StoreOutcome, SyncReport, UploadPlan, UploadTarget, WriteAnswer } from '../lib/types';
 import type { ApiResult } from './routes';
 
 export type {
@@ -15,6 +15,7 @@ export type {
   EventPage,
   FileEntry,
   FileState,
+  LockInfo,
   JournalEvent,
   Listing,
   PlanEntry,
@@ -29,24 +30,6 @@ export type {
   WriteAnswer,
 } from '../lib/types';
 
-/** A lock on a key at one store, as `GET /locks` and `POST /locks/{key}` show it (lib/locks.ts StoreLock). */
-export interface LockInfo {
-  key: string;
-  store: string;
-  /** The token name that holds it. */
-  holder: string;
-  /** ISO-8601. */
-  since: string;
-  /** ms since 1970. */
-  expires: number;
-  reason?: string;
-  /** The number the next held update gets: the queue holds 1 .. next-1. */
-  next: number;
-  /** Held updates applied into the store so far (an unlock under way). */
-  applied: number;
-  /** Set once an unlock has started draining the queue. */
-  draining?: { by: string; since: string };
-}
 
 /** What DELETE /locks answers: how far the drain got. */
 export interface DrainAnswer {

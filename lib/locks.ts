@@ -1,3 +1,4 @@
+import type { LockInfo } from './types';
 import { createHash } from 'node:crypto';
 import type { Deps } from './deps';
 import { BadRequestError, ConflictError, DfsError, ForbiddenError, NotFoundError } from './errors';
@@ -23,22 +24,10 @@ import type { Identity } from './tokens';
  * expired lock still holds until its queue is drained, by the next reconcile if not before.
  */
 
-export interface StoreLock {
-  key: string;
-  store: string;
-  holder: string;
-  since: string;
-  /** ms since 1970. */
-  expires: number;
-  reason?: string;
-  /** The number the next queued update gets (the queue holds 1 .. next-1). */
-  next: number;
-  /** Queued updates applied into the store so far (a drain resumes after them). */
-  applied: number;
+/** A lock as the API shows it (lib/types.ts LockInfo), and what the queue keeps with it. */
+export interface StoreLock extends LockInfo {
   /** Write id of the last queued update: the same write is not queued twice. */
   lastQueued?: string;
-  /** Set once an unlock has started draining. */
-  draining?: { by: string; since: string };
 }
 
 interface LockRecord {

@@ -166,3 +166,22 @@ export interface SyncReport {
   replayed?: { replayed: number; failed: number };
   applied?: { done: number; failed: { key: string; error: string }[] };
 }
+
+/** A lock on a key at one store, as `GET /locks` and `POST /locks/{key}` show it. */
+export interface LockInfo {
+  key: string;
+  store: string;
+  /** The token name that holds it. */
+  holder: string;
+  /** ISO-8601. */
+  since: string;
+  /** ms since 1970. */
+  expires: number;
+  reason?: string;
+  /** The number the next held update gets: the queue holds 1 .. next-1. */
+  next: number;
+  /** Held updates applied into the store so far (an unlock under way). */
+  applied: number;
+  /** Set once an unlock has started draining the queue. */
+  draining?: { by: string; since: string };
+}
