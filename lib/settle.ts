@@ -39,7 +39,10 @@ import { appendEvent } from './journal';
  * W. If a delete between the two surfaces later (its event was late), V is dead and W should
  * have won: a write made after a delete survives it. So before V replaces such a W, W is kept
  * in the control bucket (`superseded/<key>/<id>`), and when the key has a tombstone, kept
- * versions made after it compete with the copies and are copied back if they win.
+ * versions made after it compete with the copies and are copied back if they win. A kept
+ * version is forgotten once a delete made it dead, else it expires with the bucket's lifecycle
+ * rule (infra/stores.js), once no late delete can come; reconcile looks at the names of kept
+ * versions too, so one whose every copy a late delete took is brought back.
  *
  *   t1 V made (mtime 100) on s1   t2 a user deletes on s3 (event late)   t3 W made (mtime 50) on s2
  *   W's event: V newer → keep W, copy V over it     the delete's event: V dead, W kept and live → W back
@@ -48,6 +51,16 @@ import { appendEvent } from './journal';
 /** Where superseded versions are kept, as a store of its own in the control bucket. */
 export const ARCHIVE = 'superseded';
 const archiveKey = (key: string, id: string) => `${ARCHIVE}/${key}/${id}`;
+
+/**
+ * The names that have kept versions. Few (kept versions are rare and expire), so a set: the
+ * archive's key order (`<key>/<id>`) is not the listings' order of names.
+ */
+export async function keptNames(deps: Pick<Deps, 'control'>): Promise<Set<string>> {
+  const names = new Set<string>();
+  for await (const r of listRecords(deps.control, `${ARCHIVE}/`)) names.add(r.key.slice(ARCHIVE.length + 1, r.key.lastIndexOf('/')));
+  return names;
+}
 
 /** What every store holds under a key, its tombstone, and the versions kept for it. */
 export interface KeyView {
@@ -121,10 +134,10 @@ export function planKey(view: KeyView, fill: (winner: ObjectHead) => boolean): K
       steps.push({ op: 'copy', ...source!, to: store, over: h.etag, reason: newerReason(winner, h) });
     }
   }
-  for (const k of kept) {
-    if (dead(k.head)) steps.push({ op: 'forget', objectKey: k.objectKey, reason: 'kept version made before the delete' });
-    else if (winner && winner.store !== ARCHIVE && k.head.stamp?.id === winner.stamp?.id) steps.push({ op: 'forget', objectKey: k.objectKey, reason: 'kept version is on the stores again' });
-  }
+  // Only a delete ends a kept version's turn, for good (a delete's time only rises). Being back
+  // on the stores does not: the view may be old, and a settle that saw a newer-mtime version
+  // live may have put it back over the stores' copy since. Lifecycle expires the rest.
+  for (const k of kept) if (dead(k.head)) steps.push({ op: 'forget', objectKey: k.objectKey, reason: 'kept version made before the delete' });
   return { key, steps, ...(winner ? { winner } : {}) };
 }
 

@@ -4,7 +4,7 @@ import { cheapVerdict } from './compare';
 import { copyObject, isMultipartEtag, storeNamed, type ListedObject, type ObjectHead, type Store } from './stores';
 import { listTombstones, type Tombstone } from './tombstones';
 import { compareKeys, listedHead, mergeListings, openListing, stateOf, type MergedName } from './listing';
-import { applyKeyPlan, observeKey, planKey, type KeyPlan, type KeyView, type Known } from './settle';
+import { applyKeyPlan, keptNames, observeKey, planKey, type KeyPlan, type KeyView, type Known } from './settle';
 import { adoptionOf } from './stamps';
 import { appendEvent } from './journal';
 import { replayFailures } from './failures';
@@ -175,8 +175,11 @@ export async function reconcile(deps: Deps, opts: SyncOptions = {}): Promise<Syn
   };
 
   const tombstones = peekable(listTombstones(deps));
+  // A name no store lists may still have a kept version to bring back (lib/settle.ts).
+  const unlisted = await keptNames(deps);
   const planAll = async () => {
     for await (const m of mergeListings(listings)) {
+      unlisted.delete(m.key);
       m.copies.forEach((c, i) => (c ? objects[names[i]!]!++ : counts.missing[names[i]!]!++));
       const tombstoned = await tombstones.has(m.key);
       const state = stateOf(
@@ -199,6 +202,7 @@ export async function reconcile(deps: Deps, opts: SyncOptions = {}): Promise<Syn
       }
       await look(m.key, tombstoned);
     }
+    for (const key of unlisted) await look(key, true);
     await Promise.all(inFlight);
     if (failure) throw failure.err;
   };

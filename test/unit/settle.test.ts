@@ -1,5 +1,5 @@
 import { CopyObjectCommand, DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { applyKeyPlan, ARCHIVE, isNewer, knownSame, observeKey, planKey, settleKey, type KeyView } from '../../lib/settle';
+import { applyKeyPlan, ARCHIVE, isNewer, keepVersion, knownSame, observeKey, planKey, settleKey, type KeyView } from '../../lib/settle';
 import { META, writeMetadata } from '../../lib/stamps';
 import { CLOCK_SKEW_MS, tombstoneKey, type Tombstone } from '../../lib/tombstones';
 import type { ObjectHead, Store } from '../../lib/stores';
@@ -252,14 +252,13 @@ describe('planKey', () => {
       ]);
     });
 
-    it('copies from a store holding the kept write when one does, and forgets the kept one', () => {
+    it('copies from a store holding the kept write when one does, and keeps the kept one: the view may be old (soak seed 2037)', () => {
       const w = kept({ made: T + 20, mtime: 50 });
       const onStore = copyOf('server2', { id: 'w', made: T + 20, mtime: 50, etag: '"etag-w"' });
       const p = planKey(withKept(view([['server1', copyOf('server1', { made: T, mtime: 100, id: 'v' })], ['server2', onStore]], T + 10), w), none);
       expect(p.winner).toBe(onStore);
       expect(p.steps).toEqual([
         { op: 'copy', from: 'server2', to: 'server1', over: '"etag-server1"', reason: expect.stringMatching(/^server1's version was made/) },
-        { op: 'forget', objectKey: KEPT, reason: 'kept version is on the stores again' },
       ]);
     });
 
@@ -493,11 +492,30 @@ describe('applyKeyPlan and settleKey', () => {
       expect(s3mock).toHaveReceivedCommandWith(CopyObjectCommand, { Bucket: 'bucket-1', CopySource: `control/${KEPT}`, CopySourceIfMatch: w.etag, IfMatch: v.etag });
       expect([fake.textOf('bucket-1', KEY), fake.textOf('bucket-2', KEY)]).toEqual(['W', 'W']);
       expect(fake.has('bucket-1', KEY)!.metadata).toEqual({ ...w.metadata, [META.replicaOf]: ARCHIVE });
-      // The copies' events settle the key again: W is on the stores, so the kept one goes.
+      // The copies' events settle the key again: W is on the stores, nothing to do; the kept
+      // one stays until a delete makes it dead or it expires.
       const again = await settle();
-      expect(again.plan.steps).toEqual([{ op: 'forget', objectKey: KEPT, reason: 'kept version is on the stores again' }]);
-      expect(kept()).toBeUndefined();
+      expect(again.plan.steps).toEqual([]);
+      expect(kept()).toBeDefined();
       expect([fake.textOf('bucket-1', KEY), fake.textOf('bucket-2', KEY)]).toEqual(['W', 'W']);
+    });
+
+    it('soak seed 2037: a settle acting on an old view does not forget a kept version that another settle has just put V over', async () => {
+      // B looks before the delete between V and W is known: V is live and wins, so W is kept first ...
+      const viewB = await observeKey(deps(), KEY);
+      await keepVersion(deps(), stores[1]!, KEY, viewB.copies.get('server2')!);
+      // ... the late delete is recorded, and C looks: V dead, W on server2 and kept.
+      setTombstone({ key: KEY, deletedAt: t3 - 1, who: 'bob', intents: [], kept: true });
+      const viewC = await observeKey(deps(), KEY);
+      expect(planKey(viewC, all).winner?.store).toBe('server2');
+      // B's copy of V over W lands before C acts (its keep finds W kept already).
+      expect((await applyKeyPlan(deps(), viewB, planKey(viewB, all), 'replicate')).copied).toEqual(['server2']);
+      expect(fake.textOf('bucket-2', KEY)).toBe('V');
+      // C's copy from server2 finds its source changed; it looks again and copies W back from where it is kept.
+      const c = await settleKey(deps(), KEY, { fill: all, by: 'replicate', view: viewC });
+      expect(c.failed).toEqual([]);
+      expect([fake.textOf('bucket-1', KEY), fake.textOf('bucket-2', KEY)]).toEqual(['W', 'W']);
+      expect(kept()).toBeDefined();
     });
 
     it('forgets a kept version a later delete made dead, deleting the dead copies too', async () => {

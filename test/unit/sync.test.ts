@@ -202,6 +202,26 @@ describe('reconcile', () => {
     expect(fake.textOf('bucket-2', 'kept.txt')).toBe('k');
   });
 
+  it('brings back a kept version of a name no store lists any more (soak seed 2037): a late delete took every copy', async () => {
+    // W (mtime 50) was replaced by V (mtime 100, made before it) and kept; a delete between the
+    // two then removed V everywhere. Only the control bucket still knows the name.
+    fake.stamped('control', 'superseded/dir/d.txt/w', 'W', { mtime: 50, made: now - HOUR, id: 'w' });
+    fake.put('control', tombstoneKey('dir/d.txt'), JSON.stringify({ key: 'dir/d.txt', deletedAt: now - 2 * HOUR, who: 'bob', intents: [], kept: true }));
+    stamped('bucket-1', 'other.txt', 'o', HOUR, 'o');
+    stamped('bucket-2', 'other.txt', 'o', HOUR, 'o');
+    const dry = await reconcile(deps(), { dryRun: true });
+    expect(dry.entries).toEqual([{ key: 'dir/d.txt', action: 'copy', from: 'superseded', to: ['server1', 'server2'], reason: 'missing on server1; missing on server2' }]);
+    const r = await reconcile(deps());
+    expect(r.applied).toEqual({ done: 1, failed: [] });
+    expect([fake.textOf('bucket-1', 'dir/d.txt'), fake.textOf('bucket-2', 'dir/d.txt')]).toEqual(['W', 'W']);
+    // Once a later delete makes it dead, the name stays gone.
+    fake.put('control', tombstoneKey('dir/d.txt'), JSON.stringify({ key: 'dir/d.txt', deletedAt: now, who: 'bob', intents: [], kept: true }));
+    fake.delete('bucket-1', 'dir/d.txt');
+    fake.delete('bucket-2', 'dir/d.txt');
+    expect((await reconcile(deps(), { force: true })).entries).toEqual([]);
+    expect(fake.has('bucket-1', 'dir/d.txt') ?? fake.has('bucket-2', 'dir/d.txt')).toBeUndefined();
+  });
+
   it('stamps an old orphan from LastModified and deletes it when its second ended before the delete', async () => {
     fake.direct('bucket-1', 'o.txt', 'orphan', { lastModified: now - 3 * HOUR });
     fake.direct('bucket-2', 'o.txt', 'orphan', { lastModified: now - 3 * HOUR });
