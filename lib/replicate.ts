@@ -1,18 +1,19 @@
 import { createHash } from 'node:crypto';
 import type { Deps } from './deps';
 import { ObjectChangedError, StoreUnavailableError } from './errors';
-import { bareEtag, copyObject, headObject, type ObjectHead, type Store } from './stores';
+import { bareEtag, copyObject, type ObjectHead, type Store } from './stores';
 import { adoptionOf, META } from './stamps';
 import { appendEvent } from './journal';
 import { classifyDelete, compareSequencers, updateTombstone, type DeleteKind } from './tombstones';
-import { isReplica, settleKey, type SettleOutcome } from './settle';
+import { isReplica, observeKey, settleKey, type SettleOutcome } from './settle';
 import { parseS3Event, type RejectedRecord } from './s3events';
 
 /*
  * Replication, one S3 event at a time; the rules themselves are in lib/settle.ts.
  *
- *   created on S:  HEAD S/K. No stamp (written straight into the bucket, or a multipart upload
- *                  that just completed) → stamp it in place first: made = the event's time,
+ *   created on S:  look at K on every store (S's copy among them), its tombstone and locks, in
+ *                  one round. S's copy has no stamp (written straight into the bucket, or a
+ *                  multipart upload that just completed) → stamp it in place first: made = the event's time,
  *                  the moment S3 finished the write (lib/stamps.ts adoptionOf). Then settle K,
  *                  letting stores that lack K be filled only when the event is about the winning
  *                  write's own original (not a copy of it):
@@ -101,18 +102,35 @@ export async function replicateNotification(deps: Deps, notification: unknown, o
 const nothing = (): ReplicationOutcome => ({ copied: [], deleted: [], held: [], waiting: [], failed: [] });
 
 async function replicateWrite(deps: Deps, ev: ObjectEvent): Promise<ReplicationOutcome> {
-  let head = await headObject(ev.store, ev.key);
+  // Every store, the tombstone and the locks in one round: the event's own store is in it.
+  let view = await observeKey(deps, ev.key);
+  if (view.unavailable.includes(ev.store.name)) return { ...nothing(), failed: [ev.store.name] };
+  let head = view.copies.get(ev.store.name);
   if (!head) return nothing(); // gone since: whatever removed it has its own event
-  if (needsStamp(ev, head)) head = await adoptVersion(deps, ev, head);
+  let journalled: Promise<unknown> = Promise.resolve();
+  if (needsStamp(ev, head)) {
+    const adopted = await adoptVersion(deps, ev, head);
+    if (!adopted) return nothing();
+    ({ head, journalled } = adopted);
+    view = { ...view, copies: new Map(view.copies).set(ev.store.name, head) };
+  }
   // Not stamped, and this event cannot say when it was made: its own event will.
-  if (!head?.stamp) return nothing();
+  if (!head.stamp) return nothing();
   const trigger = head;
-  const { view: _v, plan: _p, stale: _s, heldAs: _h, ...out } = await settleKey(deps, ev.key, {
-    by: 'replicate',
-    fill: (winner) => winner.stamp!.id === trigger.stamp!.id && !isReplica(trigger),
-    known: { head: trigger },
-  });
+  const [settled] = await settledBoth(
+    settleKey(deps, ev.key, { by: 'replicate', fill: (winner) => winner.stamp!.id === trigger.stamp!.id && !isReplica(trigger), view }),
+    journalled,
+  );
+  const { view: _v, plan: _p, stale: _s, heldAs: _h, ...out } = settled;
   return out;
+}
+
+/** Both results once both are done (neither left running), or the first error. */
+async function settledBoth<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [x, y] = await Promise.allSettled([a, b]);
+  if (x.status === 'rejected') throw x.reason;
+  if (y.status === 'rejected') throw y.reason;
+  return [x.value, y.value];
 }
 
 /**
@@ -138,28 +156,31 @@ function needsStamp(ev: ObjectEvent, head: ObjectHead): boolean {
  * Stamps a version written without our metadata, in place (a copy onto itself that only
  * replaces metadata), conditional on its ETag: made at the event's time, with an identity
  * derived from the event so that a duplicate delivery stamps it identically. Returns the
- * stamped head, or null when the version was replaced meanwhile (the newer write's own event
- * handles it).
+ * stamped head (from the copy's answer: no second HEAD on the way to replicating it) and the
+ * journal entry being written meanwhile, or null when the version was replaced meanwhile (the
+ * newer write's own event handles it).
  */
-async function adoptVersion(deps: Deps, ev: ObjectEvent, head: ObjectHead): Promise<ObjectHead | null> {
+async function adoptVersion(deps: Deps, ev: ObjectEvent, head: ObjectHead): Promise<{ head: ObjectHead; journalled: Promise<unknown> } | null> {
   const id = createHash('sha256').update(`${ev.store.bucket}\n${ev.key}\n${ev.seq}\n${head.etag}`).digest('hex').slice(0, 24);
   const adoption = adoptionOf({ [META.id]: id, ...head.metadata, [META.seq]: ev.seq }, ev.time, ev.store.name);
+  let etag: string;
   try {
-    await copyObject(ev.store, ev.store, ev.key, head, adoption.metadata, { ifMatch: head.etag });
+    etag = await copyObject(ev.store, ev.store, ev.key, head, adoption.metadata, { ifMatch: head.etag });
   } catch (err) {
     if (err instanceof ObjectChangedError) return null;
     throw err;
   }
   const clamp = adoption.clampedFrom !== undefined ? `; its mtime ${new Date(adoption.clampedFrom).toISOString()} was more than 5 minutes ahead, clamped to when it was made` : '';
-  await appendEvent(deps, {
+  const journalled = appendEvent(deps, {
     action: 'adopt',
     key: ev.key,
     who: adoption.stamp.who,
     from: ev.store.name,
     reason: `written into ${ev.store.name} without dfs: made ${new Date(ev.time).toISOString()}${clamp}`,
   });
-  const stamped = await headObject(ev.store, ev.key);
-  return stamped?.stamp ? stamped : null;
+  // A multipart upload's ETag changes with the copy; the copy answers the new one.
+  const stamped: ObjectHead = { ...head, etag: etag || head.etag, metadata: adoption.metadata, stamp: adoption.stamp, mtimeMs: adoption.mtimeMs };
+  return { head: stamped, journalled };
 }
 
 async function replicateDelete(deps: Deps, ev: ObjectEvent): Promise<ReplicationOutcome> {
