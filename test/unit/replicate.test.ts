@@ -232,6 +232,19 @@ describe('replicateEvent: a version written without dfs (adoption)', () => {
       ['adopt', 'server1', undefined, `written into server1 without dfs: made ${iso(T + 5)}`],
       ['replicate', 'server1', 'server2', 'missing on server2'],
     ]);
+    // One look at each store, none again after the stamping: the copy's answer says what it is.
+    expect(s3mock.commandCalls(HeadObjectCommand).map((c) => c.args[0].input.Bucket).sort()).toEqual(['bucket-1', 'bucket-2']);
+  });
+
+  it('copies a multipart version it stamped under the ETag the stamping copy answered (S3 gives the copy a new one)', async () => {
+    const raw = fake.direct('bucket-1', 'a.txt', 'raw', { mtime: T - 60_000, lastModified: T - 1000, etag: '"0123456789abcdef0123456789abcdef-2"' });
+    const out = await replicateEvent(deps(), eventOf(raw, { time: T + 5 }));
+    expect(out.copied).toEqual(['server2']);
+    const [adopt, copy] = copies();
+    expect(adopt).toMatchObject({ CopySourceIfMatch: raw.etag, IfMatch: raw.etag });
+    expect(copy).toMatchObject({ Bucket: 'bucket-2', CopySourceIfMatch: fake.has('bucket-1', 'a.txt')!.etag });
+    expect(fake.has('bucket-1', 'a.txt')!.etag).not.toBe(raw.etag);
+    expect(fake.textOf('bucket-2', 'a.txt')).toBe('raw');
   });
 
   it('stamps a duplicate delivery of the same event identically, and another event differently', async () => {
