@@ -206,15 +206,26 @@ async function applyEntry(deps: Deps, target: Store, key: string, n: number, loc
  * straight into its bucket or from the holder. A live version made after the one that replaces
  * it is kept first, so that a delete between the two, now or later, brings it back. Each write is
  * conditional on the copy it was decided against.
+ *
+ * Two cases land nothing (soak seed 10015): a held write made before a delete that has happened
+ * since is dead, and would only be deleted again; and a version written straight into the locked
+ * store whose event has not dated it yet cannot be ordered against the held one, so it is not
+ * replaced: a user's held write is kept where kept versions compete (lib/settle.ts) and wins
+ * there if the rules say so, a held copy is left to the settle after the unlock.
  */
 async function applyPut(deps: Deps, target: Store, key: string, entry: ObjectHead, name: string): Promise<void> {
   const { [OP]: _op, [GEN]: _gen, ...metadata } = entry.metadata;
   const replica = metadata[META.replicaOf] !== undefined;
   const tombstone = await readTombstone(deps, key);
   const live = (h: ObjectHead) => !h.stamp || !isDeadUnder(tombstone, h.stamp.madeMs);
+  if (!live(entry)) return;
   for (let round = 1; ; round++) {
     const current = await headObject(target, key);
     if (current?.stamp && current.stamp.id === metadata[META.id]) return; // applied by an earlier drain
+    if (current && !current.stamp) {
+      if (!replica) await keepVersion(deps, controlStore(deps), key, { ...entry, metadata }, { fromKey: name, reason: `held for ${target.name}, where a write not yet dated by its event came first: kept to compete with it` });
+      return;
+    }
     if (replica && current && live(current) && isNewer(current, entry)) return;
     try {
       if (current?.stamp && entry.stamp && current.stamp.madeMs > entry.stamp.madeMs && live(current)) await keepVersion(deps, target, key, current);

@@ -324,21 +324,26 @@ export async function applyKeyPlan(deps: Deps, view: KeyView, plan: KeyPlan, by:
   return { ...out, heldAs };
 }
 
-/** Keeps `h` (held by `from`) in the control bucket before a newer-mtime, earlier-made version replaces it. */
-export async function keepVersion(deps: Deps, from: Store, key: string, h: ObjectHead): Promise<void> {
-  return keep(deps, archiveOf(deps), from, key, h);
+/**
+ * Keeps `h` in the control bucket, where it competes with the copies of `key` (see the top):
+ * before a newer-mtime, earlier-made version replaces it, or (lib/queue.ts) a held write that
+ * cannot land yet. `from` holds it at `fromKey`.
+ */
+export async function keepVersion(deps: Deps, from: Store, key: string, h: ObjectHead, why?: { fromKey: string; reason: string }): Promise<void> {
+  return keep(deps, archiveOf(deps), from, key, h, why);
 }
 
-async function keep(deps: Deps, archive: Store, from: Store, key: string, h: ObjectHead): Promise<void> {
+async function keep(deps: Deps, archive: Store, from: Store, key: string, h: ObjectHead, why?: { fromKey: string; reason: string }): Promise<void> {
   // Marked first, so that whoever looks at the key once it has a delete knows to look for it.
   await updateTombstone(deps, key, (t) => (t?.kept ? undefined : { ...(t ?? { key, deletedAt: 0, who: '', intents: [] }), kept: true }));
   try {
-    await copyObject(from, archive, archiveKey(key, h.stamp!.id), h, h.metadata, { ifAbsent: true }, key);
+    await copyObject(from, archive, archiveKey(key, h.stamp!.id), h, h.metadata, { ifAbsent: true }, why?.fromKey ?? key);
   } catch (err) {
     if (err instanceof ObjectChangedError) return; // kept already
     throw err;
   }
-  await appendEvent(deps, { action: 'keep', key, who: h.stamp!.who, from: from.name, reason: `made ${iso(h.stamp!.madeMs)}, after the version replacing it: kept until no late delete can make it the winner` });
+  const reason = why?.reason ?? 'after the version replacing it: kept until no late delete can make it the winner';
+  await appendEvent(deps, { action: 'keep', key, who: h.stamp!.who, from: from.name, reason: `made ${iso(h.stamp!.madeMs)}, ${reason}` });
 }
 
 /** Rounds of look-decide-act before settleKey reports the key as still changing. */

@@ -2,6 +2,7 @@ import { CopyObjectCommand, type CopyObjectCommandInput } from '@aws-sdk/client-
 import { acquireLock, lockRecordKey, locksOf, queueEntryKey, queuePrefix, takeQueueSlot, type StoreLock } from '../../lib/locks';
 import { drainLock, holdUpdate, type HeldUpdate } from '../../lib/queue';
 import { headObject, type Store } from '../../lib/stores';
+import { settleKey } from '../../lib/settle';
 import { META, writeMetadata } from '../../lib/stamps';
 import { addIntents, recordDelete, updateTombstone } from '../../lib/tombstones';
 import { StoreUnavailableError } from '../../lib/errors';
@@ -122,7 +123,7 @@ async function queueUp(...updates: HeldUpdate[]) {
 }
 
 describe('drainLock', () => {
-  it('applies the held updates in order, counting each, journals each step, then releases the lock and forgets the queue', async () => {
+  it('applies the held updates in order (a write the held delete made dead is not written), counting each, journals each step, then releases the lock and forgets the queue', async () => {
     fake.put('bucket-1', KEY, 'v0', { metadata: stampOf('v0', T - 10) });
     await updateTombstone(deps(), KEY, (t) => recordDelete(t, KEY, T + 15, 'bob')); // the held delete, when it happened
     await queueUp(bytes('v1', T + 10), bytes('v2', T + 12), del(), bytes('v3', T + 20));
@@ -136,7 +137,7 @@ describe('drainLock', () => {
     });
     const progress = await drainLock(deps(), KEY, 'server1', 'alice');
     expect(progress).toEqual({ key: KEY, store: 'server1', applied: 4, total: 4, done: true });
-    expect(seen).toEqual([['v1', 1], ['v2', 2], [undefined, 3], ['v3', 4]]);
+    expect(seen).toEqual([['v0', 1], ['v0', 2], [undefined, 3], ['v3', 4]]);
     expect(fake.has('bucket-1', KEY)!.metadata).toEqual(stampOf('v3', T + 20)); // its own stamp, not the queue's op
     expect(await theLock()).toBeUndefined();
     expect(entries()).toEqual([]);
@@ -471,5 +472,45 @@ describe('drainLock', () => {
     await queueUp(bytes('older mtime', T));
     await drainLock(deps(), KEY, 'server1', 'alice');
     expect(fake.textOf('bucket-1', KEY)).toBe('older mtime');
+  });
+
+  // Found by the soak (seed 10015): user0's write (newer mtime) was held for the locked server1;
+  // a user then deleted on server1 and another wrote straight into it, after the delete. The drain
+  // landed the held write (made before the delete: dead) over that direct write before its event
+  // had dated it, then a held delete removed it: the write made after every delete was lost.
+  describe('soak seed 10015: a version written straight into the locked store, not yet dated by its event', () => {
+    const kept = () => [...(fake.buckets.get('control') ?? new Map()).keys()].filter((k) => k.startsWith(`superseded/${KEY}/`));
+
+    it('is not replaced by a held write made before a delete since (dead: it is not applied at all), nor deleted by a held delete', async () => {
+      await queueUp(bytes('held', T), del());
+      await updateTombstone(deps(), KEY, (t) => recordDelete(t, KEY, T + 10, 'server1 (direct)'));
+      fake.direct('bucket-1', KEY, 'direct', { mtime: T - 1000 });
+      expect(await drainLock(deps(), KEY, 'server1', 'alice')).toMatchObject({ applied: 2, done: true });
+      expect(fake.textOf('bucket-1', KEY)).toBe('direct');
+      expect([copiesInto(), kept()]).toEqual([[], []]);
+    });
+
+    it('is not replaced by a live held write either: that one is kept, to compete with it once its event has dated it', async () => {
+      await queueUp(bytes('held', T + 100));
+      fake.direct('bucket-1', KEY, 'direct', { mtime: T - 1000 });
+      await drainLock(deps(), KEY, 'server1', 'alice');
+      expect(fake.textOf('bucket-1', KEY)).toBe('direct');
+      expect(copiesInto()).toEqual([]);
+      expect(kept()).toEqual([`superseded/${KEY}/id-held`]);
+      expect(journal().filter((e) => e.action === 'keep').map((e) => e.reason)).toEqual([expect.stringContaining('held for server1, where a write not yet dated by its event came first')]);
+      // Its event dates it (made after the held write, older mtime): the held write wins, from where it is kept.
+      fake.stamped('bucket-1', KEY, 'direct', { mtime: T - 1000, made: T + 200, id: 'direct' });
+      await settleKey(deps(), KEY, { fill: () => true, by: 'replicate' });
+      expect([fake.textOf('bucket-1', KEY), fake.textOf('bucket-2', KEY)]).toEqual(['held', 'held']);
+    });
+
+    it('is left to the settle after the unlock when the held update is a copy replication made', async () => {
+      await lockAt();
+      await holdReplica('replica', T, T + 100);
+      fake.direct('bucket-1', KEY, 'direct', { mtime: T - 1000 });
+      await drainLock(deps(), KEY, 'server1', 'alice');
+      expect(fake.textOf('bucket-1', KEY)).toBe('direct');
+      expect([copiesInto(), kept()]).toEqual([[], []]);
+    });
   });
 });
