@@ -49,8 +49,9 @@ export default {
   concurrency: 2,
   timeoutMS: 10000,
   timeoutFactor: 2,
-  // Local data and build output are no part of the unit tests; keep them out of the sandbox.
-  ignorePatterns: ['.dfs-data', '.serverless', '.esbuild', '.bench-tmp', 'dist', 'coverage'],
+  // Local data, build output and other runs' sandboxes (--tempDirName .stryker-tmp-NAME, one per
+  // file mutated at once) are no part of the unit tests; keep them out of the sandbox.
+  ignorePatterns: ['.dfs-data', '.serverless', '.esbuild', '.bench-tmp', 'dist', 'coverage', '.stryker-tmp-*', 'soak-failures'],
   reporters: ['clear-text', 'progress', 'html', 'json'],
   clearTextReporter: { logTests: false },
   htmlReporter: { fileName: 'reports/mutation/mutation.html' },
