@@ -1,3 +1,4 @@
+import { createHmac } from 'node:crypto';
 import { compareKeys, mergeListings, openCursor, sealCursor, stateOf, type ListedObject, type MergedName } from '../../lib/listing';
 import { BadRequestError } from '../../lib/errors';
 
@@ -75,6 +76,9 @@ describe('stateOf', () => {
   it('leaves multipart ETags of equal size unverified', () => {
     expect(stateOf([obj('k', 9, '"a-2"'), obj('k', 9, '"b-3"')], names, 0)).toBe('unverified');
   });
+  it('calls a lone copy same whatever its ETag: there is nothing to compare it with', () => {
+    expect(stateOf([obj('k', 9, '"a-2"')], names.slice(0, 1), 0)).toBe('same');
+  });
 });
 
 describe('listing cursors', () => {
@@ -88,9 +92,25 @@ describe('listing cursors', () => {
     ['garbage', () => '%%%'],
   ])('refuse a cursor that was tampered with (%s)', (_, tamper) => {
     expect(() => openCursor('s', tamper(sealCursor('s', 'k', '')), '')).toThrow(BadRequestError);
+    expect(() => openCursor('s', tamper(sealCursor('s', 'k', '')), '')).toThrow('(was it edited or truncated?)');
   });
   it('refuse a cursor from another prefix or another secret', () => {
     expect(() => openCursor('s', sealCursor('s', 'k', 'a/'), 'b/')).toThrow(/another prefix/);
     expect(() => openCursor('t', sealCursor('s', 'k', ''), '')).toThrow(BadRequestError);
+  });
+  it('open a cursor issued by an earlier deploy with the same secret: the format does not change under a client paging', () => {
+    expect(openCursor('s', 'eyJrIjoiZGlyL8O8LnR4dCIsInAiOiJkaXIvIn0.lShgxiIkiw63-iJNlFVClF', 'dir/')).toBe('dir/ü.txt');
+  });
+
+  /** A cursor as sealCursor signs it (base64url payload, 22 characters of HMAC), for payloads it never writes. */
+  const signed = (secret: string, payload: string) => {
+    const b64 = Buffer.from(payload).toString('base64url');
+    return `${b64}.${createHmac('sha256', secret).update(b64).digest('base64url').slice(0, 22)}`;
+  };
+  it('refuse a correctly signed cursor whose payload is not JSON', () => {
+    expect(() => openCursor('s', signed('s', '{k:'), '')).toThrow(new BadRequestError('the "after" cursor is not one this API issued (its payload is not JSON)'));
+  });
+  it.each(['null', '"k"', '{"k":1,"p":""}', '{"k":"a"}', '{"p":""}'])('refuse a correctly signed cursor that is not a name and a prefix (%s)', (payload) => {
+    expect(() => openCursor('s', signed('s', payload), '')).toThrow(new BadRequestError('the "after" cursor is not one this API issued'));
   });
 });
