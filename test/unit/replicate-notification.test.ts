@@ -164,3 +164,19 @@ describe('replicateEvent: a delete', () => {
     expect(fake.textOf('bucket-2', 'a.txt')).toBe('made after');
   });
 });
+
+describe("replicateEvent: who a user's delete is journalled as", () => {
+  it("journals a user's delete as made directly on its store", async () => {
+    await replicateEvent(deps(), { store: stores[1]!, key: 'a.txt', kind: 'removed', time: T, seq: nextSeq() });
+    expect(journal().map((e) => [e.action, e.who])).toEqual([['deleted', 'server2 (direct)']]);
+  });
+
+  it("journals a user's delete that our echo turns out to have displaced as made directly on its store", async () => {
+    const at = Date.now() - 1000;
+    fake.put('control', tombstoneKey('a.txt'), JSON.stringify({
+      key: 'a.txt', deletedAt: at - 60_000, who: 'bob', intents: [{ id: 'p', store: 'server2', etag: '"x"', at, event: { seq: '0C', time: at + 50 } }],
+    }));
+    expect(await replicateEvent(deps(), { store: stores[1]!, key: 'a.txt', kind: 'removed', time: at + 40, seq: '0B' })).toMatchObject({ deleteKind: 'echo' });
+    expect(journal().map((e) => [e.action, e.who])).toEqual([['deleted', 'server2 (direct)']]);
+  });
+});
