@@ -205,6 +205,8 @@ describe('listFiles: stores that do not answer', () => {
       next: null,
       unavailable: ['server2'],
     });
+    // Known from the first answers: the page is not listed a second time without it.
+    expect(lists(1)).toHaveLength(1);
   });
 
   it('throws AllStoresUnavailableError (503) naming every store when none answers', async () => {
