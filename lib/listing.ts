@@ -22,20 +22,16 @@ export interface MergedName {
 export async function* mergeListings(sources: AsyncIterable<ListedObject>[]): AsyncGenerator<MergedName> {
   const iterators = sources.map((s) => s[Symbol.asyncIterator]());
   const heads = await Promise.all(iterators.map((it) => it.next()));
+  // The sources the last name came from move on only when the next name is asked for: a page
+  // that stops at its last name asks no store for a page it will not use.
+  let taken: number[] = [];
   for (;;) {
+    await Promise.all(taken.map(async (i) => void (heads[i] = await iterators[i]!.next())));
     let min: string | undefined;
     for (const h of heads) if (!h.done && (min === undefined || compareKeys(h.value.key, min) < 0)) min = h.value.key;
     if (min === undefined) return;
-    const copies: (ListedObject | undefined)[] = [];
-    const advance: Promise<void>[] = [];
-    heads.forEach((h, i) => {
-      if (!h.done && h.value.key === min) {
-        copies[i] = h.value;
-        advance.push(iterators[i]!.next().then((n) => void (heads[i] = n)));
-      } else copies[i] = undefined;
-    });
-    await Promise.all(advance);
-    yield { key: min, copies };
+    taken = heads.flatMap((h, i) => (!h.done && h.value.key === min ? [i] : []));
+    yield { key: min, copies: heads.map((h) => (!h.done && h.value.key === min ? h.value : undefined)) };
   }
 }
 

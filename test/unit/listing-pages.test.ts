@@ -151,7 +151,7 @@ describe('listFiles: paging', () => {
   });
 
   it('asks each store once for a page of `limit` names and whether more follow', async () => {
-    for (const k of ['a', 'b', 'c', 'd']) {
+    for (const k of ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h']) {
       put(1, k);
       put(2, k);
     }
