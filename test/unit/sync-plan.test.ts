@@ -90,6 +90,18 @@ describe('reconcile: the counts', () => {
     expect(new Set(headed())).toEqual(new Set(['big.bin']));
   });
 
+  it('looks at a name some store lacks when it has a tombstone: a copy made before the delete is deleted, not spread', async () => {
+    stamped('bucket-1', 'dead.txt', 'd', 2 * HOUR);
+    setTombstone('dead.txt', now - HOUR);
+    for (const k of ['a', 'b']) {
+      stamped('bucket-1', `${k}.txt`, k, HOUR, k);
+      stamped('bucket-2', `${k}.txt`, k, HOUR, k);
+    }
+    const r = await reconcile(two(), { dryRun: true });
+    expect(r.entries).toEqual([{ key: 'dead.txt', action: 'delete', from: ['server1'], deletedAt: iso(now - HOUR), reason: expect.stringContaining('before the delete') }]);
+    expect(headed()).toEqual(['dead.txt', 'dead.txt']);
+  });
+
   it('reconciles a stack whose stores are all empty without force: nothing to refuse', async () => {
     const r = await reconcile(two(), { dryRun: true });
     expect(r).toEqual({ dryRun: true, counts: { match: 0, differ: 0, missing: { server1: 0, server2: 0 }, copies: 0, deletes: 0 }, entries: [], unavailable: [] });
