@@ -166,7 +166,11 @@ export async function reconcile(deps: Deps, opts: SyncOptions = {}): Promise<Syn
   // the tombstone listing does not hold has no tombstone to read.
   const look = async (key: string, tombstoned: boolean) => {
     const looked: Promise<void> = planOne(deps, live, key, false, now, tombstoned ? {} : { tombstone: null })
-      .then(record)
+      .then((planned) => {
+        // A store whose listing answered but whose HEAD did not: the name cannot be planned.
+        if (planned.view.unavailable.length > 0) throw new StoreUnavailableError(planned.view.unavailable[0]!);
+        record(planned);
+      })
       .catch((err: unknown) => void (failure ??= { err }))
       .finally(() => inFlight.delete(looked));
     inFlight.add(looked);

@@ -217,6 +217,14 @@ describe('reconcile: the walk', () => {
     expect(fake.writes).toEqual([]);
   });
 
+  it('turns a store whose HEAD fails mid-walk, its listing having answered, into a 409 too: the name is not left out unsaid', async () => {
+    differing(3);
+    fake.fail('bucket-2', networkError, { command: 'HeadObject', when: (i) => (i as { Key?: string }).Key === 'k01.txt' });
+    await expect(reconcile(two(), { dryRun: true })).rejects.toThrow(new ConflictError('server2 stopped answering during reconcile; nothing was applied, try again'));
+    await expect(reconcile(two())).rejects.toThrow(ConflictError);
+    expect(fake.writes).toEqual([]);
+  });
+
   /** 1001 names alike on server1 and server2 (two listing pages), and one only on server1 first. */
   const twoPages = () => {
     stamped('bucket-1', 'a-first.txt', 'f', HOUR);
