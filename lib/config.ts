@@ -40,7 +40,16 @@ export interface Config {
   selfFunction?: string;
   /** Lambda endpoint override (the local stack's serverless-offline). */
   lambdaEndpoint?: string;
+  /**
+   * The principals the system's own requests carry in S3 events (`userIdentity.principalId`, or
+   * its prefix before `:<session>`): one per function role deployed, `AWS:dfs-system` locally.
+   * A delete event by one of them is the system's; by anyone else, a user's (lib/tombstones.ts).
+   */
+  systemPrincipals: string[];
 }
+
+/** The access key the local stack's functions sign with: s3rver names it in their events. */
+export const LOCAL_SYSTEM_ACCESS_KEY = 'dfs-system';
 
 const DEFAULTS = Object.freeze({
   inlineLimit: 1024 * 1024,
@@ -111,7 +120,15 @@ export function loadConfig(env: Env = process.env): Config {
     ...(env.DFS_SELF_FUNCTION ? { selfFunction: env.DFS_SELF_FUNCTION } : {}),
     ...(env.DFS_LAMBDA_ENDPOINT ? { lambdaEndpoint: env.DFS_LAMBDA_ENDPOINT } : {}),
     ...(s3Endpoint ? { s3Endpoint } : {}),
+    systemPrincipals: parsePrincipals(env.DFS_SYSTEM_PRINCIPALS),
   };
+}
+
+function parsePrincipals(raw: string | undefined): string[] {
+  const list = (raw ?? '').split(',').map((p) => p.trim()).filter((p) => p !== '');
+  const bad = list.find((p) => !/^AWS:[A-Za-z0-9+=,.@_-]+$/.test(p));
+  if (bad !== undefined) throw new Error(`DFS_SYSTEM_PRINCIPALS lists "${bad}": each is AWS: and a role's or user's unique id`);
+  return list;
 }
 
 /**
@@ -122,6 +139,8 @@ export interface ClientOptions {
   region?: string;
   endpoint?: string;
   requestChecksumCalculation?: 'WHEN_REQUIRED';
+  /** The system's own client: on s3rver it signs with LOCAL_SYSTEM_ACCESS_KEY, users with S3RVER. */
+  system?: boolean;
 }
 
 export function s3ClientConfig(opts: ClientOptions): S3ClientConfig {
@@ -138,7 +157,7 @@ export function s3ClientConfig(opts: ClientOptions): S3ClientConfig {
     forcePathStyle: true,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    credentials: opts.system ? { accessKeyId: LOCAL_SYSTEM_ACCESS_KEY, secretAccessKey: LOCAL_SYSTEM_ACCESS_KEY } : { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
     maxAttempts: 2,
   };
 }

@@ -32,6 +32,8 @@ export interface Deps {
   /** Goes on with an unlock's drain outside this request (the API invokes itself). Absent: the next unlock call, or reconcile, goes on. */
   continueDrain?: (key: string, store: string) => Promise<void>;
   meter?: Meter;
+  /** Whose delete events are the system's own (Config.systemPrincipals); empty or absent: told by intents alone. */
+  systemPrincipals?: string[];
 }
 
 /**
@@ -54,7 +56,7 @@ function invokeSelf(functionName: string, endpoint?: string): Deps['continueDrai
 export function createDeps(config: Config): Deps {
   return {
     stores: connectStores(config),
-    control: { bucket: config.controlBucket, s3: createS3Client({ endpoint: config.s3Endpoint }) },
+    control: { bucket: config.controlBucket, s3: createS3Client({ endpoint: config.s3Endpoint, system: true }) },
     inlineLimit: config.inlineLimit,
     putInlineLimit: config.putInlineLimit,
     urlExpirySeconds: config.urlExpirySeconds,
@@ -62,6 +64,7 @@ export function createDeps(config: Config): Deps {
     ...(config.cursorSecret ? { cursorSecret: config.cursorSecret } : {}),
     flavor: config.flavor,
     eventMaxAgeMs: config.eventMaxAgeMs,
+    systemPrincipals: config.systemPrincipals,
     ...(config.failureQueueUrl ? { failures: sqsFailureQueue(new SQSClient({}), config.failureQueueUrl) } : {}),
     ...(config.selfFunction ? { continueDrain: invokeSelf(config.selfFunction, config.lambdaEndpoint) } : {}),
   };

@@ -4,7 +4,7 @@ import { ObjectChangedError, StoreUnavailableError } from './errors';
 import { bareEtag, copyObject, type ObjectHead, type Store } from './stores';
 import { adoptionOf, META } from './stamps';
 import { appendEvent } from './journal';
-import { classifyDelete, compareSequencers, updateTombstone, type DeleteKind } from './tombstones';
+import { classifyDelete, compareSequencers, updateTombstone, type DeleteKind, type Requester } from './tombstones';
 import { isReplica, observeKey, settleKey, type SettleOutcome } from './settle';
 import { parseS3Event, type RejectedRecord } from './s3events';
 
@@ -19,7 +19,8 @@ import { parseS3Event, type RejectedRecord } from './s3events';
  *                  write's own original (not a copy of it):
  *     server1 ← W (user)     event → W copied to server2..N (one copy each, W's stamp on it)
  *     serverK ← copy of W    event → every store holds W → nothing
- *   removed on S:  an echo of a delete the system made, or a user's delete (lib/tombstones.ts
+ *   removed on S:  an echo of a delete the system made, or a user's delete: told by who made it
+ *                  (the event's principal), else by the intents (lib/tombstones.ts
  *                  classifyDelete, by sequencer). A user's delete at time te raises the
  *                  tombstone to te; settling K then removes every version made before it,
  *                  wherever it is, and keeps any made after it.
@@ -38,6 +39,8 @@ export interface ObjectEvent {
   etag?: string;
   /** S3's event name, e.g. `ObjectCreated:Copy`. */
   name?: string;
+  /** Who made the request, as S3 names them (`userIdentity.principalId`). */
+  principal?: string;
 }
 
 export interface ReplicationOutcome extends Omit<SettleOutcome, 'stale'> {
@@ -183,11 +186,21 @@ async function adoptVersion(deps: Deps, ev: ObjectEvent, head: ObjectHead): Prom
   return { head: stamped, journalled };
 }
 
+/**
+ * Whether the system or a user made the request behind `ev`, when S3 named the requester and the
+ * system's principals are known. A role session's principal is `AWS:<role id>:<session>`.
+ */
+export function requesterOf(deps: Pick<Deps, 'systemPrincipals'>, ev: Pick<ObjectEvent, 'principal'>): Requester | undefined {
+  const system = deps.systemPrincipals ?? [];
+  if (system.length === 0 || ev.principal === undefined) return undefined;
+  return system.some((p) => ev.principal === p || ev.principal!.startsWith(`${p}:`)) ? 'system' : 'user';
+}
+
 async function replicateDelete(deps: Deps, ev: ObjectEvent): Promise<ReplicationOutcome> {
   let kind: DeleteKind = 'real';
   let realDelete = false;
   const tombstone = await updateTombstone(deps, ev.key, (t) => {
-    const r = classifyDelete(t, ev.key, ev.store.name, ev.seq, ev.time);
+    const r = classifyDelete(t, ev.key, ev.store.name, ev.seq, ev.time, requesterOf(deps, ev));
     kind = r.kind;
     realDelete = r.realDelete;
     return r.tombstone === t ? undefined : r.tombstone;

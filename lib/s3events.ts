@@ -21,6 +21,7 @@ export function decodeEventKey(raw: string, flavor: S3Flavor): string {
 interface S3Record {
   eventName?: unknown;
   eventTime?: unknown;
+  userIdentity?: { principalId?: unknown };
   s3?: { bucket?: { name?: unknown }; object?: { key?: unknown; sequencer?: unknown; eTag?: unknown } };
 }
 
@@ -70,7 +71,8 @@ export function parseS3Event(
     // S3 gives every PUT and DELETE event a sequencer; without one, the event's time stands in.
     const seq = typeof object.sequencer === 'string' && /^[0-9A-Fa-f]{1,64}$/.test(object.sequencer) ? object.sequencer : time.toString(16);
     const etag = typeof object.eTag === 'string' && object.eTag !== '' ? object.eTag : undefined;
-    events.push({ store, key, kind, time, seq, name, ...(etag ? { etag } : {}) });
+    const principal = record.userIdentity?.principalId;
+    events.push({ store, key, kind, time, seq, name, ...(etag ? { etag } : {}), ...(typeof principal === 'string' && principal !== '' ? { principal } : {}) });
   }
   return { events, rejected };
 }

@@ -54,8 +54,8 @@ export function connectStores(config: Pick<Config, 'stores' | 's3Endpoint' | 'fl
     let pair = clients.get(id);
     if (!pair) {
       pair = {
-        s3: createS3Client({ region: s.region, endpoint }),
-        signer: createS3Client({ region: s.region, endpoint, requestChecksumCalculation: 'WHEN_REQUIRED' }),
+        s3: createS3Client({ region: s.region, endpoint, system: true }),
+        signer: createS3Client({ region: s.region, endpoint, requestChecksumCalculation: 'WHEN_REQUIRED', system: true }),
       };
       clients.set(id, pair);
     }

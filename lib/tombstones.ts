@@ -9,8 +9,15 @@ import { newWriteId } from './stamps';
  * the control bucket, changed only by conditional read-modify-write (lib/control.ts), so
  * concurrent handlers merge (the latest delete wins) and never overwrite one another.
  *
- * It also holds the *intents* of the deletes the system makes itself, so that their S3 events
- * are told from users' deletes exactly, by sequencer, never by a time window:
+ * Whether a delete event is the system's own (an echo: nothing to do) or a user's (its time
+ * joins deletedAt) is told first by who made it: S3 names the requester in every event, and the
+ * system's requests carry its own principals (lib/config.ts systemPrincipals; a role per
+ * function deployed, the local stack's own access key on s3rver). That is exact whatever the
+ * delivery order, and whether or not a call of ours got its answer.
+ *
+ * It also holds the *intents* of the deletes the system makes itself: one pending delete per
+ * store and key, each consumed by its echo's sequencer. Where events name no requester (tests,
+ * stores that omit it) the intents alone tell echoes from users' deletes:
  *
  *   settle: V on server2 is dead   → intent {server2, ETag(V), at: t}      (before deleting; only
  *                                     when no other delete of ours is pending on server2)
@@ -49,8 +56,8 @@ export interface DeleteIntent {
   until?: number;
   /** S3 refused the delete: no event of ours will come. */
   failed?: true;
-  /** The delete event taken for this delete's echo. */
-  event?: { seq: string; time: number };
+  /** The delete event taken for this delete's echo; `system` when S3 named the system as its requester. */
+  event?: { seq: string; time: number; system?: true };
 }
 
 export interface Tombstone {
@@ -145,16 +152,20 @@ export function failIntent(t: Tombstone, id: string, store: string): { tombstone
   if (!intent || intent.failed) return { tombstone: t, realDelete: false };
   const intents = t.intents.map((i) => (i.id === id ? { ...i, failed: true as const } : i));
   const failed = { ...t, intents };
-  if (!intent.event) return { tombstone: failed, realDelete: false };
+  if (!intent.event || intent.event.system) return { tombstone: failed, realDelete: false };
   return { tombstone: recordDelete(failed, t.key, intent.event.time, `${store} (direct)`), realDelete: true };
 }
 
 export type DeleteKind = 'echo' | 'real';
 
+/** Who S3 says made a delete, when it says so and the system's principals are known. */
+export type Requester = 'system' | 'user';
+
 /**
- * Decides whether a delete event on `store` (sequencer `seq`, S3 time `time`) is the echo of a
- * delete the system made, or a user's delete; see the timeline at the top. Returns the
- * tombstone to store and whether a user's delete now counts that did not before. Pure.
+ * Decides whether a delete event on `store` (sequencer `seq`, S3 time `time`, made by `by` when
+ * S3 said who) is the echo of a delete the system made, or a user's delete; see the timeline at
+ * the top. Returns the tombstone to store and whether a user's delete now counts that did not
+ * before. Pure.
  */
 export function classifyDelete(
   t: Tombstone | undefined,
@@ -162,14 +173,23 @@ export function classifyDelete(
   store: string,
   seq: string,
   time: number,
-): { tombstone: Tombstone; kind: DeleteKind; realDelete: boolean } {
+  by?: Requester,
+): { tombstone: Tombstone | undefined; kind: DeleteKind; realDelete: boolean } {
   const who = `${store} (direct)`;
   const intents = t?.intents ?? [];
   if (intents.some((i) => i.store === store && i.event?.seq === seq)) return { tombstone: t!, kind: 'echo', realDelete: false };
+  // A user's delete never takes an intent, however well its time fits one.
+  if (by === 'user') return { tombstone: recordDelete(t, key, time, who), kind: 'real', realDelete: true };
   const fits = (i: DeleteIntent) => i.store === store && !i.failed && i.at - CLOCK_SKEW_MS <= time && time <= lastEchoTime(i);
-  const bind = (target: DeleteIntent) => intents.map((i) => (i === target ? { ...i, event: { seq, time } } : i));
+  const bind = (target: DeleteIntent) => intents.map((i) => (i === target ? { ...i, event: { seq, time, ...(by === 'system' ? { system: true as const } : {}) } } : i));
   const free = intents.find((i) => fits(i) && !i.event);
   if (free) return { tombstone: { ...t!, intents: bind(free) }, kind: 'echo', realDelete: false };
+  if (by === 'system') {
+    // Ours for certain: it consumes the oldest intent still waiting on that store, if one is
+    // (its window misjudged), so that the next delete of ours there is not held back by it.
+    const waiting = intents.find((i) => i.store === store && !i.failed && !i.event);
+    return { tombstone: waiting ? { ...t!, intents: bind(waiting) } : t, kind: 'echo', realDelete: false };
+  }
   const later = intents.find((i) => fits(i) && i.event && compareSequencers(seq, i.event.seq) < 0);
   if (later) {
     const displaced = later.event!;

@@ -15,6 +15,8 @@
  *   NoSuchUpload) instead of crashing on a missing one.
  * - Exact event sequencers, strictly increasing, never shared; copy events carry the ETag, as
  *   S3's do (replication dates a version by its event only when the event names its bytes).
+ * - An event names who made the request (`userIdentity.principalId`, `AWS:` and the access key
+ *   id here); s3rver makes up a random one. Replication tells its own deletes from users' by it.
  * - Keys s3rver cannot store as themselves (a path segment too long for a file name, a `.`/`..`
  *   or empty segment) are refused with an S3 error, and no filesystem error crashes the process.
  *
@@ -28,14 +30,18 @@ import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import type { Server } from 'node:http';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
+import { LOCAL_SYSTEM_ACCESS_KEY } from '../lib/config';
 
 // s3rver ships no types. Its error class is what its error handler answers as S3's XML error.
 /* eslint-disable @typescript-eslint/no-var-requires */
 const S3Error = require('s3rver/lib/models/error') as new (code: string, message: string, detail?: object) => Error;
 const S3Object = require('s3rver/lib/models/object') as new (bucket: string, key: string, content: unknown, metadata: object) => StoredObject;
+const account = require('s3rver/lib/models/account') as { DUMMY_ACCOUNT: { createKeyPair(id: string, secret: string): void } };
 // The query parameters s3rver routes an object request by (?uploadId, ?tagging, …).
 const SUBRESOURCES = new Set<string>([...require('s3rver/lib/controllers/object').METHODS, ...require('s3rver/lib/controllers/bucket').METHODS]);
 /* eslint-enable @typescript-eslint/no-var-requires */
+// Every s3rver of the process knows the system's key, patched or not (s3rver checks the key).
+account.DUMMY_ACCOUNT.createKeyPair(LOCAL_SYSTEM_ACCESS_KEY, LOCAL_SYSTEM_ACCESS_KEY);
 
 /** S3's limit on a key, in UTF-8 bytes. */
 export const MAX_KEY_BYTES = 1024;
@@ -100,6 +106,7 @@ export function makeS3rverLikeS3(server: unknown): void {
   exactSequencers(app);
   etagsOnCopyEvents(app);
   requestIds(app);
+  requesterPrincipals(app);
   addMiddleware(app, likeS3Requests());
 }
 
@@ -510,6 +517,29 @@ function requestIds(app: S3rverApp): void {
     if (name === 'event' && id) {
       for (const record of (args[0] as { Records?: { responseElements?: Record<string, string> }[] })?.Records ?? []) {
         record.responseElements = { ...record.responseElements, 'x-amz-request-id': id };
+      }
+    }
+    return emit.call(this, name, ...args);
+  };
+}
+
+/**
+ * S3 names the requester of each event (`userIdentity.principalId`: `AWS:` and the IAM user's
+ * or role session's id); s3rver makes up a random id per event. Here it is `AWS:` and the
+ * request's access key id, and the system's own key is known too (LOCAL_SYSTEM_ACCESS_KEY).
+ */
+function requesterPrincipals(app: S3rverApp): void {
+  const current = new AsyncLocalStorage<string>();
+  app.middleware.unshift(async (ctx, next) => {
+    const credential = /Credential=([^/,\s]+)\//.exec(ctx.headers.authorization ?? '')?.[1] ?? String(ctx.query['X-Amz-Credential'] ?? '').split('/')[0];
+    return credential ? current.run(credential, next) : next();
+  });
+  const emit = app.emit;
+  app.emit = function emitWithPrincipal(this: S3rverApp, name, ...args) {
+    const key = current.getStore();
+    if (name === 'event' && key) {
+      for (const record of (args[0] as { Records?: { userIdentity?: { principalId?: string } }[] })?.Records ?? []) {
+        record.userIdentity = { principalId: `AWS:${key}` };
       }
     }
     return emit.call(this, name, ...args);

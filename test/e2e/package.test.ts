@@ -312,6 +312,13 @@ describe('sls package --stage dev', () => {
     expect(env.DFS_S3_ENDPOINT ?? '').toBe('');
   });
 
+  it('tells every function the three roles as the system\'s principals in S3 events', () => {
+    const principals = { 'Fn::Join': [',', ['ApiRole', 'ReplicateRole', 'ReconcileRole'].map((role) => ({ 'Fn::Join': ['', ['AWS:', { 'Fn::GetAtt': [role, 'RoleId'] }]] }))] };
+    for (const fn of ['ApiLambdaFunction', 'ReplicateLambdaFunction', 'ReconcileLambdaFunction']) {
+      expect(two.template.Resources[fn]!.Properties.Environment.Variables.DFS_SYSTEM_PRINCIPALS).toEqual(principals);
+    }
+  });
+
   it('routes GET /files/{key+} of an HTTP API with payload 2.0 to the api function', () => {
     const routes = ofType(two.template, 'AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties.RouteKey);
     expect(routes).toContain('GET /files/{key+}');

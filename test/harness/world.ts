@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { S3Client } from '@aws-sdk/client-s3';
-import { createS3Client } from '../../lib/config';
+import { createS3Client, LOCAL_SYSTEM_ACCESS_KEY } from '../../lib/config';
 import type { Deps } from '../../lib/deps';
 import type { FailureQueue } from '../../lib/failures';
 import { replicateNotification } from '../../lib/replicate';
@@ -97,8 +97,9 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
   // Recorded where S3 answered, also when the answer is then lost: S3 did the work all the same.
   const invocation = new AsyncLocalStorage<number>();
   const invocations = new Map<string, number>();
-  const client = (faults: boolean) => {
-    const c = createS3Client({ endpoint: s3.endpoint });
+  // The system's clients sign with its own key, so S3 names it in their events; users sign with theirs.
+  const client = (faults: boolean, system: boolean) => {
+    const c = createS3Client({ endpoint: s3.endpoint, system });
     c.middlewareStack.add(
       (next, context) => async (args) => {
         const bucket = ((context as { commandInput?: { Bucket?: string } }).commandInput?.Bucket ?? (args.input as { Bucket?: string }).Bucket) || '';
@@ -118,19 +119,23 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
     );
     return c;
   };
-  const users = client(false);
+  const users = client(false, false);
+  // The API function's: no injected faults (a request's outcome is what its caller is told).
+  const apiClient = client(false, true);
   // Which request caused an event: S3's request id is in both (scripts/s3rver-like-s3.ts).
   let onAnswered: ((requestId: string) => void) | undefined;
-  users.middlewareStack.add(
-    (next) => async (args) => {
-      const out = await next(args);
-      const id = (out.output as { $metadata?: { requestId?: string } }).$metadata?.requestId;
-      if (id) onAnswered?.(id);
-      return out;
-    },
-    { step: 'initialize', name: 'requestIds' },
-  );
-  const lambdaClient = client(true);
+  for (const c of [users, apiClient]) {
+    c.middlewareStack.add(
+      (next) => async (args) => {
+        const out = await next(args);
+        const id = (out.output as { $metadata?: { requestId?: string } }).$metadata?.requestId;
+        if (id) onAnswered?.(id);
+        return out;
+      },
+      { step: 'initialize', name: 'requestIds' },
+    );
+  }
+  const lambdaClient = client(true, true);
   const storesOf = (c: S3Client): Store[] => opts.stores.map((name) => ({ name, bucket: name, s3: c, flavor: 's3rver' }));
   const failed: World['failed'] = [];
   // Like SQS: a message received is hidden until removed or until the next reconcile run.
@@ -147,8 +152,9 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
       queue.items.delete(id);
     },
   };
-  const api = makeDeps(storesOf(users), { control: { bucket: 'control', s3: users } });
-  const lambda = makeDeps(storesOf(lambdaClient), { control: { bucket: 'control', s3: lambdaClient }, failures: queue, eventMaxAgeMs: 0 });
+  const systemPrincipals = [`AWS:${LOCAL_SYSTEM_ACCESS_KEY}`];
+  const api = makeDeps(storesOf(apiClient), { control: { bucket: 'control', s3: apiClient }, systemPrincipals });
+  const lambda = makeDeps(storesOf(lambdaClient), { control: { bucket: 'control', s3: lambdaClient }, failures: queue, eventMaxAgeMs: 0, systemPrincipals });
   const tap = new EventTap(s3);
   const deliveries: Delivery[] = [];
   let running = 0;
@@ -223,6 +229,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
       timers.clear();
       while (running > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       users.destroy();
+      apiClient.destroy();
       lambdaClient.destroy();
       await s3.stop();
     },

@@ -74,6 +74,14 @@ describe('loadConfig', () => {
     expect(config).not.toHaveProperty('s3Endpoint');
   });
 
+  it("reads the system's principals, none by default, and refuses one that is no principal", () => {
+    expect(loadConfig(env).systemPrincipals).toEqual([]);
+    expect(loadConfig({ ...env, DFS_SYSTEM_PRINCIPALS: 'AWS:AROA1, AWS:AROA2,,' }).systemPrincipals).toEqual(['AWS:AROA1', 'AWS:AROA2']);
+    for (const bad of ['AROA1', 'AWS:', 'AWS:a b', 'AWS:x:session']) {
+      expect(() => loadConfig({ ...env, DFS_SYSTEM_PRINCIPALS: bad })).toThrow(/DFS_SYSTEM_PRINCIPALS/);
+    }
+  });
+
   it('reads the numbers and the endpoint override', () => {
     const config = loadConfig({
       ...env,

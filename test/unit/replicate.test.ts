@@ -578,6 +578,49 @@ describe('replicateEvent: a delete', () => {
     expect(journal().map((e) => e.action)).toEqual(['deleted']);
   });
 
+  describe('when S3 names who made each delete', () => {
+    const SYSTEM = 'AWS:AROASYSTEMROLE';
+    const withPrincipals = () => deps({ systemPrincipals: [SYSTEM] });
+
+    // Soak seed 20506: a delete of ours whose answer never came (the store did not answer) left
+    // its intent open; a user's delete straight in that store a moment later fitted its window
+    // and was taken for its echo, so a version made before the user's delete came back.
+    it("soak seed 20506: a user's delete inside the window of a delete of ours that got no answer is the user's, and what was made before it goes", async () => {
+      fake.stamped('bucket-2', 'a.txt', 'dead', { mtime: T - 5000, made: T - 5000 });
+      let down = true;
+      fake.fail('bucket-2', networkError, { command: 'DeleteObject', when: () => down });
+      const first = await replicateEvent(withPrincipals(), { ...removed(stores[0]!, 'a.txt', T), principal: 'AWS:AIDAUSER' });
+      expect(first).toMatchObject({ deleteKind: 'real', failed: ['server2'] });
+      expect(tombstones()[0]!.intents).toEqual([expect.objectContaining({ store: 'server2', until: expect.any(Number) })]);
+      down = false;
+      fake.stamped('bucket-1', 'a.txt', 'written after the first delete', { mtime: T + 100, made: T + 100 });
+      fake.delete('bucket-2', 'a.txt'); // the user's own delete, on server2
+      const at = Date.now();
+      const out = await replicateEvent(withPrincipals(), { ...removed(stores[1]!, 'a.txt', at, '0F00'), principal: 'AWS:AIDAUSER' });
+      expect(out).toMatchObject({ deleteKind: 'real', deleted: ['server1'] });
+      expect(fake.has('bucket-1', 'a.txt')).toBeUndefined();
+      expect(tombstones()[0]).toMatchObject({ deletedAt: at, who: 'server2 (direct)' });
+      expect(tombstones()[0]!.intents[0]).not.toHaveProperty('event'); // still waiting for its own echo, if any
+    });
+
+    it("takes a delete by the system's role (any session of it) as an echo, outside every window too", async () => {
+      fake.put('control', tombstoneKey('a.txt'), JSON.stringify({ key: 'a.txt', deletedAt: T, who: 'bob', intents: [] }));
+      fake.stamped('bucket-1', 'a.txt', 'made after the delete', { mtime: T + 5, made: T + 5 });
+      fake.writes.length = 0;
+      const out = await replicateEvent(withPrincipals(), { ...removed(stores[1]!, 'a.txt', T + 10), principal: `${SYSTEM}:s3-dfs-dev-reconcile` });
+      expect(out).toEqual({ ...nothing, deleteKind: 'echo' });
+      expect(fake.writes).toEqual([]);
+      expect(fake.textOf('bucket-1', 'a.txt')).toBe('made after the delete');
+    });
+
+    it('goes by the intents when the event names nobody, or the system is not known', async () => {
+      fake.put('control', tombstoneKey('a.txt'), JSON.stringify({ key: 'a.txt', deletedAt: T, who: 'bob', intents: [] }));
+      expect((await replicateEvent(withPrincipals(), removed(stores[1]!, 'a.txt', T + 10))).deleteKind).toBe('real');
+      expect((await replicateEvent(deps(), { ...removed(stores[1]!, 'a.txt', T + 20), principal: SYSTEM })).deleteKind).toBe('real');
+      expect(tombstones()[0]!.deletedAt).toBe(T + 20);
+    });
+  });
+
   it('is done when the peer it deletes was deleted meanwhile (404)', async () => {
     fake.stamped('bucket-2', 'a.txt', 'old', { mtime: T - 5000 });
     fake.beforeWrite.push((cmd, i) => {

@@ -7,14 +7,14 @@ const stores = makeStores(2); // server1 on bucket-1, server2 on bucket-2
 const TIME = '2026-01-02T03:04:05.678Z';
 
 /** One record shaped like AWS's (event structure version 2.1), with the fields that matter overridable. */
-function record(over: { eventName?: unknown; eventTime?: unknown; bucket?: unknown; key?: unknown; sequencer?: unknown; eTag?: unknown } = {}) {
+function record(over: { eventName?: unknown; eventTime?: unknown; bucket?: unknown; key?: unknown; sequencer?: unknown; eTag?: unknown; principalId?: unknown } = {}) {
   return {
     eventVersion: '2.1',
     eventSource: 'aws:s3',
     awsRegion: 'us-east-1',
     eventTime: 'eventTime' in over ? over.eventTime : TIME,
     eventName: 'eventName' in over ? over.eventName : 'ObjectCreated:Put',
-    userIdentity: { principalId: 'AWS:AIDAEXAMPLE' },
+    userIdentity: { principalId: 'principalId' in over ? over.principalId : 'AWS:AIDAEXAMPLE' },
     s3: {
       s3SchemaVersion: '1.0',
       configurationId: 'replicate',
@@ -53,7 +53,13 @@ describe('parseS3Event', () => {
   it('turns a put on a store bucket into a created event with its store, time, sequencer, ETag and name', () => {
     const { events, rejected } = parseS3Event({ Records: [record()] }, stores, 'aws');
     expect(rejected).toEqual([]);
-    expect(events).toEqual([{ store: stores[0], key: 'docs/a.txt', kind: 'created', time: Date.parse(TIME), seq: '0065A1B2C3D4E5F6A7', etag: '0123', name: 'ObjectCreated:Put' }]);
+    expect(events).toEqual([{ store: stores[0], key: 'docs/a.txt', kind: 'created', time: Date.parse(TIME), seq: '0065A1B2C3D4E5F6A7', etag: '0123', name: 'ObjectCreated:Put', principal: 'AWS:AIDAEXAMPLE' }]);
+  });
+
+  it('names no requester when the record has no principal, or not a string', () => {
+    for (const principalId of [undefined, '', 7, { id: 'x' }]) {
+      expect(parseS3Event({ Records: [record({ principalId })] }, stores, 'aws').events[0]).not.toHaveProperty('principal');
+    }
   });
 
   it('leaves the ETag out when the record has none (delete events) or an empty one', () => {
@@ -108,7 +114,7 @@ describe('parseS3Event', () => {
     ];
     const good = record({ key: 'fine.txt', eventName: 'ObjectRemoved:Delete' });
     const { events, rejected } = parseS3Event({ Records: [bad[0], good, ...bad.slice(1)] }, stores, 'aws');
-    expect(events).toEqual([{ store: stores[0], key: 'fine.txt', kind: 'removed', time: Date.parse(TIME), seq: '0065A1B2C3D4E5F6A7', etag: '0123', name: 'ObjectRemoved:Delete' }]);
+    expect(events).toEqual([{ store: stores[0], key: 'fine.txt', kind: 'removed', time: Date.parse(TIME), seq: '0065A1B2C3D4E5F6A7', etag: '0123', name: 'ObjectRemoved:Delete', principal: 'AWS:AIDAEXAMPLE' }]);
     const malformed = 'malformed record: eventName, eventTime, s3.bucket.name and s3.object.key are required';
     expect(rejected.map((r) => r.reason)).toEqual([
       'event ObjectRestore:Completed is neither ObjectCreated nor ObjectRemoved',

@@ -162,6 +162,11 @@ describe('failIntent', () => {
     expect(r.tombstone).toEqual({ key: KEY, deletedAt: AT + 50, who: 'server2 (direct)', intents: [intent({ failed: true, event: { seq: '0A', time: AT + 50 } })] });
   });
 
+  it("counts no delete for an event S3 said the system made: it was some delete of ours, never a user's", () => {
+    const t = tomb([intent({ event: { seq: '0A', time: AT + 50, system: true } })], AT);
+    expect(failIntent(t, 'i1', 'server2')).toEqual({ tombstone: { ...t, intents: [intent({ failed: true, event: { seq: '0A', time: AT + 50, system: true } })] }, realDelete: false });
+  });
+
   it('leaves a tombstone alone for an unknown or already failed intent', () => {
     const t = tomb([intent({ failed: true, event: { seq: '0A', time: AT + 50 } })]);
     expect(failIntent(t, 'nosuch', 'server2')).toEqual({ tombstone: t, realDelete: false });
@@ -216,7 +221,7 @@ describe('classifyDelete', () => {
     expect(r.kind).toBe(kind);
     expect(r.realDelete).toBe(kind === 'real');
     if (kind === 'real') expect(r.tombstone).toEqual({ ...t, deletedAt: Math.max(t.deletedAt, time), who: 'server2 (direct)' });
-    else expect(r.tombstone.intents[0]!.event).toEqual({ seq: '0B', time });
+    else expect(r.tombstone!.intents[0]!.event).toEqual({ seq: '0B', time });
   });
 
   it("rebinds an intent when a lower sequencer arrives after a higher one took it: the displaced event was a user's delete", () => {
@@ -231,7 +236,7 @@ describe('classifyDelete', () => {
 
   it('rebinds across sequencers of different length and case', () => {
     const t = tomb([intent({ event: { seq: '0c', time: AT + 50 } })]);
-    expect(classify(t, 'server2', 'B', AT + 40).tombstone.intents[0]!.event).toEqual({ seq: 'B', time: AT + 40 });
+    expect(classify(t, 'server2', 'B', AT + 40).tombstone!.intents[0]!.event).toEqual({ seq: 'B', time: AT + 40 });
   });
 
   it('does not rebind for a higher sequencer: that one is the user\'s delete', () => {
@@ -244,18 +249,56 @@ describe('classifyDelete', () => {
     const t = tomb([intent({ event: { seq: '0C', time: AT + 50 } })]);
     const r = classify(t, 'server2', '0B', AT - CLOCK_SKEW_MS - 1);
     expect(r.kind).toBe('real');
-    expect(r.tombstone.intents).toEqual(t.intents);
+    expect(r.tombstone!.intents).toEqual(t.intents);
   });
 
   it('consumes a free intent before rebinding a taken one', () => {
     const t = tomb([intent({ id: 'taken', event: { seq: '0C', time: AT + 50 } }), intent({ id: 'free' })]);
     const r = classify(t, 'server2', '0B', AT + 40);
     expect(r.realDelete).toBe(false);
-    expect(r.tombstone.intents).toEqual([intent({ id: 'taken', event: { seq: '0C', time: AT + 50 } }), intent({ id: 'free', event: { seq: '0B', time: AT + 40 } })]);
+    expect(r.tombstone!.intents).toEqual([intent({ id: 'taken', event: { seq: '0C', time: AT + 50 } }), intent({ id: 'free', event: { seq: '0B', time: AT + 40 } })]);
   });
 
   it('makes a tombstone for a delete on a key never deleted', () => {
     expect(classify(undefined, 'server2', '0B', AT)).toEqual({ tombstone: { key: KEY, deletedAt: AT, who: 'server2 (direct)', intents: [] }, kind: 'real', realDelete: true });
+  });
+
+  describe('when S3 names who made the delete', () => {
+    const byUser = (t: Tombstone | undefined, seq: string, time: number) => classifyDelete(t, KEY, 'server2', seq, time, 'user');
+    const bySystem = (t: Tombstone | undefined, seq: string, time: number) => classifyDelete(t, KEY, 'server2', seq, time, 'system');
+
+    // Soak seeds 20506 and 1010: a delete of ours whose outcome was unknown (the store did not
+    // answer; a 412 after a retry) left its intent open; a user's delete straight in the store
+    // landed inside that window and was taken for its echo, so versions made before it came back.
+    it("takes a user's delete inside an open intent's window as the user's: its time counts, the intent stays open", () => {
+      const t = tomb([intent({ until: AT + 2_000 })], AT - 10_000);
+      const r = byUser(t, '0B', AT + 1_500);
+      expect(r).toEqual({ tombstone: { ...t, deletedAt: AT + 1_500, who: 'server2 (direct)' }, kind: 'real', realDelete: true });
+    });
+
+    it("takes the system's delete as its echo even outside every window, and never dates a delete by it", () => {
+      const t = tomb([intent({ until: AT + 2_000 })], AT - 10_000);
+      const r = bySystem(t, '0B', AT + 60_000);
+      expect(r).toEqual({ tombstone: { ...t, intents: [intent({ until: AT + 2_000, event: { seq: '0B', time: AT + 60_000, system: true } })] }, kind: 'echo', realDelete: false });
+    });
+
+    it('binds the intent whose window fits before one waiting longer', () => {
+      const t = tomb([intent({ id: 'old', at: AT - 600_000, until: AT - 590_000 }), intent({ id: 'now' })]);
+      const r = bySystem(t, '0B', AT + 5);
+      expect(r.tombstone!.intents.map((i) => [i.id, i.event?.seq])).toEqual([['old', undefined], ['now', '0B']]);
+    });
+
+    it('changes nothing for an echo with no intent to bind, even on a key without a tombstone', () => {
+      const bound = tomb([intent({ event: { seq: '0A', time: AT } })]);
+      expect(bySystem(bound, '0B', AT + 5)).toEqual({ tombstone: bound, kind: 'echo', realDelete: false });
+      expect(bySystem(undefined, '0B', AT + 5)).toEqual({ tombstone: undefined, kind: 'echo', realDelete: false });
+    });
+
+    it("a user's delete does not displace the echo an intent took", () => {
+      const t = tomb([intent({ event: { seq: '0C', time: AT + 50, system: true } })], AT - 10_000);
+      const r = byUser(t, '0B', AT + 40);
+      expect(r).toEqual({ tombstone: { ...t, deletedAt: AT + 40, who: 'server2 (direct)' }, kind: 'real', realDelete: true });
+    });
   });
 
   it('keeps the tombstone as it was for a real delete older than deletedAt, yet still calls it real', () => {
