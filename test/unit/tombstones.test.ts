@@ -3,6 +3,7 @@ import {
   addIntents,
   classifyDelete,
   CLOCK_SKEW_MS,
+  closeIntent,
   compareSequencers,
   failIntent,
   INTENT_KEEP_MS,
@@ -148,7 +149,29 @@ describe('addIntents', () => {
   });
 });
 
+describe('closeIntent', () => {
+  it('dates the end of that call alone, CLOCK_SKEW_MS after it returned', () => {
+    const t = tomb([intent({ id: 'other', store: 'server1' }), intent(), intent({ id: 'later' })]);
+    expect(closeIntent(t, 'i1', AT + 50).intents).toEqual([intent({ id: 'other', store: 'server1' }), intent({ until: AT + 50 + CLOCK_SKEW_MS }), intent({ id: 'later' })]);
+  });
+
+  it('keeps the first end of a call closed already (a retried write of the tombstone), and the tombstone itself', () => {
+    const t = tomb([intent({ until: AT + 10 }), intent({ id: 'open' })]);
+    expect(closeIntent(t, 'i1', AT + 500)).toBe(t);
+    expect(closeIntent(t, 'nosuch', AT + 500)).toBe(t);
+  });
+});
+
 describe('failIntent', () => {
+  it('fails that intent alone, wherever it is in the list, and counts the event it had taken', () => {
+    const taken = { seq: '0A', time: AT + 50 };
+    const t = tomb([intent({ id: 'first' }), intent({ id: 'i1', store: 'server1', event: taken })], AT);
+    expect(failIntent(t, 'i1', 'server1')).toEqual({
+      tombstone: { key: KEY, deletedAt: AT + 50, who: 'server1 (direct)', intents: [intent({ id: 'first' }), intent({ id: 'i1', store: 'server1', failed: true, event: taken })] },
+      realDelete: true,
+    });
+  });
+
   it('fails an unbound intent and counts no delete', () => {
     const t = tomb([intent()]);
     const r = failIntent(t, 'i1', 'server2');
@@ -286,6 +309,11 @@ describe('classifyDelete', () => {
       const t = tomb([intent({ id: 'old', at: AT - 600_000, until: AT - 590_000 }), intent({ id: 'now' })]);
       const r = bySystem(t, '0B', AT + 5);
       expect(r.tombstone!.intents.map((i) => [i.id, i.event?.seq])).toEqual([['old', undefined], ['now', '0B']]);
+    });
+
+    it("binds no intent of another store, nor a failed one: those wait for nothing of this store's", () => {
+      const t = tomb([intent({ id: 'elsewhere', store: 'server1', at: AT - 600_000 }), intent({ id: 'refused', failed: true, at: AT - 600_000 })]);
+      expect(bySystem(t, '0B', AT + 5)).toEqual({ tombstone: t, kind: 'echo', realDelete: false });
     });
 
     it('changes nothing for an echo with no intent to bind, even on a key without a tombstone', () => {
