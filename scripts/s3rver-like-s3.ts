@@ -70,6 +70,11 @@ interface FilesystemStore {
   copyObject(srcBucket: string, srcKey: string, destBucket: string, destKey: string, replacement: object | null): Promise<object>;
   putPart(bucket: string, uploadId: string, partNumber: number | string, content: NodeJS.ReadableStream): Promise<{ size: number; md5: string }>;
   putObjectMultipart(bucket: string, uploadId: string, parts: { number: number; etag: string }[]): Promise<{ size: number; md5: string }>;
+  getSubresource(bucket: string, key: string | undefined, type: string): Promise<unknown>;
+  putSubresource(bucket: string, key: string | undefined, resource: { type: string }): Promise<void>;
+  deleteSubresource(bucket: string, key: string | undefined, type: string): Promise<void>;
+  putBucket(bucket: string): Promise<unknown>;
+  deleteBucket(bucket: string): Promise<void>;
 }
 
 interface Context {
@@ -86,6 +91,7 @@ type Middleware = (ctx: Context, next: () => Promise<void>) => Promise<void>;
 /** An s3rver instance, before or after run(): a Koa app with a store. */
 interface S3rverApp {
   middleware: Middleware[];
+  silent?: boolean;
   store: FilesystemStore;
   httpServer?: Server;
   callback(): (...args: unknown[]) => void;
@@ -107,10 +113,60 @@ export function makeS3rverLikeS3(server: unknown): void {
   etagsOnCopyEvents(app);
   requestIds(app);
   requesterPrincipals(app);
+  lessWorkPerRequest(app);
   addMiddleware(app, likeS3Requests());
 }
 
 /* ------------------------------------------------------------------ requests */
+
+/**
+ * The local stack runs s3rver on one thread beside the emulated Lambdas, and replication's
+ * latency there is mostly queueing for it. Two costs of every request that change nothing:
+ * - a silent s3rver still runs koa-logger, which formats a line per request and response for
+ *   winston to drop;
+ * - s3rver reads a bucket's CORS and website configuration from disk on every request. They are
+ *   kept in memory here, replaced when s3rver writes or deletes them (S3's own API, or
+ *   `configureBuckets`), and forgotten with the bucket.
+ */
+function lessWorkPerRequest(app: S3rverApp): void {
+  if (app.silent) app.middleware = app.middleware.filter((m) => m.name !== 'logger');
+  const store = app.store;
+  const configs = new Map<string, Promise<unknown>>();
+  const id = (bucket: string, type: string) => `${bucket}\0${type}`;
+  const forgetBucket = (bucket: string) => {
+    for (const k of configs.keys()) if (k.startsWith(`${bucket}\0`)) configs.delete(k);
+  };
+  const { getSubresource, putSubresource, deleteSubresource, putBucket, deleteBucket } = store;
+  store.getSubresource = function cachedSubresource(bucket, key, type) {
+    if (key !== undefined) return getSubresource.call(this, bucket, key, type);
+    let config = configs.get(id(bucket, type));
+    if (!config) {
+      config = getSubresource.call(this, bucket, key, type);
+      configs.set(id(bucket, type), config);
+      config.catch(() => configs.delete(id(bucket, type))); // a failed read is not remembered
+    }
+    return config;
+  };
+  store.putSubresource = async function storedSubresource(bucket, key, resource) {
+    if (key === undefined) configs.delete(id(bucket, resource.type));
+    await putSubresource.call(this, bucket, key, resource);
+    if (key === undefined) configs.delete(id(bucket, resource.type));
+  };
+  store.deleteSubresource = async function deletedSubresource(bucket, key, type) {
+    if (key === undefined) configs.delete(id(bucket, type));
+    await deleteSubresource.call(this, bucket, key, type);
+    if (key === undefined) configs.delete(id(bucket, type));
+  };
+  store.putBucket = function createdBucket(bucket) {
+    forgetBucket(bucket);
+    return putBucket.call(this, bucket);
+  };
+  store.deleteBucket = async function deletedBucket(bucket) {
+    forgetBucket(bucket);
+    await deleteBucket.call(this, bucket);
+    forgetBucket(bucket);
+  };
+}
 
 /**
  * One middleware, after s3rver's logger and vhost rewrite and before its router: refuses what

@@ -4,10 +4,15 @@ import { join } from 'node:path';
 import {
   CompleteMultipartUploadCommand,
   CopyObjectCommand,
+  CreateBucketCommand,
   CreateMultipartUploadCommand,
+  DeleteBucketCommand,
+  DeleteBucketCorsCommand,
   DeleteObjectCommand,
+  GetBucketCorsCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  PutBucketCorsCommand,
   PutObjectCommand,
   UploadPartCommand,
   type CompletedPart,
@@ -417,5 +422,31 @@ describe('copy events, as S3 sends them', () => {
     expect(await recordsDuring(() => s3.client.send(new PutObjectCommand({ Bucket: 'b1', Key: 'ev-put', Body: 'put bytes' })))).toEqual([
       { event: 'ObjectCreated:Put', at: 'b1/ev-put', eTag: md5('put bytes') },
     ]);
+  });
+});
+
+describe('bucket configuration, kept in memory between requests', () => {
+  const corsFor = (origin: string) => new PutBucketCorsCommand({ Bucket: 'cfg', CORSConfiguration: { CORSRules: [{ AllowedOrigins: [origin], AllowedMethods: ['GET'] }] } });
+  /** The status of a browser's preflight for a GET from `origin`. */
+  const preflight = async (origin: string) =>
+    (await fetch(`${s3.endpoint}/cfg/k`, { method: 'OPTIONS', headers: { Origin: origin, 'Access-Control-Request-Method': 'GET' } })).status;
+  const origins = async () => {
+    const got = await s3.client.send(new GetBucketCorsCommand({ Bucket: 'cfg' })).catch((e: Error) => e.name);
+    return typeof got === 'string' ? got : got.CORSRules?.flatMap((r) => r.AllowedOrigins ?? []);
+  };
+
+  it('answers every request with the configuration written last: set, replaced, deleted, and gone with its bucket', async () => {
+    await s3.client.send(new CreateBucketCommand({ Bucket: 'cfg' }));
+    expect(await preflight('http://a.test')).toBe(403); // read (none) before any is written
+    await s3.client.send(corsFor('http://a.test'));
+    expect([await preflight('http://a.test'), await preflight('http://b.test'), await origins()]).toEqual([200, 403, ['http://a.test']]);
+    await s3.client.send(corsFor('http://b.test'));
+    expect([await preflight('http://a.test'), await preflight('http://b.test'), await origins()]).toEqual([403, 200, ['http://b.test']]);
+    await s3.client.send(new DeleteBucketCorsCommand({ Bucket: 'cfg' }));
+    expect([await preflight('http://b.test'), await origins()]).toEqual([403, 'NoSuchCORSConfiguration']);
+    await s3.client.send(corsFor('http://b.test'));
+    await s3.client.send(new DeleteBucketCommand({ Bucket: 'cfg' }));
+    await s3.client.send(new CreateBucketCommand({ Bucket: 'cfg' }));
+    expect([await preflight('http://b.test'), await origins()]).toEqual([403, 'NoSuchCORSConfiguration']);
   });
 });
