@@ -5,7 +5,7 @@ import { bareEtag, copyObject, type ObjectHead, type Store } from './stores';
 import { adoptionOf, META } from './stamps';
 import { appendEvent } from './journal';
 import { classifyDelete, compareSequencers, updateTombstone, type DeleteKind, type Requester } from './tombstones';
-import { isReplica, observeKey, settleKey, type SettleOutcome } from './settle';
+import { isReplica, observeKey, planKey, settleKey, type KeyView, type SettleOutcome } from './settle';
 import { parseS3Event, type RejectedRecord } from './s3events';
 
 /*
@@ -106,26 +106,56 @@ const nothing = (): ReplicationOutcome => ({ copied: [], deleted: [], held: [], 
 
 async function replicateWrite(deps: Deps, ev: ObjectEvent): Promise<ReplicationOutcome> {
   // Every store, the tombstone and the locks in one round: the event's own store is in it.
-  let view = await observeKey(deps, ev.key);
+  const view = await observeKey(deps, ev.key);
   if (view.unavailable.includes(ev.store.name)) return { ...nothing(), failed: [ev.store.name] };
-  let head = view.copies.get(ev.store.name);
+  const head = view.copies.get(ev.store.name);
   if (!head) return nothing(); // gone since: whatever removed it has its own event
-  let journalled: Promise<unknown> = Promise.resolve();
-  if (needsStamp(ev, head)) {
-    const adopted = await adoptVersion(deps, ev, head);
-    if (!adopted) return nothing();
-    ({ head, journalled } = adopted);
-    view = { ...view, copies: new Map(view.copies).set(ev.store.name, head) };
+  if (!needsStamp(ev, head)) {
+    // Not stamped, and this event cannot say when it was made: its own event will.
+    if (!head.stamp) return nothing();
+    return settleFrom(deps, ev, head, view);
   }
-  // Not stamped, and this event cannot say when it was made: its own event will.
-  if (!head.stamp) return nothing();
-  const trigger = head;
-  const [settled] = await settledBoth(
-    settleKey(deps, ev.key, { by: 'replicate', fill: (winner) => winner.stamp!.id === trigger.stamp!.id && !isReplica(trigger), view }),
-    journalled,
-  );
-  const { view: _v, plan: _p, stale: _s, heldAs: _h, ...out } = settled;
+  const adoption = adoptionFor(ev, head);
+  const stampedView = withCopy(view, ev.store.name, adoption.head);
+  if (stampsAlongside(stampedView, ev, head)) {
+    const [out] = await settledBoth(
+      settleFrom(deps, ev, adoption.head, stampedView),
+      stampInPlace(deps, ev, head, adoption).then((stamped) => stamped?.journalled),
+    );
+    return out;
+  }
+  const stamped = await stampInPlace(deps, ev, head, adoption);
+  if (!stamped) return nothing();
+  const [out] = await settledBoth(settleFrom(deps, ev, stamped.head, withCopy(view, ev.store.name, stamped.head)), stamped.journalled);
   return out;
+}
+
+/** Settles the key from `view`, filling stores that lack it only with `trigger`'s own write, from its original. */
+async function settleFrom(deps: Deps, ev: ObjectEvent, trigger: ObjectHead, view: KeyView): Promise<ReplicationOutcome> {
+  const fill = fillWith(trigger);
+  const { view: _v, plan: _p, stale: _s, heldAs: _h, ...out } = await settleKey(deps, ev.key, { by: 'replicate', fill, view });
+  return out;
+}
+
+/** A copy's event never fills a gap (the store may have lost it to a delete on its way). */
+const fillWith = (trigger: ObjectHead) => (winner: ObjectHead) => winner.stamp!.id === trigger.stamp!.id && !isReplica(trigger);
+
+const withCopy = (view: KeyView, store: string, head: ObjectHead): KeyView => ({ ...view, copies: new Map(view.copies).set(store, head) });
+
+/**
+ * Whether stamping the event's store can run alongside settling, instead of before it: one
+ * request fewer on the way to the other stores. Stamping rewrites only this store's copy, in
+ * place, keeping its bytes and (single-part) ETag; copies to other stores read those bytes, on
+ * the same ETag, and write the stamped metadata themselves. So when settling leaves this store's
+ * copy alone, either order ends the same: and if the version is replaced meanwhile, both are
+ * refused, or the copies came first (as if the replacing write came after the stamp). A step on
+ * this store itself (a copy over it, a delete), or a multipart ETag that the stamp may change,
+ * waits for the stamp.
+ */
+function stampsAlongside(stampedView: KeyView, ev: ObjectEvent, head: ObjectHead): boolean {
+  if (bareEtag(head.etag).includes('-')) return false;
+  const plan = planKey(stampedView, fillWith(stampedView.copies.get(ev.store.name)!));
+  return plan.steps.every((s) => (s.op === 'copy' ? s.to !== ev.store.name : s.op === 'delete' ? s.store !== ev.store.name : true));
 }
 
 /** Both results once both are done (neither left running), or the first error. */
@@ -155,20 +185,38 @@ function needsStamp(ev: ObjectEvent, head: ObjectHead): boolean {
   return by !== undefined && !isReplica(head) && ev.name !== 'ObjectCreated:Copy' && compareSequencers(ev.seq, by) > 0;
 }
 
+interface Adoption {
+  /** The version as it is once stamped (its ETag, unless the stamp changes it). */
+  head: ObjectHead;
+  clampedFrom?: number;
+  /**
+   * Its journal entry's time: a millisecond before adoption began, so that the entry sorts
+   * before those of the copies made alongside the stamp, whichever is written first.
+   */
+  at: number;
+}
+
 /**
- * Stamps a version written without our metadata, in place (a copy onto itself that only
- * replaces metadata), conditional on its ETag: made at the event's time, with an identity
- * derived from the event so that a duplicate delivery stamps it identically. Returns the
- * stamped head (from the copy's answer: no second HEAD on the way to replicating it) and the
- * journal entry being written meanwhile, or null when the version was replaced meanwhile (the
- * newer write's own event handles it).
+ * The stamp for a version written without our metadata: made at the event's time, with an
+ * identity derived from the event so that a duplicate delivery stamps it identically.
  */
-async function adoptVersion(deps: Deps, ev: ObjectEvent, head: ObjectHead): Promise<{ head: ObjectHead; journalled: Promise<unknown> } | null> {
+function adoptionFor(ev: ObjectEvent, head: ObjectHead): Adoption {
   const id = createHash('sha256').update(`${ev.store.bucket}\n${ev.key}\n${ev.seq}\n${head.etag}`).digest('hex').slice(0, 24);
-  const adoption = adoptionOf({ [META.id]: id, ...head.metadata, [META.seq]: ev.seq }, ev.time, ev.store.name);
+  const a = adoptionOf({ [META.id]: id, ...head.metadata, [META.seq]: ev.seq }, ev.time, ev.store.name);
+  const stamped: ObjectHead = { ...head, metadata: a.metadata, stamp: a.stamp, mtimeMs: a.mtimeMs };
+  return { head: stamped, at: Date.now() - 1, ...(a.clampedFrom !== undefined ? { clampedFrom: a.clampedFrom } : {}) };
+}
+
+/**
+ * Stamps the version in place (a copy onto itself that only replaces metadata), conditional on
+ * its ETag. Returns the stamped head (from the copy's answer: no second HEAD) and the journal
+ * entry being written meanwhile, or null when the version was replaced meanwhile (the newer
+ * write's own event handles it).
+ */
+async function stampInPlace(deps: Deps, ev: ObjectEvent, head: ObjectHead, adoption: Adoption): Promise<{ head: ObjectHead; journalled: Promise<unknown> } | null> {
   let etag: string;
   try {
-    etag = await copyObject(ev.store, ev.store, ev.key, head, adoption.metadata, { ifMatch: head.etag });
+    etag = await copyObject(ev.store, ev.store, ev.key, head, adoption.head.metadata, { ifMatch: head.etag });
   } catch (err) {
     if (err instanceof ObjectChangedError) return null;
     throw err;
@@ -177,13 +225,13 @@ async function adoptVersion(deps: Deps, ev: ObjectEvent, head: ObjectHead): Prom
   const journalled = appendEvent(deps, {
     action: 'adopt',
     key: ev.key,
-    who: adoption.stamp.who,
+    who: adoption.head.stamp!.who,
     from: ev.store.name,
     reason: `written into ${ev.store.name} without dfs: made ${new Date(ev.time).toISOString()}${clamp}`,
+    time: adoption.at,
   });
   // A multipart upload's ETag changes with the copy; the copy answers the new one.
-  const stamped: ObjectHead = { ...head, etag: etag || head.etag, metadata: adoption.metadata, stamp: adoption.stamp, mtimeMs: adoption.mtimeMs };
-  return { head: stamped, journalled };
+  return { head: { ...adoption.head, etag: etag || head.etag }, journalled };
 }
 
 /**

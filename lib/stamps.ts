@@ -14,7 +14,7 @@ import { BadRequestError } from './errors';
  *   dfs-who         who made the write: a user's name, or `<store> (direct)` for bucket writes.
  *   dfs-replica-of  only on copies replication made: the store it was copied from.
  *   dfs-seq         on a version stamped from its S3 event: that event's sequencer (see
- *                   lib/replicate.ts adoptVersion).
+ *                   lib/replicate.ts adoptionFor).
  *
  * A version is *stamped* once it has dfs-made and dfs-id; copies carry the stamp of the write
  * they copy, so no decision ever uses a copy's own LastModified.
@@ -97,7 +97,7 @@ export function writeMetadata(stamp: Stamp, mtimeMs: number): Record<string, str
 /**
  * Metadata of a multipart upload started through the API. S3 fixes metadata when the upload
  * starts, but the write is made when it completes: dfs-made is left out, and the completion's
- * own S3 event stamps it (lib/replicate.ts adoptVersion).
+ * own S3 event stamps it (lib/replicate.ts adoptionFor).
  */
 export function uploadMetadata(id: string, who: string, mtimeMs: number): Record<string, string> {
   return { [META.mtime]: formatMtime(mtimeMs), [META.id]: id, [META.who]: safeWho(who) };

@@ -221,14 +221,18 @@ describe('replicateEvent: a version written without dfs (adoption)', () => {
     const raw = direct();
     const out = await replicateEvent(deps(), eventOf(raw, { time: T + 5, seq: '00A5' }));
     expect(out).toEqual({ copied: ['server2'], deleted: [], held: [], waiting: [], failed: [] });
-    const [adopt, copy] = copies();
+    const adopt = copies().find((c) => c.Bucket === 'bucket-1');
+    const copy = copies().find((c) => c.Bucket === 'bucket-2');
+    expect(copies()).toHaveLength(2);
     expect(adopt).toEqual({
       Bucket: 'bucket-1', Key: 'a.txt', CopySource: 'bucket-1/a.txt', CopySourceIfMatch: raw.etag, MetadataDirective: 'REPLACE', IfMatch: raw.etag,
       Metadata: { mtime: formatMtime(T - 60_000), 'dfs-made': String(T + 5), 'dfs-id': expect.stringMatching(/^[0-9a-f]{24}$/), 'dfs-who': 'server1 (direct)', 'dfs-seq': '00A5' },
     });
     expect(copy).toMatchObject({ Bucket: 'bucket-2', IfNoneMatch: '*', Metadata: { ...adopt!.Metadata, [META.replicaOf]: 'server1' } });
     expect(fake.has('bucket-1', 'a.txt')!.metadata).toEqual(adopt!.Metadata);
-    expect(steps()).toEqual([
+    // In the journal's own order (by id): adoption first, although the copy may be written first.
+    const byId = journal().sort((a, b) => (a.id < b.id ? -1 : 1));
+    expect(byId.map((e) => [e.action, e.from, e.to?.join(), e.reason])).toEqual([
       ['adopt', 'server1', undefined, `written into server1 without dfs: made ${iso(T + 5)}`],
       ['replicate', 'server1', 'server2', 'missing on server2'],
     ]);
@@ -291,15 +295,56 @@ describe('replicateEvent: a version written without dfs (adoption)', () => {
     expect(fake.writes).toEqual([]);
     expect(fake.has('bucket-1', 'a.txt')!.metadata).not.toHaveProperty(META.made);
   });
-  it('does nothing when the version is replaced between its HEAD and its stamping (412)', async () => {
+  it("copies to the other stores alongside the stamping, not after it: the copy is made before the stamp's answer", async () => {
+    const raw = direct();
+    let copiedBeforeStamp: boolean | undefined;
+    fake.beforeWrite.push((cmd, i) => {
+      if (cmd === 'CopyObject' && i.Bucket === 'bucket-1') copiedBeforeStamp = fake.has('bucket-2', 'a.txt') !== undefined;
+    });
+    expect(await replicateEvent(deps(), eventOf(raw))).toMatchObject({ copied: ['server2'], failed: [] });
+    expect(copiedBeforeStamp).toBe(true);
+    expect(fake.has('bucket-2', 'a.txt')!.metadata).toEqual({ ...fake.has('bucket-1', 'a.txt')!.metadata, [META.replicaOf]: 'server1' });
+  });
+
+  it('stamps first, then settles, when settling changes its own store (here: a delete made after the write removes it)', async () => {
+    fake.put('control', tombstoneKey('a.txt'), JSON.stringify({ key: 'a.txt', deletedAt: T, who: 'bob', intents: [] }));
+    const raw = direct();
+    expect(await replicateEvent(deps(), eventOf(raw, { time: T - 1 }))).toMatchObject({ deleted: ['server1'], failed: [] });
+    expect(storeWrites()).toEqual(['CopyObject bucket-1/a.txt', 'DeleteObject bucket-1/a.txt']);
+  });
+
+  it('stamps first, then settles, when settling writes over its own store (a newer version elsewhere)', async () => {
+    const raw = direct();
+    fake.stamped('bucket-2', 'a.txt', 'newer', { mtime: T, made: T + 10 });
+    const out = await replicateEvent(deps(), eventOf(raw, { time: T + 1 }));
+    expect(out).toMatchObject({ copied: ['server1'], failed: [] });
+    expect(storeWrites()).toEqual(['CopyObject bucket-1/a.txt', 'CopyObject bucket-1/a.txt']);
+    expect(copies().filter((c) => c.Bucket === 'bucket-1').map((c) => c.CopySource)).toEqual(['bucket-1/a.txt', 'bucket-2/a.txt']);
+    expect(fake.textOf('bucket-1', 'a.txt')).toBe('newer');
+  });
+
+  it('copies nothing and stamps nothing when the version is replaced before either (412 on both)', async () => {
+    const raw = direct();
+    fake.beforeWrite.push((cmd) => {
+      if (cmd === 'CopyObject' && fake.textOf('bucket-1', 'a.txt') === 'raw') fake.direct('bucket-1', 'a.txt', 'replaced');
+    });
+    // Looking again, it finds the new version unstamped: its own event dates it.
+    expect(await replicateEvent(deps(), eventOf(raw))).toEqual({ ...nothing, waiting: ['server1'] });
+    expect(fake.has('bucket-1', 'a.txt')!.metadata).toEqual({});
+    expect(fake.has('bucket-2', 'a.txt')).toBeUndefined();
+    expect(journal()).toEqual([]);
+  });
+
+  it('keeps the copy made before the version was replaced, stamped as the stamp would have been (the replacing write came after it)', async () => {
     const raw = direct();
     fake.beforeWrite.push((cmd, i) => {
       if (cmd === 'CopyObject' && i.Bucket === 'bucket-1' && fake.textOf('bucket-1', 'a.txt') === 'raw') fake.direct('bucket-1', 'a.txt', 'replaced');
     });
-    expect(await replicateEvent(deps(), eventOf(raw))).toEqual(nothing);
+    expect(await replicateEvent(deps(), eventOf(raw, { time: T + 5 }))).toEqual({ ...nothing, copied: ['server2'] });
     expect(fake.has('bucket-1', 'a.txt')!.metadata).toEqual({});
-    expect(fake.has('bucket-2', 'a.txt')).toBeUndefined();
-    expect(journal()).toEqual([]);
+    expect(fake.textOf('bucket-2', 'a.txt')).toBe('raw');
+    expect(fake.has('bucket-2', 'a.txt')!.metadata).toMatchObject({ [META.made]: String(T + 5), [META.replicaOf]: 'server1' });
+    expect(steps()).toEqual([['replicate', 'server1', 'server2', 'missing on server2']]);
   });
 
   it('stamps a version written before a delete as made then, so the delete removes it', async () => {
