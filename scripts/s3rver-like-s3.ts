@@ -26,7 +26,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { createReadStream, createWriteStream, promises as fs, type Stats } from 'node:fs';
 import type { Server } from 'node:http';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -61,11 +61,15 @@ interface StoredObject {
   metadata: Record<string, string>;
 }
 
+/** An object's metadata as s3rver's store answers it: its ETag, dates, length and headers. */
+type StoredMetadata = { etag: string } & Record<string, unknown>;
+
 /** The parts of s3rver's FilesystemStore this module replaces or uses. */
 interface FilesystemStore {
   getResourcePath(bucket: string, key: string | undefined, resource: string): string;
-  getMetadata(bucket: string, key: string): Promise<{ etag: string }>;
+  getMetadata(bucket: string, key: string): Promise<StoredMetadata>;
   putMetadata(bucket: string, key: string, metadata: object, md5?: string): Promise<void>;
+  deleteObject(bucket: string, key: string): Promise<void>;
   putObject(object: StoredObject): Promise<{ size: number; md5: string }>;
   copyObject(srcBucket: string, srcKey: string, destBucket: string, destKey: string, replacement: object | null): Promise<object>;
   putPart(bucket: string, uploadId: string, partNumber: number | string, content: NodeJS.ReadableStream): Promise<{ size: number; md5: string }>;
@@ -109,6 +113,7 @@ export function makeS3rverLikeS3(server: unknown): void {
   app[APPLIED] = true;
   refuseUnstorableKeys(app.store);
   replaceObjectsWhole(app.store);
+  metadataKeptInMemory(app.store);
   exactSequencers(app);
   etagsOnCopyEvents(app);
   requestIds(app);
@@ -342,6 +347,56 @@ const preconditionFailed = (condition: string) =>
   new S3Error('PreconditionFailed', 'At least one of the pre-conditions you specified did not hold', { Condition: condition });
 const invalidPart = (n: number) =>
   new S3Error('InvalidPart', 'One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part\'s entity tag.', { PartNumber: n });
+
+/* ------------------------------------------------------------------ metadata */
+
+/** Objects whose metadata is kept at most; past it, all is dropped and read again. */
+const KEPT_METADATA = 50_000;
+
+/**
+ * s3rver reads an object's metadata from three files (nine filesystem calls, each a round trip
+ * to libuv's thread pool from the thread everything shares) on every HEAD, GET, copy and
+ * condition. What it read is kept here and used again while the object's file and its metadata
+ * file are the ones it was read from (inode, size and mtime, in two stats), and dropped whenever
+ * this store writes the metadata or deletes the object. Every write of an object's bytes
+ * replaces its file (replaceObjectsWhole), so new bytes are a new inode.
+ */
+function metadataKeptInMemory(store: FilesystemStore): void {
+  const kept = new Map<string, { version: string; metadata: StoredMetadata }>();
+  const { getMetadata, putMetadata, deleteObject } = store;
+  const versionOf = (s: Stats | undefined) => (s ? `${s.ino}:${s.size}:${s.mtimeMs}` : '-');
+  store.getMetadata = async function keptMetadata(this: FilesystemStore, bucket, key) {
+    const objectPath = this.getResourcePath(bucket, key, 'object');
+    // Throws ENOENT for a missing object, as s3rver's own does.
+    const [object, meta] = await Promise.all([fs.stat(objectPath), fs.stat(this.getResourcePath(bucket, key, 'metadata.json')).catch(() => undefined)]);
+    const version = `${versionOf(object)}|${versionOf(meta)}`;
+    const hit = kept.get(objectPath);
+    if (hit?.version === version) return { ...hit.metadata, 'last-modified': object.mtime.toUTCString(), 'content-length': object.size };
+    const metadata = await getMetadata.call(this, bucket, key);
+    if (kept.size >= KEPT_METADATA) kept.clear();
+    // Read after the stats: if the files changed in between, the version never matches again.
+    kept.set(objectPath, { version, metadata });
+    return metadata;
+  };
+  store.putMetadata = async function writtenMetadata(this: FilesystemStore, bucket, key, metadata, md5) {
+    const objectPath = this.getResourcePath(bucket, key, 'object');
+    kept.delete(objectPath);
+    try {
+      await putMetadata.call(this, bucket, key, metadata, md5);
+    } finally {
+      kept.delete(objectPath);
+    }
+  };
+  store.deleteObject = async function deletedObject(this: FilesystemStore, bucket, key) {
+    const objectPath = this.getResourcePath(bucket, key, 'object');
+    kept.delete(objectPath);
+    try {
+      await deleteObject.call(this, bucket, key);
+    } finally {
+      kept.delete(objectPath);
+    }
+  };
+}
 
 /* ------------------------------------------------------------- whole objects */
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   CompleteMultipartUploadCommand,
@@ -448,5 +448,33 @@ describe('bucket configuration, kept in memory between requests', () => {
     await s3.client.send(new DeleteBucketCommand({ Bucket: 'cfg' }));
     await s3.client.send(new CreateBucketCommand({ Bucket: 'cfg' }));
     expect([await preflight('http://b.test'), await origins()]).toEqual([403, 'NoSuchCORSConfiguration']);
+  });
+});
+
+describe('object metadata, kept in memory between requests', () => {
+  const head = (Key: string) => s3.client.send(new HeadObjectCommand({ Bucket: 'b1', Key }));
+
+  it('answers with what was written last: a PUT, a copy onto itself with new metadata, a new date, a delete', async () => {
+    await s3.client.send(new PutObjectCommand({ Bucket: 'b1', Key: 'meta/a', Body: 'one', Metadata: { v: '1' } }));
+    expect((await head('meta/a')).Metadata).toEqual({ v: '1' });
+    await s3.client.send(new CopyObjectCommand({ Bucket: 'b1', Key: 'meta/a', CopySource: 'b1/meta/a', MetadataDirective: 'REPLACE', Metadata: { v: '2' } }));
+    expect((await head('meta/a')).Metadata).toEqual({ v: '2' });
+    await s3.client.send(new PutObjectCommand({ Bucket: 'b1', Key: 'meta/a', Body: 'three!', Metadata: { v: '3' } }));
+    expect(await head('meta/a')).toMatchObject({ Metadata: { v: '3' }, ContentLength: 6, ETag: `"${createHash('md5').update('three!').digest('hex')}"` });
+    const when = new Date('2020-01-02T03:04:05Z');
+    utimesSync(join(s3.directory, 'b1', 'meta', 'a._S3rver_object'), when, when);
+    expect((await head('meta/a')).LastModified).toEqual(when);
+    await s3.client.send(new DeleteObjectCommand({ Bucket: 'b1', Key: 'meta/a' }));
+    expect(await status(new HeadObjectCommand({ Bucket: 'b1', Key: 'meta/a' }))).toBe(404);
+  });
+
+  it('reads the metadata file again when something else rewrote it', async () => {
+    await s3.client.send(new PutObjectCommand({ Bucket: 'b1', Key: 'meta/b', Body: 'x', Metadata: { v: '1' } }));
+    expect((await head('meta/b')).Metadata).toEqual({ v: '1' });
+    const file = join(s3.directory, 'b1', 'meta', 'b._S3rver_metadata.json');
+    const json = JSON.parse(readFileSync(file, 'utf8')) as Record<string, string>;
+    writeFileSync(file, JSON.stringify({ ...json, 'x-amz-meta-v': '22' }));
+    utimesSync(file, new Date(Date.now() + 60_000), new Date(Date.now() + 60_000)); // whatever the clock's resolution
+    expect((await head('meta/b')).Metadata).toEqual({ v: '22' });
   });
 });
