@@ -13,10 +13,11 @@ import { parseS3Event, type RejectedRecord } from './s3events';
  *
  *   created on S:  look at K on every store (S's copy among them), its tombstone and locks, in
  *                  one round. S's copy has no stamp (written straight into the bucket, or a
- *                  multipart upload that just completed) → stamp it in place first: made = the event's time,
- *                  the moment S3 finished the write (lib/stamps.ts adoptionOf). Then settle K,
+ *                  multipart upload that just completed) → stamp it in place: made = the event's
+ *                  time, the moment S3 finished the write (lib/stamps.ts adoptionOf). Settle K,
  *                  letting stores that lack K be filled only when the event is about the winning
- *                  write's own original (not a copy of it):
+ *                  write's own original (not a copy of it); the copies carry the stamp and are
+ *                  made alongside the stamping when settling leaves S's copy alone, else after it:
  *     server1 ← W (user)     event → W copied to server2..N (one copy each, W's stamp on it)
  *     serverK ← copy of W    event → every store holds W → nothing
  *   removed on S:  an echo of a delete the system made, or a user's delete: told by who made it
