@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Deps } from './deps';
 import { ObjectChangedError, StoreUnavailableError } from './errors';
-import { bareEtag, copyObject, type ObjectHead, type Store } from './stores';
+import { bareEtag, copyObject, isMultipartEtag, type ObjectHead, type Store } from './stores';
 import { adoptionOf, META } from './stamps';
 import { appendEvent } from './journal';
 import { classifyDelete, compareSequencers, updateTombstone, type DeleteKind, type Requester } from './tombstones';
@@ -146,15 +146,15 @@ const withCopy = (view: KeyView, store: string, head: ObjectHead): KeyView => ({
 /**
  * Whether stamping the event's store can run alongside settling, instead of before it: one
  * request fewer on the way to the other stores. Stamping rewrites only this store's copy, in
- * place, keeping its bytes and (single-part) ETag; copies to other stores read those bytes, on
+ * place, keeping its bytes and (an MD5) ETag; copies to other stores read those bytes, on
  * the same ETag, and write the stamped metadata themselves. So when settling leaves this store's
  * copy alone, either order ends the same: and if the version is replaced meanwhile, both are
  * refused, or the copies came first (as if the replacing write came after the stamp). A step on
- * this store itself (a copy over it, a delete), or a multipart ETag that the stamp may change,
- * waits for the stamp.
+ * this store itself (a copy over it, a delete), or an ETag that the stamp may change (multipart,
+ * or no MD5 under KMS or a customer key), waits for the stamp.
  */
 function stampsAlongside(stampedView: KeyView, ev: ObjectEvent, head: ObjectHead): boolean {
-  if (bareEtag(head.etag).includes('-')) return false;
+  if (isMultipartEtag(head.etag) || !head.etagIsMd5) return false;
   const plan = planKey(stampedView, fillWith(stampedView.copies.get(ev.store.name)!));
   return plan.steps.every((s) => (s.op === 'copy' ? s.to !== ev.store.name : s.op === 'delete' ? s.store !== ev.store.name : true));
 }

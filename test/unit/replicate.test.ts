@@ -313,6 +313,14 @@ describe('replicateEvent: a version written without dfs (adoption)', () => {
     expect(storeWrites()).toEqual(['CopyObject bucket-1/a.txt', 'DeleteObject bucket-1/a.txt']);
   });
 
+  it('stamps first, then copies, when the stamp may change the ETag the copies are pinned to (KMS: no MD5)', async () => {
+    const raw = fake.put('bucket-1', 'a.txt', 'raw', { metadata: {}, lastModified: new Date(T - 1000), sse: 'aws:kms' });
+    const order: string[] = [];
+    fake.beforeWrite.push((cmd, i) => void order.push(`${cmd} ${i.Bucket}`));
+    expect(await replicateEvent(deps(), eventOf(raw))).toMatchObject({ copied: ['server2'], failed: [] });
+    expect(order.filter((w) => !w.includes('control'))).toEqual(['CopyObject bucket-1', 'CopyObject bucket-2']);
+  });
+
   it('stamps first, then settles, when settling writes over its own store (a newer version elsewhere)', async () => {
     const raw = direct();
     fake.stamped('bucket-2', 'a.txt', 'newer', { mtime: T, made: T + 10 });
