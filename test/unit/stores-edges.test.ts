@@ -85,6 +85,7 @@ describe('headObject: a missing key, or a missing bucket', () => {
     expect(err).toBeInstanceOf(StoreUnavailableError);
     expect(err.store).toBe('server1');
     expect(describeFailure(err)).toEqual({ code: 'NoSuchBucket', message: "the store's bucket does not exist", clientFault: false });
+    expect((err.cause as Error).message).toBe('bucket bucket-1 does not exist');
     await caught(headObject(store, 'k'));
     expect(m).toHaveReceivedCommandTimes(HeadBucketCommand, 2);
   });
