@@ -1,6 +1,6 @@
 import { CopyObjectCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client, type CopyObjectCommandInput } from '@aws-sdk/client-s3';
 import { mockClient } from 'aws-sdk-client-mock';
-import { ATTEMPTS, replicateEvent, replicateNotification, type ObjectEvent } from '../../lib/replicate';
+import { ATTEMPTS, replicateEvent, replicateNotification, requesterOf, type ObjectEvent } from '../../lib/replicate';
 import { applyKeyPlan, observeKey, planKey } from '../../lib/settle';
 import type { Deps } from '../../lib/deps';
 import type { Store } from '../../lib/stores';
@@ -329,6 +329,34 @@ describe('replicateEvent: a version written without dfs (adoption)', () => {
     expect(storeWrites()).toEqual(['CopyObject bucket-1/a.txt', 'CopyObject bucket-1/a.txt']);
     expect(copies().filter((c) => c.Bucket === 'bucket-1').map((c) => c.CopySource)).toEqual(['bucket-1/a.txt', 'bucket-2/a.txt']);
     expect(fake.textOf('bucket-1', 'a.txt')).toBe('newer');
+  });
+
+  it('stamps first when any step writes over its own store, even beside one that does not (three stores)', async () => {
+    const raw = direct();
+    fake.stamped('bucket-2', 'a.txt', 'newer', { mtime: T, made: T + 10 });
+    fake.stamped('bucket-3', 'a.txt', 'oldest', { mtime: T - 90_000, made: T - 90_000 });
+    const out = await replicateEvent(deps({}, 3), eventOf(raw, { time: T + 1 }));
+    expect(out).toMatchObject({ failed: [] });
+    expect(out.copied.sort()).toEqual(['server1', 'server3']);
+    expect(copies()[0]).toMatchObject({ Bucket: 'bucket-1', CopySource: 'bucket-1/a.txt' });
+  });
+
+  it('copies alongside the stamp when the other steps only wait on another store (three stores)', async () => {
+    const raw = direct();
+    fake.direct('bucket-2', 'a.txt', 'unstamped'); // its own event will date it
+    const out = await replicateEvent(deps({}, 3), eventOf(raw, { time: T + 1 }));
+    expect(out).toMatchObject({ copied: ['server3'], waiting: ['server2'], failed: [] });
+    expect(copies()[0]).toMatchObject({ Bucket: 'bucket-3' });
+  });
+
+  it('does nothing more when a version it stamps first is replaced before the stamp (412)', async () => {
+    const raw = fake.put('bucket-1', 'a.txt', 'raw', { metadata: {}, lastModified: new Date(T - 1000), sse: 'aws:kms' });
+    fake.beforeWrite.push((cmd, i) => {
+      if (cmd === 'CopyObject' && i.Bucket === 'bucket-1' && fake.textOf('bucket-1', 'a.txt') === 'raw') fake.direct('bucket-1', 'a.txt', 'replaced');
+    });
+    expect(await replicateEvent(deps(), eventOf(raw))).toEqual(nothing);
+    expect(fake.has('bucket-2', 'a.txt')).toBeUndefined();
+    expect(journal()).toEqual([]);
   });
 
   it('copies nothing and stamps nothing when the version is replaced before either (412 on both)', async () => {
@@ -825,5 +853,19 @@ describe('handler (handlers/replicate.ts)', () => {
     const bad = { ...good, eventName: 'ObjectTagging:Put' };
     expect(await handler({ Records: [bad, good] })).toEqual([{ ...nothing, copied: ['server2'] }]);
     expect(warn).toHaveBeenCalledWith('skipped S3 record', { reason: 'event ObjectTagging:Put is neither ObjectCreated nor ObjectRemoved', record: bad });
+  });
+});
+
+describe('requesterOf: who made the request behind an event', () => {
+  const ev = (principal?: string) => (principal === undefined ? {} : { principal });
+  it('cannot tell without the system principals, or without a principal in the event', () => {
+    expect([requesterOf({}, ev('AWS:ROLE')), requesterOf({ systemPrincipals: [] }, ev('AWS:ROLE')), requesterOf({ systemPrincipals: ['AWS:ROLE'] }, ev())]).toEqual([undefined, undefined, undefined]);
+  });
+
+  it('knows any of the system principals, alone or with a session; anyone else is a user', () => {
+    const deps = { systemPrincipals: ['AWS:API', 'AWS:REPL'] };
+    expect([requesterOf(deps, ev('AWS:REPL')), requesterOf(deps, ev('AWS:API:session-1')), requesterOf(deps, ev('AWS:APIX')), requesterOf(deps, ev('AWS:alice'))]).toEqual([
+      'system', 'system', 'user', 'user',
+    ]);
   });
 });
