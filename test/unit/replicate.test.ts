@@ -306,6 +306,18 @@ describe('replicateEvent: a version written without dfs (adoption)', () => {
     expect(fake.has('bucket-2', 'a.txt')!.metadata).toEqual({ ...fake.has('bucket-1', 'a.txt')!.metadata, [META.replicaOf]: 'server1' });
   });
 
+  it("dates the adopt entry before the copy's even when both are written in the same millisecond", async () => {
+    const raw = direct();
+    jest.spyOn(Date, 'now').mockReturnValue(T + 100);
+    try {
+      await replicateEvent(deps(), eventOf(raw, { time: T + 5 }));
+    } finally {
+      jest.restoreAllMocks();
+    }
+    const byId = journal().sort((a, b) => (a.id < b.id ? -1 : 1));
+    expect(byId.map((e) => [e.action, e.time])).toEqual([['adopt', iso(T + 99)], ['replicate', iso(T + 100)]]);
+  });
+
   it('stamps first, then settles, when settling changes its own store (here: a delete made after the write removes it)', async () => {
     fake.put('control', tombstoneKey('a.txt'), JSON.stringify({ key: 'a.txt', deletedAt: T, who: 'bob', intents: [] }));
     const raw = direct();
