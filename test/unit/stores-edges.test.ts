@@ -10,8 +10,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { sdkStreamMixin } from '@smithy/core/serde';
-import { mockClient, type AwsClientStub } from 'aws-sdk-client-mock';
+import type { AwsClientStub } from 'aws-sdk-client-mock';
 import { InvalidKeyError, ObjectChangedError, StoreUnavailableError } from '../../lib/errors';
 import {
   abortUpload,
@@ -31,6 +30,7 @@ import {
   toObjectHead,
   type Store,
 } from '../../lib/stores';
+import { caught, freshStore, textBody as body } from '../helpers/adapter';
 import { T, testClient } from '../helpers/conditional-s3';
 import { networkError, s3Error } from '../helpers/mock-s3';
 
@@ -40,19 +40,11 @@ import { networkError, s3Error } from '../helpers/mock-s3';
  * failures in a user's words, uploads, and the clients stores share.
  */
 
-let client: S3Client;
 let m: AwsClientStub<S3Client>;
 let store: Store;
-// A fresh client per test: the adapter remembers, per client, which buckets it has seen.
-beforeEach(() => {
-  client = testClient();
-  m = mockClient(client);
-  store = { name: 'server1', bucket: 'bucket-1', s3: client, flavor: 'aws' };
-});
+beforeEach(() => ({ m, store } = freshStore()));
 afterEach(() => jest.useRealTimers());
 
-const caught = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e);
-const body = (text: string) => sdkStreamMixin(Readable.from([Buffer.from(text)]));
 const streamOf = (...chunks: string[]) => Readable.from(chunks.map((c) => Buffer.from(c)));
 
 describe('headObject: a missing key, or a missing bucket', () => {

@@ -36,6 +36,7 @@ import {
   type ObjectHead,
   type Store,
 } from '../../lib/stores';
+import { caught, freshStore, textBody as body } from '../helpers/adapter';
 import { T, testClient } from '../helpers/conditional-s3';
 import { s3Error } from '../helpers/mock-s3';
 
@@ -45,17 +46,11 @@ import { s3Error } from '../helpers/mock-s3';
  * HEAD's 404 has no body at all). And what each answer is made of when S3 leaves a field out.
  */
 
-let client: S3Client;
 let m: AwsClientStub<S3Client>;
 let store: Store;
-beforeEach(() => {
-  client = testClient();
-  m = mockClient(client);
-  store = { name: 'server1', bucket: 'bucket-1', s3: client, flavor: 'aws' };
-});
+beforeEach(() => ({ m, store } = freshStore()));
 afterEach(() => jest.useRealTimers());
 
-const caught = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e);
 const named = (name: string) => Object.assign(new Error(name), { name });
 const status = (httpStatusCode: number) => Object.assign(new Error(`HTTP ${httpStatusCode}`), { name: 'Unknown', $metadata: { httpStatusCode } });
 const head = (over: Partial<ObjectHead> = {}): ObjectHead => ({
@@ -152,8 +147,7 @@ describe('409 ConditionalRequestConflict', () => {
 
 describe('a copy streamed between clients', () => {
   const meta = { 'dfs-id': 'w' };
-  const body = (text: string) => sdkStreamMixin(Readable.from([Buffer.from(text)]));
-
+  
   it('calls a source gone since its HEAD (404) changed, naming the source', async () => {
     m.on(GetObjectCommand).rejects(s3Error('NoSuchKey', 404));
     expect(await caught(copyObject(store, far(), 'k', head(), meta, { ifAbsent: true }))).toMatchObject({ name: 'ObjectChangedError', store: 'server1' });
