@@ -4,7 +4,7 @@ import { copyObject, deleteObject, headObject, putObject, storeNamed, type Objec
 import { appendEvent } from './journal';
 import { lockGeneration, locksOf, markDrain, queueEntryKey, removeLock, takeQueueSlot, type StoreLock } from './locks';
 import { META } from './stamps';
-import { addIntents, closeIntent, failIntent, isDeadUnder, readTombstone, updateTombstone } from './tombstones';
+import { addIntents, closeIntent, failIntent, isDeadUnder, readTombstone, recordCallsEnded, updateTombstone } from './tombstones';
 import { isNewer, keepVersion } from './settle';
 
 /*
@@ -191,11 +191,11 @@ async function applyEntry(deps: Deps, target: Store, key: string, n: number, loc
     await deleteObject(target, key, current.etag);
   } catch (err) {
     // Refused (changed since): nothing was deleted, no echo comes. Otherwise unknown: any echo came before now.
-    await updateTombstone(deps, key, (t) => (err instanceof ObjectChangedError ? failIntent(t!, id, target.name).tombstone : closeIntent(t!, id, Date.now())));
+    await recordCallsEnded(deps, key, (t) => (err instanceof ObjectChangedError ? failIntent(t, id, target.name).tombstone : closeIntent(t, id, Date.now())));
     if (err instanceof ObjectChangedError) return true;
     throw err;
   }
-  await updateTombstone(deps, key, (t) => closeIntent(t!, id, Date.now()));
+  await recordCallsEnded(deps, key, (t) => closeIntent(t, id, Date.now()));
   return true;
 }
 

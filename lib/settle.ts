@@ -13,7 +13,7 @@ import {
   type Store,
 } from './stores';
 import { META, newWriteId } from './stamps';
-import { addIntents, closeIntent, failIntent, isDeadUnder, readTombstone, updateTombstone, type Tombstone } from './tombstones';
+import { addIntents, closeIntent, failIntent, isDeadUnder, readTombstone, recordCallsEnded, updateTombstone, type Tombstone } from './tombstones';
 import { listRecords } from './control';
 import { locksOf, type StoreLock } from './locks';
 import { holdUpdate } from './queue';
@@ -306,8 +306,8 @@ export async function applyKeyPlan(deps: Deps, view: KeyView, plan: KeyPlan, by:
     // none, and an event that took its intent was a user's delete after all.
     const ended = Date.now();
     let real = false;
-    await updateTombstone(deps, key, (t) => {
-      let next = t!;
+    await recordCallsEnded(deps, key, (t) => {
+      let next = t;
       real = false; // decided afresh on each attempt of the conditional write
       calls.forEach((c, n) => {
         if (c === 'skipped') return;
@@ -317,7 +317,7 @@ export async function applyKeyPlan(deps: Deps, view: KeyView, plan: KeyPlan, by:
           next = r.tombstone;
         } else next = closeIntent(next, ids[n]!, ended);
       });
-      return next === t ? undefined : next;
+      return next;
     });
     if (real) out.stale = true;
   }

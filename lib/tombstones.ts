@@ -1,5 +1,5 @@
 import type { Deps } from './deps';
-import { listRecords, readRecord, updateRecord, UNCHANGED } from './control';
+import { listRecords, readRecord, updateRecord, UNCHANGED, UPDATE_ATTEMPTS } from './control';
 import { newWriteId } from './stamps';
 
 /*
@@ -212,13 +212,35 @@ export async function updateTombstone(
   deps: Pick<Deps, 'control'>,
   key: string,
   change: (t: Tombstone | undefined) => Tombstone | undefined,
+  opts: { attempts?: number } = {},
 ): Promise<Tombstone | undefined> {
-  const stored = await updateRecord<Tombstone>(deps.control, tombstoneKey(key), (raw) => {
-    const next = change(normalise(raw));
-    return next === undefined ? UNCHANGED : next;
-  });
+  const stored = await updateRecord<Tombstone>(
+    deps.control,
+    tombstoneKey(key),
+    (raw) => {
+      const next = change(normalise(raw));
+      return next === undefined ? UNCHANGED : next;
+    },
+    opts,
+  );
   return normalise(stored);
 }
+
+/** Conditional writes the end of our delete calls may lose before giving up: three times the usual. */
+export const CALLS_ENDED_ATTEMPTS = 3 * UPDATE_ATTEMPTS;
+
+/**
+ * Writes how the system's delete calls ended (closeIntent, failIntent) into `key`'s tombstone.
+ * Until it lands, each intent holds back every later delete of ours on its store for
+ * INTENT_WINDOW_MS, reconcile's included (soak seed 41069: a close lost 20 writes in a row to
+ * the handlers of the very echoes it waited for). So it is tried harder than other updates; it
+ * only adds `until` or `failed`, so any order of retries gives the same tombstone.
+ */
+export function recordCallsEnded(deps: Pick<Deps, 'control'>, key: string, change: (t: Tombstone) => Tombstone): Promise<Tombstone | undefined> {
+  return updateTombstone(deps, key, (t) => (t ? unlessSame(t, change(t)) : undefined), { attempts: CALLS_ENDED_ATTEMPTS });
+}
+
+const unlessSame = (t: Tombstone, next: Tombstone) => (next === t ? undefined : next);
 
 /**
  * Keys that have a tombstone, in S3's key order, from after `after`: reconcile walks them beside

@@ -1,5 +1,5 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import { createRecord, listRecords, readRecord, UNCHANGED, updateRecord, writeRecord } from '../../lib/control';
+import { createRecord, listRecords, pauseAfterLoss, readRecord, UNCHANGED, updateRecord, writeRecord } from '../../lib/control';
 import { ObjectChangedError, StoreUnavailableError } from '../../lib/errors';
 import { testClient, useConditionalS3 } from '../helpers/conditional-s3';
 import { networkError, s3Error } from '../helpers/mock-s3';
@@ -154,6 +154,35 @@ describe('updateRecord', () => {
     otherWriter((n) => ({ n: n * 1000 }), 19);
     expect(await updateRecord(c, KEY, add(1))).toEqual({ n: 19_001 });
     expect(puts()).toHaveLength(20);
+  });
+
+  it('loses as many writes as it is told it may before giving up', async () => {
+    fake.put('control', KEY, '{"n":0}');
+    otherWriter((n) => ({ n: n * 1000 }), 44);
+    await expect(updateRecord(c, KEY, add(1), { attempts: 44 })).rejects.toThrow(ObjectChangedError);
+    expect(puts()).toHaveLength(44);
+    expect(await updateRecord(c, KEY, add(1), { attempts: 44 })).toEqual({ n: 44_001 });
+  });
+
+  it('pauses after a lost write for a random part of a span that doubles from 10 ms, up to 250 ms', () => {
+    jest.spyOn(Math, 'random').mockReturnValue(1);
+    expect([1, 2, 3, 4, 5, 6, 7, 20].map(pauseAfterLoss)).toEqual([10, 20, 40, 80, 160, 250, 250, 250]);
+    jest.spyOn(Math, 'random').mockReturnValue(0.5);
+    expect([1, 6].map(pauseAfterLoss)).toEqual([5, 125]);
+  });
+
+  it('waits those pauses between its attempts', async () => {
+    jest.spyOn(Math, 'random').mockReturnValue(1);
+    const pauses: number[] = [];
+    jest.spyOn(global, 'setTimeout').mockImplementation(((fn: () => void, ms: number) => {
+      pauses.push(ms);
+      fn();
+      return 0;
+    }) as unknown as typeof setTimeout);
+    fake.put('control', KEY, '{"n":0}');
+    otherWriter((n) => ({ n }), 3);
+    await updateRecord(c, KEY, add(1));
+    expect(pauses).toEqual([10, 20, 40]);
   });
 
   it('writes nothing when the change answers UNCHANGED, and answers what is stored', async () => {

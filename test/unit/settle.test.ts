@@ -436,6 +436,43 @@ describe('applyKeyPlan and settleKey', () => {
     expect(storedTombstone()!.intents.filter((i) => i.store === 'server2')).toEqual([pending]);
   });
 
+  it('soak seed 41069: lands how its deletes ended though it loses 40 tombstone writes in a row, so the next delete there is not held back', async () => {
+    jest.spyOn(Math, 'random').mockReturnValue(0); // no pauses between the lost writes
+    for (const n of [1, 2, 3]) fake.stamped(`bucket-${n}`, KEY, `v${n}`, { mtime: T - n });
+    setTombstone({ key: KEY, deletedAt: T, who: 'bob', intents: [] });
+    // server3's copy is replaced just before our delete reaches it: refused at once (412).
+    fake.beforeWrite.push((cmd, input) => {
+      if (cmd === 'DeleteObject' && input.Bucket === 'bucket-3' && fake.textOf('bucket-3', KEY) === 'v3') fake.stamped('bucket-3', KEY, 'v3 again', { mtime: T - 3 });
+    });
+    // Then the handlers of our echoes (and their retries) win the tombstone 40 times before we do.
+    let deleted = 0;
+    let lost = 0;
+    fake.beforeWrite.push((cmd, input) => {
+      if (cmd === 'DeleteObject') deleted++;
+      if (cmd !== 'PutObject' || input.Key !== tombstoneKey(KEY) || deleted < 3 || lost >= 40) return;
+      const t = storedTombstone()!;
+      lost++;
+      setTombstone({ ...t, intents: t.intents.map((i) => (i.store === 'server1' ? { ...i, event: { seq: lost.toString(16), time: T, system: true } } : i)) });
+    });
+    try {
+      const d = deps(3);
+      const v = await observeKey(d, KEY);
+      const out = await applyKeyPlan(d, v, planKey(v, none), 'replicate');
+      expect(out).toMatchObject({ deleted: ['server1', 'server2'], failed: [], stale: true }); // server3 changed
+      expect(lost).toBe(40);
+      expect(storedTombstone()!.intents.map((i) => [i.store, i.until !== undefined, i.failed === true])).toEqual([
+        ['server1', true, false],
+        ['server2', true, false],
+        ['server3', false, true],
+      ]);
+      // server3's dead copy is deleted by the next settle, not held back until INTENT_WINDOW_MS.
+      const next = await applyKeyPlan(d, await observeKey(d, KEY), planKey(await observeKey(d, KEY), none), 'reconcile');
+      expect(next).toMatchObject({ deleted: ['server3'], failed: [] });
+    } finally {
+      jest.restoreAllMocks();
+    }
+  });
+
   describe('kept versions', () => {
     // V made at t1 with mtime 100 on server1; W made later, at t3, with mtime 50 on server2.
     // Newest-wins copies V over W; a delete at t2 (t1 < t2 < t3) whose event comes late makes

@@ -1,6 +1,7 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import {
   addIntents,
+  CALLS_ENDED_ATTEMPTS,
   classifyDelete,
   CLOCK_SKEW_MS,
   closeIntent,
@@ -12,6 +13,7 @@ import {
   listTombstones,
   prune,
   readTombstone,
+  recordCallsEnded,
   recordDelete,
   tombstoneKey,
   updateTombstone,
@@ -369,6 +371,31 @@ describe('tombstone records', () => {
     store(KEY, { key: KEY, deletedAt: T, who: 'ann', intents: [] });
     expect(await updateTombstone(deps, KEY, () => undefined)).toEqual({ key: KEY, deletedAt: T, who: 'ann', intents: [] });
     expect(fake.writes).toEqual([]);
+  });
+
+  describe('recordCallsEnded', () => {
+    beforeEach(() => jest.spyOn(Math, 'random').mockReturnValue(0)); // no pause between attempts
+    afterEach(() => jest.restoreAllMocks());
+    const close = (t: Tombstone) => closeIntent(t, 'i1', T + 50);
+
+    it('writes nothing where there is no tombstone, and nothing when the calls were recorded already', async () => {
+      await recordCallsEnded(deps, KEY, close);
+      store(KEY, tomb([intent({ until: T + 9 })]));
+      expect(await recordCallsEnded(deps, KEY, close)).toEqual(tomb([intent({ until: T + 9 })]));
+      expect(fake.writes).toEqual([]);
+    });
+
+    it('keeps trying past the usual 20 lost writes, up to CALLS_ENDED_ATTEMPTS', async () => {
+      store(KEY, tomb([intent()]));
+      let lost = 0;
+      fake.beforeWrite.push((cmd) => {
+        if (cmd === 'PutObject' && lost < CALLS_ENDED_ATTEMPTS - 1) store(KEY, tomb([intent()], T - 10_000 + ++lost));
+      });
+      const after = await recordCallsEnded(deps, KEY, close);
+      expect(after!.intents).toEqual([intent({ until: T + 50 + CLOCK_SKEW_MS })]);
+      expect(s3mock.commandCalls(PutObjectCommand)).toHaveLength(CALLS_ENDED_ATTEMPTS);
+      expect(CALLS_ENDED_ATTEMPTS).toBeGreaterThan(20);
+    });
   });
 
   it('lists tombstoned keys in S3 order, after a given key', async () => {
