@@ -37,7 +37,7 @@ export async function readRecord<T>(c: ControlBucket, key: string): Promise<Stor
     return { value: JSON.parse(text) as T, etag: res.ETag ?? '' };
   } catch (err) {
     if (isMissing(err)) return null;
-    if (err instanceof SyntaxError) throw new StoreUnavailableError(NAME, { cause: err });
+    // A record that is not JSON (SyntaxError) is a broken control bucket: unavailable, not missing.
     throw translate(key, err);
   }
 }

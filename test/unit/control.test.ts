@@ -1,5 +1,5 @@
-import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import { createRecord, listRecords, pauseAfterLoss, readRecord, UNCHANGED, updateRecord, writeRecord } from '../../lib/control';
+import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { createRecord, deleteRecord, listRecords, pauseAfterLoss, readRecord, UNCHANGED, updateRecord, writeRecord } from '../../lib/control';
 import { ObjectChangedError, StoreUnavailableError } from '../../lib/errors';
 import { testClient, useConditionalS3 } from '../helpers/conditional-s3';
 import { networkError, s3Error } from '../helpers/mock-s3';
@@ -106,6 +106,71 @@ describe('writeRecord', () => {
   ])('answers %s with StoreUnavailableError("control")', async (_, error) => {
     s3mock.on(PutObjectCommand).rejects(error());
     await expect(writeRecord(c, KEY, { n: 1 }, null)).rejects.toMatchObject({ name: 'StoreUnavailableError', store: 'control' });
+  });
+});
+
+describe("the control bucket's answers, signal by signal", () => {
+  const failWith = (thrown: unknown) => s3mock.on(PutObjectCommand).callsFake(() => Promise.reject(thrown));
+  const caught = () => writeRecord(c, KEY, { n: 1 }, null).catch((e: unknown) => e);
+
+  it.each([
+    ['a PreconditionFailed without a status', { name: 'PreconditionFailed' }],
+    ['a 412 under another name', { name: 'Unknown', $metadata: { httpStatusCode: 412 } }],
+    ['a ConditionalRequestConflict without a status', { name: 'ConditionalRequestConflict' }],
+  ])('calls %s changed, keeping what S3 said as the cause', async (_, thrown) => {
+    failWith(thrown);
+    const err = await caught();
+    expect(err).toBeInstanceOf(ObjectChangedError);
+    expect((err as Error).cause).toBe(thrown);
+  });
+
+  it.each([
+    ['nothing at all', undefined],
+    ['an error without a name or status', new Error('socket hang up')],
+  ])('calls %s thrown unavailable, keeping it as the cause', async (_, thrown) => {
+    failWith(thrown);
+    const err = await caught();
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect((err as Error).cause).toBe(thrown);
+  });
+
+  it('keeps the 404 that made an If-Match write changed as its cause', async () => {
+    const missing = s3Error('NoSuchKey', 404);
+    failWith(missing);
+    expect(((await writeRecord(c, KEY, { n: 1 }, '"e"').catch((e: unknown) => e)) as Error).cause).toBe(missing);
+  });
+
+  it("answers an empty ETag when S3's answer has none, on read and on write", async () => {
+    s3mock.on(PutObjectCommand).resolves({});
+    expect(await writeRecord(c, KEY, { n: 1 }, null)).toBe('');
+    fake.put('control', KEY, '{"n":1}');
+    s3mock.on(GetObjectCommand).callsFake(() => ({ Body: { transformToString: async () => '{"n":1}' } }));
+    expect(await readRecord(c, KEY)).toEqual({ value: { n: 1 }, etag: '' });
+  });
+
+  it('keeps the parse error of a record that is not JSON as the cause of its unavailability', async () => {
+    fake.put('control', KEY, '{');
+    const err = await readRecord(c, KEY).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect((err as Error).cause).toBeInstanceOf(SyntaxError);
+  });
+});
+
+describe('deleteRecord', () => {
+  it('deletes the record, and is content when it is absent already', async () => {
+    fake.put('control', KEY, '{}');
+    await deleteRecord(c, KEY);
+    expect(fake.has('control', KEY)).toBeUndefined();
+    await deleteRecord(c, KEY);
+    expect(s3mock.commandCalls(DeleteObjectCommand).map((x) => x.args[0].input)).toEqual([
+      { Bucket: 'control', Key: KEY },
+      { Bucket: 'control', Key: KEY },
+    ]);
+  });
+
+  it('answers a bucket that fails with StoreUnavailableError("control")', async () => {
+    fake.fail('control', networkError);
+    await expect(deleteRecord(c, KEY)).rejects.toMatchObject({ name: 'StoreUnavailableError', store: 'control' });
   });
 });
 
@@ -255,6 +320,16 @@ describe('listRecords', () => {
     for (let i = 0; i < 10; i++) fake.put('control', `p/${i}`, '{}');
     expect(await keys('p/', { max: 3 })).toEqual(['p/0', 'p/1', 'p/2']);
     expect(s3mock.commandCalls(ListObjectsV2Command).map((x) => x.args[0].input.MaxKeys)).toEqual([3]);
+  });
+
+  it('reads a page without Contents as empty, and a record without LastModified as dated 0', async () => {
+    s3mock.on(ListObjectsV2Command).resolvesOnce({}).resolves({ Contents: [{ Key: 'p/1' }] });
+    const first: unknown[] = [];
+    for await (const r of listRecords(c, 'p/')) first.push(r);
+    expect(first).toEqual([]);
+    const second: unknown[] = [];
+    for await (const r of listRecords(c, 'p/')) second.push(r);
+    expect(second).toEqual([{ key: 'p/1', lastModifiedMs: 0 }]);
   });
 
   it('answers a failing listing with StoreUnavailableError("control")', async () => {
