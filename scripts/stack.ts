@@ -106,12 +106,6 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   const bucketPrefix = `${yml.service}-${STAGE}`;
   const { stores, control } = layoutOf(opts.stores ?? yml.custom?.stores, bucketPrefix);
 
-  const [httpPort, s3Port, lambdaPort, websocketPort] = await freePorts([
-    opts.httpPort,
-    opts.s3Port,
-    opts.lambdaPort,
-    opts.websocketPort,
-  ]);
   const dataDir = resolve(opts.dataDir ?? join(ROOT, '.dfs-data'));
   if (opts.reset) {
     if (ROOT.startsWith(dataDir)) throw new Error(`refusing to reset ${dataDir}: it holds the project`);
@@ -121,6 +115,44 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
   mkdirSync(s3Dir, { recursive: true });
   const { seeded, token } = await prepareData(s3Dir, stores, control.bucket, dataDir);
 
+  const setup = { dataDir, bucketPrefix, stores, control: control.bucket, service: yml.service, seeded, token };
+  return onFreshPorts([opts.httpPort, opts.s3Port, opts.lambdaPort, opts.websocketPort], (ports) => startOffline(opts, ports, setup));
+}
+
+/** sls could not bind `port` (EADDRINUSE). */
+export class PortTakenError extends Error {
+  constructor(
+    message: string,
+    readonly port: number | undefined,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Runs `start` on `wanted` with 0 or undefined replaced by free ports. A free port is free only
+ * until sls binds it: another process, or an outgoing connection (they draw from the same
+ * range), can take it meanwhile. Then it starts again on fresh ones, up to `attempts` times; a
+ * port the caller gave is not ours to change, so its being taken ends it at once.
+ */
+export async function onFreshPorts<T>(wanted: (number | undefined)[], start: (ports: number[]) => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const ports = await freePorts(wanted);
+    try {
+      return await start(ports);
+    } catch (err) {
+      const ours = err instanceof PortTakenError && (err.port === undefined ? wanted.some((p) => !p) : !wanted.includes(err.port));
+      if (!ours || attempt === attempts) throw err;
+    }
+  }
+}
+
+async function startOffline(
+  opts: LocalStackOptions,
+  [httpPort, s3Port, lambdaPort, websocketPort]: number[],
+  setup: { dataDir: string; bucketPrefix: string; stores: { name: string; bucket: string }[]; control: string; service: string; seeded: boolean; token: string },
+): Promise<LocalStack> {
+  const { dataDir, bucketPrefix, stores, seeded, token } = setup;
   // Each stack builds in its own folder: a concurrent `sls package` or stack would delete ours.
   const buildDir = join('.esbuild', `offline-${process.pid}-${httpPort}`);
   const args = [SLS, 'offline', 'start', '--stage', STAGE, `--param=bucketPrefix=${bucketPrefix}`];
@@ -162,11 +194,13 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     await waitUntil(() => answers(apiUrl), { exited: group.exited, timeoutMs: opts.startTimeoutMs ?? 60_000 });
   } catch (err) {
     await stop();
-    throw new Error(`the local stack did not start: ${(err as Error).message}\n--- sls output ---\n${output()}`);
+    const message = `the local stack did not start: ${(err as Error).message}\n--- sls output ---\n${output()}`;
+    const taken = /EADDRINUSE[^\n]*?:(\d+)/.exec(output());
+    throw output().includes('EADDRINUSE') ? new PortTakenError(message, taken ? Number(taken[1]) : undefined) : new Error(message);
   }
 
   const lambdaEndpoint = `http://${HOST}:${lambdaPort}`;
-  const functionName = `${yml.service}-${STAGE}-${FUNCTION}`;
+  const functionName = `${setup.service}-${STAGE}-${FUNCTION}`;
   writeLocalFile(join(dataDir, LOCAL_FILE), { endpoint: apiUrl, lambdaEndpoint, functionName, token });
   return {
     apiUrl,
@@ -174,7 +208,7 @@ export async function startLocalStack(opts: LocalStackOptions = {}): Promise<Loc
     lambdaEndpoint,
     dataDir,
     stores: stores.map(({ name, bucket }) => ({ name, bucket })),
-    controlBucket: control.bucket,
+    controlBucket: setup.control,
     functionName,
     seeded,
     token,

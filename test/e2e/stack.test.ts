@@ -184,7 +184,10 @@ describe('startLocalStack', () => {
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
     const port = (blocker.address() as AddressInfo).port;
     try {
-      await expect(startLocalStack({ dataDir, quiet: true, httpPort: port })).rejects.toThrow(/did not start[\s\S]*sls output[\s\S]*EADDRINUSE/);
+      const err = await startLocalStack({ dataDir, quiet: true, httpPort: port }).catch((e: unknown) => e);
+      expect((err as Error).message).toMatch(/did not start[\s\S]*sls output[\s\S]*EADDRINUSE/);
+      // Named as taken, and not started again: the caller chose that port.
+      expect(err).toMatchObject({ port });
       expect(stackProcesses()).toEqual([]);
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
