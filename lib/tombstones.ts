@@ -26,7 +26,7 @@ import { newWriteId } from './stamps';
  *          an intent on server2 bound to q        → a duplicate of our echo: nothing
  *          an unbound intent on server2, t ≤ te   → bind it to q: our echo, nothing else
  *          one bound to q' > q, t ≤ te            → q is ours (a store's events on a key are
- *                                                   ordered by sequencer and our delete came
+ *          (q' not named the system's by S3)        ordered by sequencer and our delete came
  *                                                   first); rebind to q, and q' is a user's
  *                                                   delete after all: its time joins deletedAt
  *          otherwise                              → a user's delete at te: deletedAt ≥ te
@@ -190,7 +190,8 @@ export function classifyDelete(
     const waiting = intents.find((i) => i.store === store && !i.failed && !i.event);
     return { tombstone: waiting ? { ...t!, intents: bind(waiting) } : t, kind: 'echo', realDelete: false };
   }
-  const later = intents.find((i) => fits(i) && i.event && compareSequencers(seq, i.event.seq) < 0);
+  // An echo S3 said was ours is never displaced: only an event taken by the windows alone can be.
+  const later = intents.find((i) => fits(i) && i.event && !i.event.system && compareSequencers(seq, i.event.seq) < 0);
   if (later) {
     const displaced = later.event!;
     const rebound = { ...t!, intents: bind(later) };

@@ -277,6 +277,12 @@ describe('classifyDelete', () => {
     expect(r.tombstone!.intents).toEqual(t.intents);
   });
 
+  it('does not rebind an intent whose echo S3 said was ours, for an event that names nobody', () => {
+    const t = tomb([intent({ event: { seq: '0C', time: AT + 50, system: true } })], AT - 10_000);
+    const r = classify(t, 'server2', '0B', AT + 40);
+    expect(r).toEqual({ tombstone: { ...t, deletedAt: AT + 40, who: 'server2 (direct)' }, kind: 'real', realDelete: true });
+  });
+
   it('consumes a free intent before rebinding a taken one', () => {
     const t = tomb([intent({ id: 'taken', event: { seq: '0C', time: AT + 50 } }), intent({ id: 'free' })]);
     const r = classify(t, 'server2', '0B', AT + 40);
