@@ -303,23 +303,17 @@ export async function applyKeyPlan(deps: Deps, view: KeyView, plan: KeyPlan, by:
       }),
     );
     // Each call is over: its echo, if any, is dated before now. One refused at once will have
-    // none, and an event that took its intent was a user's delete after all.
+    // none, and an event that took its intent was a user's delete after all: its time joins
+    // the tombstone (the refusal made the outcome stale already, so the key is looked at again).
     const ended = Date.now();
-    let real = false;
     await recordCallsEnded(deps, key, (t) => {
       let next = t;
-      real = false; // decided afresh on each attempt of the conditional write
       calls.forEach((c, n) => {
         if (c === 'skipped') return;
-        if (c === 'refused') {
-          const r = failIntent(next, ids[n]!, deletes[n]!.store);
-          real ||= r.realDelete;
-          next = r.tombstone;
-        } else next = closeIntent(next, ids[n]!, ended);
+        next = c === 'refused' ? failIntent(next, ids[n]!, deletes[n]!.store).tombstone : closeIntent(next, ids[n]!, ended);
       });
       return next;
     });
-    if (real) out.stale = true;
   }
   return { ...out, heldAs };
 }

@@ -1,4 +1,5 @@
-import { CopyObjectCommand, DeleteObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, DeleteObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { acquireLock } from '../../lib/locks';
 import { applyKeyPlan, ARCHIVE, isNewer, keepVersion, knownSame, observeKey, planKey, settleKey, type KeyView } from '../../lib/settle';
 import { META, writeMetadata } from '../../lib/stamps';
 import { CLOCK_SKEW_MS, tombstoneKey, type Tombstone } from '../../lib/tombstones';
@@ -98,6 +99,14 @@ describe('knownSame', () => {
 
   it('does not take an unstamped copy as the same write as anything', () => {
     expect(knownSame(copyOf('a', { unstamped: true, etag: '"x-2"' }), copyOf('b', { unstamped: true, etag: '"x-3"' }))).toBe(false);
+  });
+});
+
+describe('knownSame with one copy stamped and one not', () => {
+  it('falls back to the ETags either way round', () => {
+    const stamped = copyOf('a', { etag: '"e1"' });
+    const raw = copyOf('b', { unstamped: true, etag: '"e1"' });
+    expect([knownSame(stamped, raw), knownSame(raw, stamped)]).toEqual([true, true]);
   });
 });
 
@@ -275,6 +284,22 @@ describe('planKey', () => {
       expect(p.winner?.store).toBe('server1');
       expect(p.steps).toEqual([]);
     });
+  });
+
+  it('copies a write from a store that holds it rather than from where it is kept, whichever ETag is higher', () => {
+    const onStore = copyOf('server1', { id: 'w', etag: '"aaaa"', mtime: T + 5, made: T + 5 });
+    const keptHead = { ...copyOf(ARCHIVE, { id: 'w', etag: '"ffff"', mtime: T + 5, made: T + 5 }), store: ARCHIVE };
+    const v: KeyView = { ...view([['server1', onStore], ['server2', null]], T), kept: [{ objectKey: `superseded/${'k.txt'}/w`, head: keptHead }] };
+    const p = planKey(v, all);
+    expect(p.winner).toBe(onStore);
+    expect(p.steps).toEqual([expect.objectContaining({ op: 'copy', from: 'server1', to: 'server2' })]);
+  });
+
+  it('copies the kept version that wins from its own key, not from the first kept', () => {
+    const older = { ...copyOf(ARCHIVE, { id: 'a', mtime: T + 5, made: T + 5 }), store: ARCHIVE };
+    const newer = { ...copyOf(ARCHIVE, { id: 'b', mtime: T + 6, made: T + 6 }), store: ARCHIVE };
+    const v: KeyView = { ...view([['server1', null]], T), kept: [{ objectKey: 'superseded/k.txt/a', head: older }, { objectKey: 'superseded/k.txt/b', head: newer }] };
+    expect(planKey(v, none).steps).toEqual([expect.objectContaining({ op: 'copy', from: ARCHIVE, fromKey: 'superseded/k.txt/b', to: 'server1' })]);
   });
 
   it('is pure: the same view gives the same plan', () => {
@@ -471,6 +496,133 @@ describe('applyKeyPlan and settleKey', () => {
     } finally {
       jest.restoreAllMocks();
     }
+  });
+
+  describe('locks, and the condition of each step', () => {
+    const alice = { name: 'alice', scope: 'write' as const };
+    const lockAt = (store: string, who = alice) => acquireLock(deps(), KEY, store, who, {}, Date.now());
+    const newerOn1 = () => fake.stamped('bucket-1', KEY, 'new', { mtime: T + 5, id: 'w-new' });
+    const olderOn2 = () => fake.stamped('bucket-2', KEY, 'old', { mtime: T, id: 'w-old' });
+
+    it("holds a copy into a store someone else has locked in that lock's queue, and says which number it took", async () => {
+      newerOn1();
+      olderOn2();
+      await lockAt('server2');
+      const out = await settle();
+      expect(out).toMatchObject({ copied: [], held: ['server2'], heldAs: { server2: 1 }, failed: [], stale: false });
+      expect(fake.textOf('bucket-2', KEY)).toBe('old');
+      expect(journal().map((e) => [e.action, e.to])).toEqual([['queued', ['server2']]]);
+    });
+
+    it('holds it even when replication acts for the lock holder: the system never holds a lock', async () => {
+      newerOn1();
+      olderOn2();
+      await lockAt('server2');
+      const out = await settleKey(deps(), KEY, { fill: all, by: 'replicate', actor: 'alice' });
+      expect(out).toMatchObject({ copied: [], held: ['server2'] });
+    });
+
+    it("writes straight into a store the API's caller has locked themselves", async () => {
+      newerOn1();
+      olderOn2();
+      await lockAt('server2');
+      const out = await settleKey(deps(), KEY, { fill: all, by: 'api', actor: 'alice' });
+      expect(out).toMatchObject({ copied: ['server2'], held: [], heldAs: {} });
+      expect(fake.textOf('bucket-2', KEY)).toBe('new');
+    });
+
+    it('holds a delete into a locked store, with no intent and no DeleteObject', async () => {
+      fake.stamped('bucket-2', KEY, 'dead', { mtime: T - 5 });
+      setTombstone({ key: KEY, deletedAt: T, who: 'bob', intents: [] });
+      await lockAt('server2');
+      const out = await settle();
+      expect(out).toMatchObject({ deleted: [], held: ['server2'], heldAs: { server2: 1 }, stale: false });
+      expect(fake.has('bucket-2', KEY)).toBeDefined();
+      expect(storedTombstone()!.intents).toEqual([]);
+      expect(s3mock).not.toHaveReceivedCommand(DeleteObjectCommand);
+    });
+
+    it('looks again when the lock it saw is gone before its update could be held', async () => {
+      newerOn1();
+      olderOn2();
+      fake.stamped('bucket-3', KEY, 'dead', { mtime: T - 5, made: T - 5 });
+      const d = deps(3);
+      const v = await observeKey(d, KEY);
+      const gone = { key: KEY, holder: 'alice', since: iso(T), expires: Date.now() + 60_000, next: 1, applied: 0 };
+      const seen: KeyView = { ...v, locks: new Map([['server2', { ...gone, store: 'server2' }], ['server3', { ...gone, store: 'server3' }]]), tombstone: { key: KEY, deletedAt: T - 1, who: 'bob', intents: [] } };
+      const out = await applyKeyPlan(d, seen, planKey(seen, all), 'replicate');
+      expect(out).toMatchObject({ copied: [], held: [], deleted: [], stale: true });
+    });
+
+    it('copies into a gap only while it is a gap: a write that fills it first is kept, and the plan is stale', async () => {
+      newerOn1();
+      fake.beforeWrite.push((cmd, input) => {
+        if (cmd === 'CopyObject' && input.Bucket === 'bucket-2' && !fake.has('bucket-2', KEY)) fake.stamped('bucket-2', KEY, 'theirs', { mtime: T + 9, id: 'w-theirs' });
+      });
+      const d = deps();
+      const v = await observeKey(d, KEY);
+      const out = await applyKeyPlan(d, v, planKey(v, all), 'replicate');
+      expect(out).toMatchObject({ copied: [], stale: true });
+      expect(fake.textOf('bucket-2', KEY)).toBe('theirs');
+    });
+
+    it("journals replication's copy under the writer of the version it copies", async () => {
+      fake.stamped('bucket-1', KEY, 'new', { mtime: T + 5, id: 'w-new', who: 'carol' });
+      await settle();
+      expect(journal().map((e) => [e.action, e.who])).toEqual([['replicate', 'carol']]);
+    });
+
+    it('throws what is no store failure (a plan naming a store it does not know) rather than calling the store failed', async () => {
+      newerOn1();
+      const d = deps();
+      const v = await observeKey(d, KEY);
+      const plan = { key: KEY, winner: v.copies.get('server1')!, steps: [{ op: 'copy' as const, from: 'server1', to: 'server9', over: null, reason: 'a bug' }] };
+      await expect(applyKeyPlan(d, v, plan, 'replicate')).rejects.toThrow(/server9/);
+    });
+
+    it('keeps a version in the control bucket only where none is kept yet', async () => {
+      fake.stamped('bucket-1', KEY, 'V', { mtime: 100, made: T, id: 'v' });
+      fake.stamped('bucket-2', KEY, 'W', { mtime: 50, made: T + 20_000, id: 'w' });
+      await settle();
+      expect(s3mock).toHaveReceivedCommandWith(CopyObjectCommand, { Bucket: 'control', Key: `superseded/${KEY}/w`, IfNoneMatch: '*' });
+    });
+
+    it('does not copy over a version it could not keep (the control bucket down): that store failed, its version stays', async () => {
+      fake.stamped('bucket-1', KEY, 'V', { mtime: 100, made: T, id: 'v' });
+      fake.stamped('bucket-2', KEY, 'W', { mtime: 50, made: T + 20_000, id: 'w' });
+      fake.fail('control', () => s3Error('InternalError', 500), { command: 'CopyObject' });
+      const out = await settle();
+      expect(out).toMatchObject({ copied: [], failed: ['server2'] });
+      expect(fake.textOf('bucket-2', KEY)).toBe('W');
+    });
+  });
+
+  describe('observeKey', () => {
+    const heads = () => s3mock.calls().filter((c) => c.args[0].constructor.name === 'HeadObjectCommand').map((c) => (c.args[0].input as { Bucket: string }).Bucket);
+
+    it('does not HEAD again the copy its caller has just HEADed', async () => {
+      fake.stamped('bucket-1', KEY, 'x', { mtime: T });
+      const d = deps();
+      const head = (await observeKey(d, KEY)).copies.get('server1')!;
+      s3mock.resetHistory();
+      const v = await observeKey(d, KEY, { head });
+      expect(heads()).toEqual(['bucket-2']);
+      expect(v.copies.get('server1')).toBe(head);
+    });
+
+    it('says nothing of locks when there are none', async () => {
+      fake.stamped('bucket-1', KEY, 'x', { mtime: T });
+      expect('locks' in (await observeKey(deps(), KEY))).toBe(false);
+    });
+
+    it('leaves out a kept version listed but gone before its HEAD', async () => {
+      setTombstone({ key: KEY, deletedAt: T, who: 'bob', intents: [], kept: true });
+      fake.put('control', `superseded/${KEY}/gone`, 'x');
+      fake.put('control', `superseded/${KEY}/here`, 'y');
+      s3mock.on(HeadObjectCommand, { Bucket: 'control', Key: `superseded/${KEY}/gone` }).rejects(s3Error('NotFound', 404));
+      const v = await observeKey(deps(), KEY);
+      expect(v.kept!.map((k) => k.objectKey)).toEqual([`superseded/${KEY}/here`]);
+    });
   });
 
   describe('kept versions', () => {
