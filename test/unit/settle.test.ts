@@ -1,5 +1,5 @@
 import { CopyObjectCommand, DeleteObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import { acquireLock } from '../../lib/locks';
+import { acquireLock, queueEntryKey } from '../../lib/locks';
 import { applyKeyPlan, ARCHIVE, isNewer, keepVersion, knownSame, observeKey, planKey, settleKey, type KeyView } from '../../lib/settle';
 import { META, writeMetadata } from '../../lib/stamps';
 import { CLOCK_SKEW_MS, tombstoneKey, type Tombstone } from '../../lib/tombstones';
@@ -501,7 +501,7 @@ describe('applyKeyPlan and settleKey', () => {
   describe('locks, and the condition of each step', () => {
     const alice = { name: 'alice', scope: 'write' as const };
     const lockAt = (store: string, who = alice) => acquireLock(deps(), KEY, store, who, {}, Date.now());
-    const newerOn1 = () => fake.stamped('bucket-1', KEY, 'new', { mtime: T + 5, id: 'w-new' });
+    const newerOn1 = () => fake.stamped('bucket-1', KEY, 'new', { mtime: T + 5, id: 'w-new', who: 'carol' });
     const olderOn2 = () => fake.stamped('bucket-2', KEY, 'old', { mtime: T, id: 'w-old' });
 
     it("holds a copy into a store someone else has locked in that lock's queue, and says which number it took", async () => {
@@ -511,7 +511,11 @@ describe('applyKeyPlan and settleKey', () => {
       const out = await settle();
       expect(out).toMatchObject({ copied: [], held: ['server2'], heldAs: { server2: 1 }, failed: [], stale: false });
       expect(fake.textOf('bucket-2', KEY)).toBe('old');
-      expect(journal().map((e) => [e.action, e.to])).toEqual([['queued', ['server2']]]);
+      // Queued under the writer of the version, as a put of its bytes and stamp, marked a replica.
+      expect(journal().map((e) => [e.action, e.to, e.who])).toEqual([['queued', ['server2'], 'carol']]);
+      const entry = fake.has('control', queueEntryKey(KEY, 'server2', 1))!;
+      expect(entry.bytes.toString()).toBe('new');
+      expect(entry.metadata).toMatchObject({ 'dfs-queue-op': 'put', [META.id]: 'w-new', [META.replicaOf]: 'server1' });
     });
 
     it('holds it even when replication acts for the lock holder: the system never holds a lock', async () => {
@@ -540,6 +544,30 @@ describe('applyKeyPlan and settleKey', () => {
       expect(fake.has('bucket-2', KEY)).toBeDefined();
       expect(storedTombstone()!.intents).toEqual([]);
       expect(s3mock).not.toHaveReceivedCommand(DeleteObjectCommand);
+      expect(journal().map((e) => [e.action, e.who])).toEqual([['queued', 'bob']]); // who deleted
+      expect(fake.has('control', queueEntryKey(KEY, 'server2', 1))!.metadata).toMatchObject({ 'dfs-queue-op': 'delete' });
+    });
+
+    it('looks again when the lock a delete saw is gone before the delete could be held', async () => {
+      fake.stamped('bucket-2', KEY, 'dead', { mtime: T - 5 });
+      const d = deps();
+      const v = await observeKey(d, KEY);
+      const gone = { key: KEY, store: 'server2', holder: 'alice', since: iso(T), expires: Date.now() + 60_000, next: 1, applied: 0 };
+      const seen: KeyView = { ...v, locks: new Map([['server2', gone]]), tombstone: { key: KEY, deletedAt: T, who: 'bob', intents: [] } };
+      const out = await applyKeyPlan(d, seen, planKey(seen, all), 'replicate');
+      expect(out).toMatchObject({ deleted: [], held: [], stale: true });
+      expect(fake.has('bucket-2', KEY)).toBeDefined();
+    });
+
+    it('names the control bucket failed when it cannot forget a kept version, and still deletes the dead copies', async () => {
+      fake.stamped('bucket-2', KEY, 'dead', { mtime: T - 5 });
+      const keptHead = fake.stamped('control', `${ARCHIVE}/${KEY}/old`, 'old', { mtime: T - 9, id: 'old' });
+      setTombstone({ key: KEY, deletedAt: T, who: 'bob', intents: [], kept: true });
+      fake.fail('control', () => s3Error('InternalError', 500), { command: 'DeleteObject' });
+      const out = await settle();
+      expect(keptHead).toBeDefined();
+      expect(out).toMatchObject({ deleted: ['server2'], failed: [ARCHIVE] });
+      expect(fake.has('control', `${ARCHIVE}/${KEY}/old`)).toBeDefined();
     });
 
     it('looks again when the lock it saw is gone before its update could be held', async () => {
