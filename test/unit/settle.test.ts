@@ -388,7 +388,7 @@ describe('applyKeyPlan and settleKey', () => {
     expect(seenAtDelete!.intents).toEqual([{ id: expect.stringMatching(/^[0-9a-f]{24}$/), store: 'server2', etag: dead.etag, at: expect.any(Number) }]);
     expect(seenAtDelete!.intents[0]!.at).toBeGreaterThanOrEqual(before);
     expect(s3mock).toHaveReceivedCommandWith(DeleteObjectCommand, { Bucket: 'bucket-2', Key: KEY, IfMatch: dead.etag });
-    expect(journal().map((e) => [e.action, e.to])).toEqual([['delete', ['server2']]]);
+    expect(journal().map((e) => [e.action, e.to, e.who])).toEqual([['delete', ['server2'], 'bob']]); // under who deleted
   });
 
   it('records all the intents of one plan in one tombstone write, and closes them in one more', async () => {
