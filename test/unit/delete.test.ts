@@ -1,6 +1,7 @@
 import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { deleteFile } from '../../lib/delete';
+import { acquireLock } from '../../lib/locks';
 import { AllStoresUnavailableError, InvalidKeyError, NotFoundError } from '../../lib/errors';
 import type { Deps } from '../../lib/deps';
 import type { Store } from '../../lib/stores';
@@ -181,6 +182,29 @@ describe('deleteFile', () => {
     fake.put('control', tombstoneKey('a.txt'), JSON.stringify({ key: 'a.txt', deletedAt: NOW + 10, who: 'carol', intents: [] }));
     await deleteFile(deps(), 'a.txt', 'api', NOW);
     expect(tombstone('a.txt')).toMatchObject({ deletedAt: NOW + 10, who: 'carol' });
+  });
+
+  it("holds the delete in the queue of a store someone else has locked, and answers its number", async () => {
+    holdOn('a.txt', 'bucket-1', 'bucket-2');
+    await acquireLock(deps(), 'a.txt', 'server2', { name: 'bob', scope: 'write' }, {}, Date.now());
+    const a = await deleteFile(deps(), 'a.txt', 'alice', NOW);
+    expect(a.results).toEqual([{ store: 'server1', ok: true }, { store: 'server2', ok: true, held: 1 }]);
+    expect([fake.has('bucket-1', 'a.txt'), fake.has('bucket-2', 'a.txt')].map(Boolean)).toEqual([false, true]);
+  });
+
+  it('deletes straight from a store its caller has locked', async () => {
+    holdOn('a.txt', 'bucket-1', 'bucket-2');
+    await acquireLock(deps(), 'a.txt', 'server2', { name: 'alice', scope: 'write' }, {}, Date.now());
+    const a = await deleteFile(deps(), 'a.txt', 'alice', NOW);
+    expect(a.results).toEqual([{ store: 'server1', ok: true }, { store: 'server2', ok: true }]);
+    expect(fake.has('bucket-2', 'a.txt')).toBeUndefined();
+  });
+
+  it('does not fill a store that lacks a copy made after the delete: that write\'s own event does', async () => {
+    fake.stamped('bucket-1', 'a.txt', 'later', { mtime: NOW - 60_000, made: NOW + 5, id: 'w2' });
+    const a = await deleteFile(deps(), 'a.txt', 'alice', NOW);
+    expect(a.results).toEqual([{ store: 'server1', ok: false, error: 'kept: it holds a write made after this delete' }]);
+    expect(fake.has('bucket-2', 'a.txt')).toBeUndefined();
   });
 
   it('throws NotFoundError and writes no tombstone when no store holds the key', async () => {

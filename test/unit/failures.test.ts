@@ -59,6 +59,17 @@ describe('sqsFailureQueue', () => {
     await expect(q.receive(1)).rejects.toEqual(expect.objectContaining({ name: 'QueueUnavailableError', status: 503 }));
     await expect(q.remove('r1')).rejects.toThrow(QueueUnavailableError);
   });
+
+  it('says what failed, as the API answers it, and keeps what SQS said as the cause', async () => {
+    const cause = networkError();
+    sqsMock.on(ReceiveMessageCommand).rejects(cause);
+    sqsMock.on(DeleteMessageCommand).rejects(cause);
+    const q = sqsFailureQueue(sqs, URL);
+    for (const err of [await q.receive(1).catch((e: unknown) => e), await q.remove('r1').catch((e: unknown) => e)]) {
+      expect(err).toMatchObject({ code: 'Unavailable', message: 'the queue of failed replication events did not answer; nothing was replayed or applied, try again' });
+      expect((err as Error).cause).toBe(cause);
+    }
+  });
 });
 
 describe('replayFailures', () => {
@@ -115,6 +126,27 @@ describe('replayFailures', () => {
     const queue = new MemoryQueue([], true);
     expect(await replayFailures(makeDeps(stores, { control: { bucket: 'control', s3: client }, failures: queue }))).toEqual({ replayed: 1000, failed: 0 });
     expect(queue.removed).toHaveLength(1000);
+  });
+
+  it('counts failed replays toward the 1000 too', async () => {
+    const queue = new MemoryQueue([], true);
+    queue.remove = async () => {
+      throw new Error('the queue forgot it');
+    };
+    expect(await replayFailures(deps(queue))).toEqual({ replayed: 0, failed: 1000 });
+  });
+
+  it('replays a message once, though the queue hands it out again when its visibility ends', async () => {
+    const again = { id: 'm1', notification: null };
+    const queue = new MemoryQueue([]);
+    queue.receive = async () => [again];
+    expect(await replayFailures(deps(queue))).toEqual({ replayed: 1, failed: 0 });
+  });
+
+  it('throws what is not an Error (a bug, not a failed event) instead of counting it', async () => {
+    const queue = new MemoryQueue([{ id: 'm1', notification: null }]);
+    queue.remove = () => Promise.reject('not an Error');
+    await expect(replayFailures(deps(queue))).rejects.toBe('not an Error');
   });
 
   it('has nothing to do without a queue (the local stack has none), asking no store anything', async () => {
