@@ -63,6 +63,8 @@ export interface LockSpan {
   store: string;
   holder: number;
   op: number;
+  /** The lock's own `since`: a renewal by its holder keeps it, a new lock has its own. */
+  since: string;
   /** Events before this one came before the lock was taken (events.length when lockFile answered). */
   from: number;
   /** When lockFile answered. */
@@ -217,11 +219,14 @@ export async function runWorkload(world: World, rnd: Random, opts: WorkloadOptio
         Object.assign(op, { kind: 'lock', what: `at ${store}`, store });
         const lock = await context.run([{ op, kind: 'lock' }], () => lockFile(world.api, key, store, { name: `user${user}`, scope: 'write' }, { reason: `op${i}` }));
         op.outcome = `locked until ${new Date(lock.expires).toISOString()}`;
-        // Someone else's span still listed: its unlock released the lock and has yet to return.
+        // A span still listed whose lock this is not (someone else's, or this user's own released
+        // by a forced unlock that has yet to return; a renewal keeps its `since`): that unlock
+        // released it, and this lock is a new one (soak seed 42341).
         const prior = locked.get(`${key}\0${store}`);
-        if (prior && prior.holder !== user) prior.to ??= events.length;
-        if (!prior || prior.holder !== user) {
-          const span: LockSpan = { key, store, holder: user, op: i, from: events.length, takenAt: Date.now() };
+        const renewed = prior !== undefined && prior.holder === user && prior.since === lock.since;
+        if (prior && !renewed) prior.to ??= events.length;
+        if (!renewed) {
+          const span: LockSpan = { key, store, holder: user, op: i, since: lock.since, from: events.length, takenAt: Date.now() };
           locked.set(`${key}\0${store}`, span);
           history.locks.push(span);
         }

@@ -100,7 +100,7 @@ describe('judge', () => {
 
 describe('judgeLocks', () => {
   const op = (i: number, user: number, kind: string, startedAt = 0): OpRecord => ({ i, user, kind, key: KEY, what: kind, store: 'server1', startedAt });
-  const span: LockSpan = { key: KEY, store: 'server1', holder: 1, op: 1, from: 2, takenAt: 100, to: 6 };
+  const span: LockSpan = { key: KEY, store: 'server1', holder: 1, op: 1, since: '', from: 2, takenAt: 100, to: 6 };
   const event = (o: Partial<EventRecord>): EventRecord => ({ order: 3, store: 'server1', key: KEY, name: 'ObjectCreated:Put', etag: '"e2"', ...o });
   const by = (user: number, opNo: number, kind: 'put' | 'delete' | 'unlock' = 'put') => ({ user, kind, op: opNo, opKind: '' });
   const locks = (events: EventRecord[], ops: OpRecord[] = []) => judgeLocks(history({ locks: [span], events, ops }));
