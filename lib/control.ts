@@ -73,14 +73,14 @@ export const UPDATE_ATTEMPTS = 20;
 /** Times the bucket may not answer an update before updateRecord gives up (StoreUnavailableError). */
 const UNANSWERED_ATTEMPTS = 3;
 /**
- * The pause after the n-th lost write is random up to min(PAUSE_CAP_MS, PAUSE_BASE_MS × 2^n)
+ * The pause after the n-th failed attempt (a lost write, or no answer) is random up to min(PAUSE_CAP_MS, PAUSE_BASE_MS × 2^n)
  * ("full jitter"): a pause that grows lets a writer that keeps losing to a crowd of others find
  * the record quiet (soak seed 41069 lost 20 writes in a row with pauses that grew by 10 ms).
  */
 const PAUSE_BASE_MS = 5;
 const PAUSE_CAP_MS = 250;
 
-export const pauseAfterLoss = (attempt: number) => Math.random() * Math.min(PAUSE_CAP_MS, PAUSE_BASE_MS * 2 ** attempt);
+export const pauseBeforeRetry = (attempt: number) => Math.random() * Math.min(PAUSE_CAP_MS, PAUSE_BASE_MS * 2 ** attempt);
 
 /**
  * Read-modify-write of one record: `change` gets the current value (undefined when absent) and
@@ -108,7 +108,7 @@ export async function updateRecord<T>(
       // and the change is decided again from it.
       const retry = err instanceof ObjectChangedError ? attempt < attempts : err instanceof StoreUnavailableError && ++unanswered < UNANSWERED_ATTEMPTS;
       if (!retry) throw err;
-      await new Promise((r) => setTimeout(r, pauseAfterLoss(attempt)));
+      await new Promise((r) => setTimeout(r, pauseBeforeRetry(attempt)));
     }
   }
 }

@@ -238,10 +238,12 @@ export const CALLS_ENDED_ATTEMPTS = 3 * UPDATE_ATTEMPTS;
  * only adds `until` or `failed`, so any order of retries gives the same tombstone.
  */
 export function recordCallsEnded(deps: Pick<Deps, 'control'>, key: string, change: (t: Tombstone) => Tombstone): Promise<Tombstone | undefined> {
-  return updateTombstone(deps, key, (t) => (t ? unlessSame(t, change(t)) : undefined), { attempts: CALLS_ENDED_ATTEMPTS });
+  const ended = (t: Tombstone) => {
+    const next = change(t);
+    return next === t ? undefined : next;
+  };
+  return updateTombstone(deps, key, (t) => (t ? ended(t) : undefined), { attempts: CALLS_ENDED_ATTEMPTS });
 }
-
-const unlessSame = (t: Tombstone, next: Tombstone) => (next === t ? undefined : next);
 
 /**
  * Keys that have a tombstone, in S3's key order, from after `after`: reconcile walks them beside

@@ -152,7 +152,7 @@ async function startOffline(
   [httpPort, s3Port, lambdaPort, websocketPort]: number[],
   setup: { dataDir: string; bucketPrefix: string; stores: { name: string; bucket: string }[]; control: string; service: string; seeded: boolean; token: string },
 ): Promise<LocalStack> {
-  const { dataDir, bucketPrefix, stores, seeded, token } = setup;
+  const { dataDir, bucketPrefix, stores, control, service, seeded, token } = setup;
   // Each stack builds in its own folder: a concurrent `sls package` or stack would delete ours.
   const buildDir = join('.esbuild', `offline-${process.pid}-${httpPort}`);
   const args = [SLS, 'offline', 'start', '--stage', STAGE, `--param=bucketPrefix=${bucketPrefix}`];
@@ -194,13 +194,14 @@ async function startOffline(
     await waitUntil(() => answers(apiUrl), { exited: group.exited, timeoutMs: opts.startTimeoutMs ?? 60_000 });
   } catch (err) {
     await stop();
-    const message = `the local stack did not start: ${(err as Error).message}\n--- sls output ---\n${output()}`;
-    const taken = /EADDRINUSE[^\n]*?:(\d+)/.exec(output());
-    throw output().includes('EADDRINUSE') ? new PortTakenError(message, taken ? Number(taken[1]) : undefined) : new Error(message);
+    const said = output();
+    const message = `the local stack did not start: ${(err as Error).message}\n--- sls output ---\n${said}`;
+    const taken = /EADDRINUSE[^\n]*?:(\d+)/.exec(said);
+    throw said.includes('EADDRINUSE') ? new PortTakenError(message, taken ? Number(taken[1]) : undefined) : new Error(message);
   }
 
   const lambdaEndpoint = `http://${HOST}:${lambdaPort}`;
-  const functionName = `${setup.service}-${STAGE}-${FUNCTION}`;
+  const functionName = `${service}-${STAGE}-${FUNCTION}`;
   writeLocalFile(join(dataDir, LOCAL_FILE), { endpoint: apiUrl, lambdaEndpoint, functionName, token });
   return {
     apiUrl,
@@ -208,7 +209,7 @@ async function startOffline(
     lambdaEndpoint,
     dataDir,
     stores: stores.map(({ name, bucket }) => ({ name, bucket })),
-    controlBucket: setup.control,
+    controlBucket: control,
     functionName,
     seeded,
     token,

@@ -223,7 +223,7 @@ export async function runWorkload(world: World, rnd: Random, opts: WorkloadOptio
         // by a forced unlock that has yet to return; a renewal keeps its `since`): that unlock
         // released it, and this lock is a new one (soak seed 42341).
         const prior = locked.get(`${key}\0${store}`);
-        const renewed = prior !== undefined && prior.holder === user && prior.since === lock.since;
+        const renewed = isRenewal(prior, user, lock.since);
         if (prior && !renewed) prior.to ??= events.length;
         if (!renewed) {
           const span: LockSpan = { key, store, holder: user, op: i, since: lock.since, from: events.length, takenAt: Date.now() };
@@ -265,6 +265,12 @@ export async function runWorkload(world: World, rnd: Random, opts: WorkloadOptio
   attribute();
   return history;
 }
+
+/**
+ * Whether a lock `user` just took (lockFile answered `since`) renews the span listed for that
+ * name and store: only the same holder's same lock, which keeps its `since` (soak seed 42341).
+ */
+export const isRenewal = (listed: LockSpan | undefined, user: number, since: string) => listed !== undefined && listed.holder === user && listed.since === since;
 
 /**
  * Unlocks `key` at `store` for user `user` with a generous budget, so that the drain finishes in

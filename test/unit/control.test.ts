@@ -1,5 +1,5 @@
 import { DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
-import { createRecord, deleteRecord, listRecords, pauseAfterLoss, readRecord, UNCHANGED, updateRecord, writeRecord } from '../../lib/control';
+import { createRecord, deleteRecord, listRecords, pauseBeforeRetry, readRecord, UNCHANGED, updateRecord, writeRecord } from '../../lib/control';
 import { ObjectChangedError, StoreUnavailableError } from '../../lib/errors';
 import { testClient, useConditionalS3 } from '../helpers/conditional-s3';
 import { networkError, s3Error } from '../helpers/mock-s3';
@@ -231,9 +231,9 @@ describe('updateRecord', () => {
 
   it('pauses after a lost write for a random part of a span that doubles from 10 ms, up to 250 ms', () => {
     jest.spyOn(Math, 'random').mockReturnValue(1);
-    expect([1, 2, 3, 4, 5, 6, 7, 20].map(pauseAfterLoss)).toEqual([10, 20, 40, 80, 160, 250, 250, 250]);
+    expect([1, 2, 3, 4, 5, 6, 7, 20].map(pauseBeforeRetry)).toEqual([10, 20, 40, 80, 160, 250, 250, 250]);
     jest.spyOn(Math, 'random').mockReturnValue(0.5);
-    expect([1, 6].map(pauseAfterLoss)).toEqual([5, 125]);
+    expect([1, 6].map(pauseBeforeRetry)).toEqual([5, 125]);
   });
 
   it('waits those pauses between its attempts', async () => {

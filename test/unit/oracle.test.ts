@@ -1,5 +1,5 @@
 import { judge, judgeLocks } from '../harness/oracle';
-import type { EventRecord, History, LockSpan, OpRecord, Version } from '../harness/workload';
+import { isRenewal, type EventRecord, type History, type LockSpan, type OpRecord, type Version } from '../harness/workload';
 
 /*
  * The delivery-fault harness passes a seed when its oracle finds nothing wrong, so the oracle
@@ -174,5 +174,19 @@ describe('judgeLocks', () => {
     const open = { ...span, to: undefined };
     const events = [event({ order: 50 }), event({ order: 51, store: 'server2' }), event({ order: 52, key: 'b.txt' })];
     expect(judgeLocks(history({ locks: [open], events })).map((v) => v.event)).toEqual(['#50 ObjectCreated:Put "e2"']);
+  });
+});
+
+describe("the harness's lock bookkeeping", () => {
+  const listed: LockSpan = { key: KEY, store: 'server1', holder: 2, op: 27, since: '2026-12-02T08:03:40.341Z', from: 38, takenAt: 0 };
+
+  it('soak seed 42341: a lock its holder takes again while a forced unlock of the old one has yet to return is a new lock', () => {
+    expect(isRenewal(listed, 2, '2026-12-02T08:03:51.890Z')).toBe(false);
+  });
+
+  it("takes the same holder's lock with the same since for a renewal, and nothing else", () => {
+    expect(isRenewal(listed, 2, listed.since)).toBe(true);
+    expect(isRenewal(listed, 3, listed.since)).toBe(false);
+    expect(isRenewal(undefined, 2, listed.since)).toBe(false);
   });
 });
