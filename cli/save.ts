@@ -181,12 +181,6 @@ export interface WriteOptions {
 }
 
 /**
- * Writes all targets (checked by `checkTargets`): each is filled under a temporary name, its
- * mtime set to the version's, and only when all are complete are they moved into place. On any
- * failure, or SIGINT/SIGTERM, the temporary files are removed and nothing half-written remains.
- * Throws an exit-1 CliError on a short download or a target that appeared meanwhile.
- */
-/**
  * mkdir -p, one level at a time. Node's recursive mkdir never returns where a folder cannot be
  * made yet its parent exists (procfs answers ENOENT there), so it is not used.
  */
@@ -205,6 +199,12 @@ async function makeDirs(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Writes all targets (checked by `checkTargets`): each is filled under a temporary name, its
+ * mtime set to the version's, and only when all are complete are they moved into place. On any
+ * failure, or SIGINT/SIGTERM, the temporary files are removed and nothing half-written remains.
+ * Throws an exit-1 CliError on a short download or a target that appeared meanwhile.
+ */
 export async function writeTargets(dir: string, targets: Target[], opts: WriteOptions): Promise<void> {
   const root = resolve(dir);
   const temps = new Set<string>();
@@ -267,6 +267,8 @@ async function fill(tmp: string, t: Target, opts: WriteOptions): Promise<number>
   let bytes = 0;
   const stop = () => body.destroy(interrupted());
   opts.signal?.addEventListener('abort', stop, { once: true });
+  if (opts.signal?.aborted) stop(); // Ctrl-C came while the download was being opened
+  const file = createWriteStream(tmp, { flags: 'wx', flush: true });
   try {
     await pipeline(
       body,
@@ -277,9 +279,12 @@ async function fill(tmp: string, t: Target, opts: WriteOptions): Promise<number>
           yield chunk;
         }
       },
-      createWriteStream(tmp, { flags: 'wx', flush: true }),
+      file,
     );
   } catch (err) {
+    // The pipeline may reject while the file's open is still under way; the caller removes `tmp`
+    // as soon as this throws, so it must exist (or never will) by then.
+    if (!file.closed) await new Promise<void>((closed) => file.once('close', () => closed()));
     if (err instanceof CliError) throw err;
     throw new CliError(EXIT.error, 'DownloadFailed', `download of ${t.shown} failed after ${bytes} bytes (${(err as Error).message}); nothing written`, {}, { cause: err });
   } finally {

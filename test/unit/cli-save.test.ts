@@ -1,9 +1,11 @@
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ReadAnswer } from '../../lib/types';
 import { CliError } from '../../cli/exit';
-import { checkTargets, isInside, planFiles, targetPath, toTargets, versionFileName } from '../../cli/save';
+import { checkTargets, isInside, planFiles, targetPath, toTargets, versionFileName, writeTargets } from '../../cli/save';
+import { noProgress } from '../../cli/progress';
 
 const content = { base64: '' };
 const version = (stores: string[], newest: boolean, mtime = '2024-01-01T00:00:00.000Z') => ({ stores, size: 1, etag: '"e"', mtime, newest, content });
@@ -150,5 +152,45 @@ describe('checkTargets', () => {
 
   it('refuses a file name over 255 bytes', async () => {
     await expect(checkTargets(dir, toTargets(dir, plan('x'.repeat(256))), false)).rejects.toMatchObject({ code: 'NameTooLong' });
+  });
+});
+
+describe('writeTargets', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'dfs-write-'));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const url = { url: 'http://127.0.0.1:9/x', expires: '' };
+  const streamed = (name: string) => toTargets(dir, [{ name, size: 5, mtime: '2024-01-01T00:00:00.000Z', stores: ['server1'], newest: true, content: url }]);
+
+  // CI once found a temporary file left behind: the download failed before the file's open had
+  // returned, and the removal ran in between. Many tries, since the race is won most times.
+  it('leaves no temporary file when the download fails at once, even while the file is still being opened', async () => {
+    const failing = async () =>
+      new Readable({
+        read() {
+          this.destroy(new Error('connection reset'));
+        },
+      });
+    for (let i = 0; i < 40; i++) {
+      const write = writeTargets(dir, streamed(`f${i}.txt`), { force: false, download: failing, progress: noProgress });
+      await expect(write).rejects.toMatchObject({ code: 'DownloadFailed' });
+    }
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('stops on the signal, leaving no temporary file and saying it was interrupted', async () => {
+    const ctrl = new AbortController();
+    const stalled = async () => {
+      const body = new Readable({ read() {} });
+      body.push('he');
+      queueMicrotask(() => ctrl.abort());
+      return body;
+    };
+    const write = writeTargets(dir, streamed('a.txt'), { force: false, download: stalled, progress: noProgress, signal: ctrl.signal });
+    await expect(write).rejects.toMatchObject({ code: 'Interrupted' });
+    expect(readdirSync(dir)).toEqual([]);
   });
 });
