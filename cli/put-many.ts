@@ -33,7 +33,12 @@ export interface Planned {
  */
 export async function planUploads(sources: string[], as?: string): Promise<Planned> {
   if (sources.includes('-') && sources.length > 1) throw usageError('"-" (stdin) cannot be uploaded with other files; put it alone, with --as NAME', 'Usage');
-  const kinds = await Promise.all(sources.map(async (s) => [s, await kindOf(s)] as const));
+  // All looked at together, but the first bad source named is the first in the command line.
+  const looked = await Promise.allSettled(sources.map(async (s) => [s, await kindOf(s)] as const));
+  const kinds = looked.map((r) => {
+    if (r.status === 'rejected') throw r.reason;
+    return r.value;
+  });
   const single = sources.length === 1 && kinds[0]![1] === 'file';
   if (!single && as !== undefined && as !== '' && !as.endsWith('/')) {
     throw usageError(`--as ${JSON.stringify(as)} must end with "/" for a folder or several files: it is the prefix their names go under`, 'Usage');
