@@ -98,7 +98,7 @@ export function judgeLocks(history: History): LockViolation[] {
       if (e.by && (op?.kind === 'direct write' || op?.kind === 'direct delete')) continue;
       if (e.by?.kind === 'unlock' && op?.key === span.key && op.store === span.store) continue; // its drain
       if (!e.name.startsWith('ObjectRemoved') && e.etag !== undefined && e.etag === before.get(e)) continue; // same bytes
-      const raced = op ? op.startedAt < span.takenAt : e.invocationAt !== undefined && e.invocationAt < span.takenAt;
+      const raced = op ? op.startedAt < span.takenAt : e.invocation !== undefined && e.invocation.began < span.takenAt;
       // Decided before the lock existed, S3 cannot refuse it for a lock: README "Locks" says so.
       const known = raced ? { why: 'raced the lock: its operation began before lockFile answered, and may have looked before the lock was there' } : undefined;
       out.push({

@@ -4,7 +4,7 @@ import type { JournalEvent, SyncReport } from '../../lib/types';
 import { contents, readJournal } from '../helpers/events';
 import { judge, judgeLocks, type LockViolation, type Violation } from './oracle';
 import { random, startWorld, type Delivery } from './world';
-import { runWorkload, type History } from './workload';
+import { runWorkload, type EventRecord, type History } from './workload';
 
 /*
  * One delivery-fault run, from a seed: a world (world.ts), users at work (workload.ts), events
@@ -135,6 +135,12 @@ function copyBound(history: History, journal: JournalEvent[], names: string[], n
     .filter((x) => x.copies > x.allowed);
 }
 
+/** Who made an event: a user's operation, or the replication attempt that handled which delivery. */
+function describeCause(e: EventRecord): string {
+  if (e.by) return `by op${e.by.op} user${e.by.user} ${e.by.opKind}`;
+  return e.invocation ? `by the system (handling delivery #${e.invocation.delivery}, attempt ${e.invocation.attempt})` : 'by the system';
+}
+
 function schedule(seed: number, stores: string[], h: History, deliveries: Delivery[], journal: JournalEvent[], keys: string[]): string {
   const t0 = Math.min(...h.ops.map((o) => o.startedAt));
   const at = (t: number) => `+${String(t - t0).padStart(6)}ms`;
@@ -145,7 +151,7 @@ function schedule(seed: number, stores: string[], h: History, deliveries: Delive
     for (const v of h.versions.filter((v) => v.key === key)) lines.push(`  version op${v.op} on ${v.store} #${v.order} made ${at(v.made)} mtime ${v.mtime} "${v.text}"`);
     for (const d of h.deletes.filter((d) => d.key === key)) lines.push(`  delete op${d.op} ${d.by} at ${at(d.time)}`);
     for (const l of h.locks.filter((l) => l.key === key)) lines.push(`  lock op${l.op} at ${l.store} by user${l.holder}: events #${l.from + 1} to #${l.to ?? 'end'}; ${l.outcome ?? 'still held'}`);
-    for (const e of h.events.filter((e) => e.key === key)) lines.push(`  event #${e.order} ${e.name} ${e.store} ${e.etag ?? ''} ${e.by ? `by op${e.by.op} user${e.by.user} ${e.by.opKind}` : 'by the system'}`);
+    for (const e of h.events.filter((e) => e.key === key)) lines.push(`  event #${e.order} ${e.name} ${e.store} ${e.etag ?? ''} ${describeCause(e)}`);
     for (const d of deliveries.filter((d) => d.what.includes(`/${key} `))) lines.push(`  delivery #${d.seq} after ${d.delayMs}ms: ${d.what} → ${d.result ?? 'pending'}`);
     for (const e of journal.filter((e) => e.key === key)) lines.push(`  ${at(Date.parse(e.time))} journal ${e.action} ${e.from ?? ''}→${e.to?.join() ?? ''} ${e.reason ?? ''}`);
   }

@@ -7,7 +7,7 @@ import { readFile } from '../../lib/read';
 import { lockFile, unlockFile } from '../../lib/locking';
 import { formatMtime, MAX_FUTURE_MS, parseMtime } from '../../lib/stamps';
 import type { S3Notification } from '../helpers/events';
-import type { Random, World } from './world';
+import type { Invocation, Random, World } from './world';
 
 /*
  * Users at work: several at once, each taking its next operation as soon as the last one is
@@ -83,8 +83,8 @@ export interface EventRecord {
   name: string;
   etag?: string;
   by?: { user: number; kind: Expected['kind']; op: number; opKind: string };
-  /** For the system's: when the replication invocation that made it began (none for reconcile's). */
-  invocationAt?: number;
+  /** For the system's: the replication invocation that made it (none for reconcile's or the API's). */
+  invocation?: Invocation;
 }
 
 export interface History {
@@ -139,7 +139,7 @@ export async function runWorkload(world: World, rnd: Random, opts: WorkloadOptio
       const mine = byRequest.get(r.responseElements?.['x-amz-request-id'] ?? '') ?? [];
       const [bucket, key, time] = [r.s3.bucket.name, r.s3.object.key, Date.parse(r.eventTime)];
       const cause = mine[0];
-      const invocationAt = cause ? undefined : world.invocationOf(r.responseElements?.['x-amz-request-id'] ?? '');
+      const invocation = cause ? undefined : world.invocationOf(r.responseElements?.['x-amz-request-id'] ?? '');
       history.events.push({
         order,
         store: bucket,
@@ -147,7 +147,7 @@ export async function runWorkload(world: World, rnd: Random, opts: WorkloadOptio
         name: r.eventName,
         ...(r.s3.object.eTag ? { etag: r.s3.object.eTag.replace(/"/g, '') } : {}),
         ...(cause ? { by: { user: cause.op.user, kind: cause.kind, op: cause.op.i, opKind: cause.op.kind } } : {}),
-        ...(invocationAt !== undefined ? { invocationAt } : {}),
+        ...(invocation ? { invocation } : {}),
       });
       const removed = r.eventName.startsWith('ObjectRemoved');
       const e = mine.find((x) => (removed ? x.kind === 'delete' : x.kind === 'complete' ? r.eventName === 'ObjectCreated:Post' : x.kind === 'put' && r.eventName === 'ObjectCreated:Put'));

@@ -58,6 +58,13 @@ export interface Delivery {
   result?: string;
 }
 
+/** One attempt of the replication Lambda: when it began, and which delivery it handled. */
+export interface Invocation {
+  began: number;
+  delivery: number;
+  attempt: number;
+}
+
 export interface World {
   s3: LocalS3;
   /** The users' client: no injected faults, but a store that is down refuses them too. */
@@ -74,8 +81,8 @@ export interface World {
   unhideFailures(): void;
   /** Called with the request id of every request the users' client got an answer to. */
   onAnswered(fn: (requestId: string) => void): void;
-  /** When the replication invocation that sent request `requestId` began (undefined: not one of replication's). */
-  invocationOf(requestId: string): number | undefined;
+  /** The replication invocation that sent request `requestId` (undefined: not one of replication's). */
+  invocationOf(requestId: string): Invocation | undefined;
   /** Takes `store` away (every request to its bucket fails) until `back()`. */
   takeDown(store: string): () => void;
   /** Resolves once no delivery is pending or running. */
@@ -95,8 +102,8 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
 
   // Which invocation sent each of replication's requests, by S3's request id: when it began.
   // Recorded where S3 answered, also when the answer is then lost: S3 did the work all the same.
-  const invocation = new AsyncLocalStorage<number>();
-  const invocations = new Map<string, number>();
+  const invocation = new AsyncLocalStorage<Invocation>();
+  const invocations = new Map<string, Invocation>();
   // The system's clients sign with its own key, so S3 names it in their events; users sign with theirs.
   const client = (faults: boolean, system: boolean) => {
     const c = createS3Client({ endpoint: s3.endpoint, system });
@@ -171,7 +178,7 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
   const invoke = (n: S3Notification, d: Delivery, attempt: number) => {
     running++;
     invocation
-      .run(Date.now(), () => replicateNotification(lambda, n, { pause: (k) => new Promise((r) => setTimeout(r, 10 * k)) }))
+      .run({ began: Date.now(), delivery: d.seq, attempt }, () => replicateNotification(lambda, n, { pause: (k) => new Promise((r) => setTimeout(r, 10 * k)) }))
       .then(
         () => void (d.result = attempt === 1 ? 'ok' : `ok on attempt ${attempt}`),
         (err: Error) => {
