@@ -72,6 +72,8 @@ describe('dfs (in-process)', () => {
     [['get'], /missing required argument 'name'/],
     [['put'], /missing required argument 'file'/],
     [['put', 'a', 'b'], /no such file: a/],
+    // '' is refused without a stat, before the stat of the first fails: the first is still named.
+    [['put', 'missing', ''], /no such file: missing/],
     [['rm'], /missing required argument 'name'/],
     [['ls', 'a', 'b'], /too many arguments for 'ls'/],
     [['sync', '--dry'], /unknown option '--dry'/],
