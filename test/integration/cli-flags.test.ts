@@ -157,11 +157,9 @@ describe('dfs ls', () => {
 });
 
 describe('where a command cannot go', () => {
-  it('returns within a second from get -o /proc/nope with a clear error (exit 1)', async () => {
-    await dfs(['version']); // the bundle is built by now; the clock measures dfs only
-    const started = Date.now();
+  // Node's recursive mkdir never returned there: the test's timeout is what catches a hang.
+  it('returns from get -o /proc/nope with a clear error (exit 1)', async () => {
     const r = await dfs(['get', 'ascii.txt', '-o', '/proc/nope']);
-    expect(Date.now() - started).toBeLessThan(1000);
     expect(r.code).toBe(1);
     expect(r.stderr).toBe('dfs: cannot create the folder /proc/nope (ENOENT: no such file or directory); nothing written\n');
   });
