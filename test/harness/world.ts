@@ -100,7 +100,8 @@ export async function startWorld(opts: WorldOptions): Promise<World> {
   emulateS3Atomicity(s3);
   const down = new Set<string>();
 
-  // Which invocation sent each of replication's requests, by S3's request id: when it began.
+  // Which invocation sent each of replication's requests, by S3's request id: its delivery,
+  // attempt and start.
   // Recorded where S3 answered, also when the answer is then lost: S3 did the work all the same.
   const invocation = new AsyncLocalStorage<Invocation>();
   const invocations = new Map<string, Invocation>();
