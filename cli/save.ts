@@ -283,7 +283,8 @@ async function fill(tmp: string, t: Target, opts: WriteOptions): Promise<number>
     );
   } catch (err) {
     // The pipeline may reject while the file's open is still under way; the caller removes `tmp`
-    // as soon as this throws, so it must exist (or never will) by then.
+    // as soon as this throws, so it must exist (or never will) by then. Not events.once: it
+    // would reject on the stream's own error, which comes before its close.
     if (!file.closed) await new Promise<void>((closed) => file.once('close', () => closed()));
     if (err instanceof CliError) throw err;
     throw new CliError(EXIT.error, 'DownloadFailed', `download of ${t.shown} failed after ${bytes} bytes (${(err as Error).message}); nothing written`, {}, { cause: err });

@@ -102,6 +102,8 @@ describe('judgeLocks', () => {
   const op = (i: number, user: number, kind: string, startedAt = 0): OpRecord => ({ i, user, kind, key: KEY, what: kind, store: 'server1', startedAt });
   const span: LockSpan = { key: KEY, store: 'server1', holder: 1, op: 1, since: '', from: 2, takenAt: 100, to: 6 };
   const event = (o: Partial<EventRecord>): EventRecord => ({ order: 3, store: 'server1', key: KEY, name: 'ObjectCreated:Put', etag: '"e2"', ...o });
+  /** A replication attempt that began at `began` (which delivery it handled does not matter here). */
+  const invokedAt = (began: number) => ({ began, delivery: 1, attempt: 1 });
   const by = (user: number, opNo: number, kind: 'put' | 'delete' | 'unlock' = 'put') => ({ user, kind, op: opNo, opKind: '' });
   const locks = (events: EventRecord[], ops: OpRecord[] = []) => judgeLocks(history({ locks: [span], events, ops }));
 
@@ -112,7 +114,7 @@ describe('judgeLocks', () => {
   });
 
   it("finds another user's write through dfs, and a write of the system, inside the span, saying what it breaks", () => {
-    const found = locks([event({ order: 3, by: by(2, 3) }), event({ order: 4, etag: '"e3"', invocation: { began: 150, delivery: 1, attempt: 1 } })], [op(3, 2, 'api put', 200)]);
+    const found = locks([event({ order: 3, by: by(2, 3) }), event({ order: 4, etag: '"e3"', invocation: invokedAt(150) })], [op(3, 2, 'api put', 200)]);
     expect(found).toStrictEqual([
       { key: KEY, store: 'server1', holder: 'user1', rule: 'a locked store changed by someone other than its holder before the unlock', event: '#3 ObjectCreated:Put "e2"', by: 'op3 user2 api put' },
       { key: KEY, store: 'server1', holder: 'user1', rule: 'a locked store changed by someone other than its holder before the unlock', event: '#4 ObjectCreated:Put "e3"', by: 'the system (replication or reconcile)' },
@@ -138,11 +140,11 @@ describe('judgeLocks', () => {
   });
 
   it('reports a write that began before the lock was taken as raced, apart', () => {
-    const raced = locks([event({ by: by(2, 3) }), event({ order: 4, etag: '"e3"', invocation: { began: 99, delivery: 1, attempt: 1 } })], [op(3, 2, 'api put', 99)]);
+    const raced = locks([event({ by: by(2, 3) }), event({ order: 4, etag: '"e3"', invocation: invokedAt(99) })], [op(3, 2, 'api put', 99)]);
     expect(raced.map((v) => v.known !== undefined)).toEqual([true, true]);
     expect(raced[0]!.known).toBe('raced the lock: its operation began before lockFile answered, and may have looked before the lock was there');
     // Begun the very moment lockFile answered: after it.
-    expect(locks([event({ invocation: { began: 100, delivery: 1, attempt: 1 } })]).map((v) => v.known)).toEqual([undefined]);
+    expect(locks([event({ invocation: invokedAt(100) })]).map((v) => v.known)).toEqual([undefined]);
     expect(locks([event({ by: by(2, 3) })], [op(3, 2, 'api put', 100)]).map((v) => v.known)).toEqual([undefined]);
   });
 
